@@ -1,0 +1,214 @@
+//! The checked, compiled form of a condition.
+//!
+//! Every name is already resolved to a [`Slot`], every enum literal to its index and every
+//! number to an exact [`Fixed`]. Evaluation therefore never looks a name up and never
+//! compares strings, except for free-text fields such as `style`. Spans stay on every node so
+//! the same tree drives both the fast evaluator and the explain trace.
+
+use crate::lang::ast::{BinOp, Span};
+use crate::num::Fixed;
+
+/// Identifies an enum type: the built-in ones first, then the policy's declared enums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnumId(pub u16);
+
+impl EnumId {
+    /// `quality | balanced | speed`
+    pub const PRIORITY: EnumId = EnumId(0);
+    /// `16:9 | 9:16 | 1:1 | 4:3 | 3:4 | 21:9`
+    pub const ASPECT_RATIO: EnumId = EnumId(1);
+    /// `closed | open | half_open`
+    pub const BREAKER: EnumId = EnumId(2);
+}
+
+/// The type of an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Type {
+    /// `true` / `false`
+    Bool,
+    /// A plain number.
+    Num,
+    /// US dollars; a number that explain prints as money.
+    Money,
+    /// Free text.
+    Str,
+    /// One value of a closed set.
+    Enum(EnumId),
+}
+
+impl Type {
+    /// True for `Num` and `Money`.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Type::Num | Type::Money)
+    }
+}
+
+/// Where a value is read from at evaluation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `request.priority`
+    Priority,
+    /// `request.duration`
+    Duration,
+    /// `request.aspect_ratio`
+    AspectRatio,
+    /// `request.quality_threshold`
+    QualityThreshold,
+    /// `request.style`
+    Style,
+    /// A field the policy declared, by index.
+    Field(u16),
+    /// Committed plus reserved spend this month.
+    MonthlySpend,
+    /// `budget.monthly_budget_usd`
+    MonthlyBudget,
+    /// Budget minus spend.
+    BudgetRemaining,
+    /// `budget.cost_threshold_usd`
+    CostThreshold,
+    /// True while any budget remains.
+    BudgetLeft,
+    /// Attempts that already failed for this request.
+    Failures,
+    /// Elapsed fraction of the current UTC month, 0 to 1.
+    MonthProgress,
+    /// Day of the month (UTC), 1 to 31.
+    DayOfMonth,
+    /// Hour of the day (UTC), 0 to 23.
+    Hour,
+    /// A backend property that never changes after loading (cost, quality, latency, ...).
+    Static(Fixed),
+    /// Whether spending `cost` more stays within the monthly budget.
+    CostFits(Fixed),
+    /// A backend's circuit breaker state, by backend index.
+    Breaker(u16),
+}
+
+/// A literal value in the compiled tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    /// A boolean.
+    Bool(bool),
+    /// A number or money.
+    Num(Fixed),
+    /// A string.
+    Str(Box<str>),
+    /// An enum value by index.
+    Enum(u16),
+}
+
+/// Arithmetic operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arith {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl Cmp {
+    /// From the syntax operator; `None` for arithmetic.
+    pub fn from_binop(op: BinOp) -> Option<Cmp> {
+        Some(match op {
+            BinOp::Eq => Cmp::Eq,
+            BinOp::Ne => Cmp::Ne,
+            BinOp::Lt => Cmp::Lt,
+            BinOp::Le => Cmp::Le,
+            BinOp::Gt => Cmp::Gt,
+            BinOp::Ge => Cmp::Ge,
+            _ => return None,
+        })
+    }
+
+    /// Applies the comparison to an ordering.
+    pub fn test(self, o: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Cmp::Eq => o == Equal,
+            Cmp::Ne => o != Equal,
+            Cmp::Lt => o == Less,
+            Cmp::Le => o != Greater,
+            Cmp::Gt => o == Greater,
+            Cmp::Ge => o != Less,
+        }
+    }
+}
+
+/// A checked expression node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CExpr {
+    /// What to compute.
+    pub kind: CKind,
+    /// Its type.
+    pub ty: Type,
+    /// Where it is in the condition text.
+    pub span: Span,
+}
+
+/// The kinds of checked expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CKind {
+    /// A constant.
+    Lit(Lit),
+    /// A value from the context.
+    Read(Slot),
+    /// Boolean negation.
+    Not(Box<CExpr>),
+    /// Numeric negation.
+    Neg(Box<CExpr>),
+    /// Short-circuit conjunction.
+    And(Box<[CExpr]>),
+    /// Short-circuit disjunction.
+    Or(Box<[CExpr]>),
+    /// Arithmetic on numbers.
+    Arith(Arith, Box<CExpr>, Box<CExpr>),
+    /// A comparison of two values of compatible types.
+    Cmp(Cmp, Box<CExpr>, Box<CExpr>),
+    /// Membership in a list of literals.
+    In(Box<CExpr>, Box<[Lit]>),
+}
+
+impl CExpr {
+    /// True for the nodes that explain reports as clauses: the boolean leaves and
+    /// comparisons, as opposed to the `AND`/`OR`/`NOT` that combine them.
+    pub fn is_clause(&self) -> bool {
+        self.ty == Type::Bool && !matches!(self.kind, CKind::And(_) | CKind::Or(_) | CKind::Not(_))
+    }
+
+    /// The clauses of this expression, in source order.
+    pub fn clauses(&self) -> Vec<&CExpr> {
+        let mut out = Vec::new();
+        self.collect_clauses(&mut out);
+        out
+    }
+
+    fn collect_clauses<'a>(&'a self, out: &mut Vec<&'a CExpr>) {
+        match &self.kind {
+            CKind::And(v) | CKind::Or(v) => v.iter().for_each(|e| e.collect_clauses(out)),
+            CKind::Not(e) => e.collect_clauses(out),
+            _ if self.is_clause() => out.push(self),
+            _ => {}
+        }
+    }
+}

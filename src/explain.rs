@@ -1,0 +1,530 @@
+//! Explanations: the decision together with the reasons for it, down to each clause.
+//!
+//! An [`Explanation`] comes from the same [`decide_with`] call as a plain decision, with a
+//! recording tracer plugged in, so what it says is what the router did. It serializes to the
+//! JSON that `genroute explain --format json` prints and renders to the text report.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::check::expr::{CExpr, EnumId, Type};
+use crate::decide::{context, decide_with, eligibility, Decision, Ineligible, RouteTrace};
+use crate::eval::{BreakerState, EvalError, FieldValue, Tracer, Value};
+use crate::lang::ast::Span;
+use crate::num::Fixed;
+use crate::policy::{Backend, Policy, Rule};
+use crate::request::Request;
+use crate::state::{Clock, State};
+
+/// A decision with everything that led to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// Chosen backend, or `null` when none is eligible.
+    pub backend: Option<String>,
+    /// Model to run.
+    pub model: Option<String>,
+    /// The rule that decided, or `null` when the default order did.
+    pub rule: Option<String>,
+    /// Expected cost of the chosen backend.
+    pub cost_usd: Option<Fixed>,
+    /// Backends to try next, in order.
+    pub fallbacks: Vec<String>,
+    /// One sentence on why.
+    pub summary: String,
+    /// The request values used, defaults filled in (the prompt is left out).
+    pub request: RequestView,
+    /// The state values used.
+    pub context: ContextView,
+    /// Every rule, in order, with its clauses.
+    pub rules: Vec<RuleTrace>,
+    /// Every backend, in preference order, with its eligibility.
+    pub backends: Vec<BackendTrace>,
+}
+
+/// Request values as the decision saw them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestView {
+    /// `quality`, `balanced` or `speed`.
+    pub priority: String,
+    /// Seconds.
+    pub duration: Fixed,
+    /// e.g. `16:9`.
+    pub aspect_ratio: String,
+    /// Lowest acceptable quality.
+    pub quality_threshold: Fixed,
+    /// Style, if set.
+    pub style: Option<String>,
+    /// Declared fields that are set.
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// State values as the decision saw them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContextView {
+    /// RFC 3339, UTC.
+    pub now: String,
+    /// Committed plus reserved.
+    pub monthly_spend: Fixed,
+    /// The monthly budget.
+    pub monthly_budget: Fixed,
+    /// Budget minus spend.
+    pub budget_remaining: Fixed,
+    /// The cost threshold.
+    pub cost_threshold: Fixed,
+    /// Failed attempts so far.
+    pub failures: u32,
+    /// Elapsed fraction of the month.
+    pub month_progress: Fixed,
+    /// Day of month, UTC.
+    pub day_of_month: u32,
+    /// Hour, UTC.
+    pub hour: u32,
+    /// Breaker state by backend name.
+    pub breakers: BTreeMap<String, BreakerState>,
+}
+
+/// One rule's evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleTrace {
+    /// Rule name.
+    pub name: String,
+    /// Condition as written.
+    pub condition: String,
+    /// `file:line:column` of the condition.
+    pub location: String,
+    /// Target backend.
+    pub backend: String,
+    /// Preferred model.
+    pub model: Option<String>,
+    /// Whether the condition was true (false when it failed with an error).
+    pub matched: bool,
+    /// The evaluation error, if any.
+    pub error: Option<String>,
+    /// When matched: whether the target was eligible.
+    pub target_eligible: Option<bool>,
+    /// When matched and the target was not eligible: why.
+    pub target_reasons: Vec<String>,
+    /// `decided`, `target ineligible`, `not matched`, `error`, or `not reached` for rules
+    /// after the deciding one (still evaluated here, for the record).
+    pub status: &'static str,
+    /// Each clause, in source order.
+    pub clauses: Vec<ClauseTrace>,
+}
+
+/// One clause of a condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClauseTrace {
+    /// The clause's text.
+    pub text: String,
+    /// Its value; `null` when it was not evaluated (short-circuit) or failed.
+    pub value: Option<bool>,
+    /// Whether evaluation reached it.
+    pub evaluated: bool,
+    /// Its error, if it failed.
+    pub error: Option<String>,
+    /// The names it read and their values.
+    pub reads: Vec<ReadTrace>,
+}
+
+/// A name read during evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadTrace {
+    /// The name as written.
+    pub name: String,
+    /// Its value.
+    pub value: serde_json::Value,
+}
+
+/// One backend's standing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackendTrace {
+    /// Backend name.
+    pub name: String,
+    /// Whether it passed every eligibility check (as a default or fallback candidate).
+    pub eligible: bool,
+    /// Why not, or notes on an eligible backend left out of the chain.
+    pub reasons: Vec<String>,
+    /// `selected`, `fallback`, or `unused`.
+    pub role: &'static str,
+    /// Priority number.
+    pub priority: Fixed,
+    /// Cost of its default model.
+    pub cost_usd: Fixed,
+    /// `quality.score`
+    pub quality: Fixed,
+    /// Breaker state.
+    pub breaker: BreakerState,
+}
+
+#[derive(Default)]
+struct Recorder<'a> {
+    current: usize,
+    reads: Vec<(usize, Span, Value<'a>)>,
+    clauses: Vec<(usize, Span, Result<bool, EvalError>)>,
+    outcomes: Vec<(Result<bool, EvalError>, Option<Ineligible>)>,
+}
+
+impl<'a> Tracer<'a> for Recorder<'a> {
+    fn read(&mut self, span: Span, value: Value<'a>) {
+        self.reads.push((self.current, span, value));
+    }
+    fn clause(&mut self, span: Span, outcome: Result<bool, EvalError>) {
+        self.clauses.push((self.current, span, outcome));
+    }
+}
+
+impl<'a> RouteTrace<'a> for Recorder<'a> {
+    const ALL_RULES: bool = true;
+    fn rule_start(&mut self, rule: usize) {
+        self.current = rule;
+    }
+    fn rule_end(&mut self, _: usize, outcome: Result<bool, EvalError>, target: Option<Ineligible>) {
+        self.outcomes.push((outcome, target));
+    }
+}
+
+/// Decides and explains.
+pub fn explain(policy: &Policy, request: &Request, state: &State) -> Explanation {
+    let ctx = context(policy, request, state);
+    let mut rec = Recorder::default();
+    let decision = decide_with(policy, &ctx, state.failures, &mut rec);
+    let name = |i: u16| policy.backends[i as usize].name.clone();
+    let rules = policy
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| rule_trace(policy, i, r, &rec, &decision))
+        .collect();
+    let backends = policy
+        .preference_order()
+        .iter()
+        .map(|&i| backend_trace(policy, i, &ctx, &decision, state.failures))
+        .collect();
+    Explanation {
+        backend: decision.backend.map(name),
+        model: decision.model.map(str::to_string),
+        rule: decision.rule.map(|i| policy.rules[i as usize].name.clone()),
+        cost_usd: decision.backend.map(|_| decision.cost),
+        fallbacks: decision.fallbacks.iter().map(|&i| name(i)).collect(),
+        summary: summary(policy, &decision),
+        request: request_view(policy, request),
+        context: context_view(policy, state),
+        rules,
+        backends,
+    }
+}
+
+fn summary(policy: &Policy, d: &Decision<'_>) -> String {
+    match (d.backend, d.rule) {
+        (Some(b), Some(r)) => format!(
+            "rule `{}` matched and its target `{}` is eligible",
+            policy.rules[r as usize].name, policy.backends[b as usize].name
+        ),
+        (Some(b), None) => format!(
+            "no rule decided; `{}` is the most preferred eligible backend",
+            policy.backends[b as usize].name
+        ),
+        _ => "no backend is eligible for this request".to_string(),
+    }
+}
+
+fn rule_trace(policy: &Policy, i: usize, r: &Rule, rec: &Recorder<'_>, d: &Decision<'_>) -> RuleTrace {
+    let (outcome, target) = rec.outcomes.get(i).cloned().unwrap_or((Ok(false), None));
+    let decided = d.rule == Some(i as u16);
+    let after = d.rule.is_some_and(|x| (x as usize) < i);
+    let status = match (&outcome, target) {
+        _ if decided => "decided",
+        _ if after => "not reached",
+        (Err(_), _) => "error",
+        (Ok(true), Some(t)) if !t.is_eligible() => "target ineligible",
+        _ => "not matched",
+    };
+    let backend = &policy.backends[r.backend as usize];
+    let clauses = r
+        .condition
+        .clauses()
+        .into_iter()
+        .map(|c| clause_trace(policy, i, r, c, rec))
+        .collect();
+    RuleTrace {
+        name: r.name.clone(),
+        condition: r.condition_text.clone(),
+        location: format!("{}:{}:{}", policy.source_name, r.line, r.column),
+        backend: backend.name.clone(),
+        model: r.model.clone(),
+        matched: matches!(outcome, Ok(true)),
+        error: outcome.as_ref().err().map(|e| describe_error(r, e)),
+        target_eligible: target.map(Ineligible::is_eligible),
+        target_reasons: target.map_or_else(Vec::new, |t| reasons(backend, t, r.cost, policy, None)),
+        status,
+        clauses,
+    }
+}
+
+fn describe_error(r: &Rule, e: &EvalError) -> String {
+    let at = r.condition_text.get(e.span.range()).unwrap_or("");
+    format!("{} in `{at}`", e.kind)
+}
+
+fn clause_trace(policy: &Policy, rule: usize, r: &Rule, c: &CExpr, rec: &Recorder<'_>) -> ClauseTrace {
+    let text = |s: Span| r.condition_text.get(s.range()).unwrap_or("").to_string();
+    let recorded = rec
+        .clauses
+        .iter()
+        .find(|(i, s, _)| *i == rule && *s == c.span)
+        .map(|(_, _, o)| o.clone());
+    let inside = |s: &Span| s.start >= c.span.start && s.end <= c.span.end;
+    let mut reads: Vec<ReadTrace> = Vec::new();
+    for (_, span, v) in rec.reads.iter().filter(|(i, s, _)| *i == rule && inside(s)) {
+        let name = text(*span);
+        if reads.iter().all(|x| x.name != name) {
+            reads.push(ReadTrace { name, value: json_value(policy, r, *span, *v) });
+        }
+    }
+    ClauseTrace {
+        text: text(c.span),
+        value: recorded.as_ref().and_then(|o| o.as_ref().ok().copied()),
+        evaluated: recorded.is_some(),
+        error: recorded.and_then(|o| o.err()).map(|e| describe_error(r, &e)),
+        reads,
+    }
+}
+
+/// A value as JSON, with enums by name. The read's type comes from the checked tree.
+fn json_value(policy: &Policy, r: &Rule, span: Span, v: Value<'_>) -> serde_json::Value {
+    match v {
+        Value::Bool(b) => b.into(),
+        Value::Num(n) => serde_json::to_value(n).unwrap_or_default(),
+        Value::Str(s) => s.into(),
+        Value::Enum(i) => {
+            let id = enum_at(&r.condition, span).unwrap_or(EnumId::PRIORITY);
+            policy.enum_values(id).get(i as usize).cloned().unwrap_or_default().into()
+        }
+    }
+}
+
+fn enum_at(e: &CExpr, span: Span) -> Option<EnumId> {
+    use crate::check::expr::CKind;
+    if e.span == span {
+        if let Type::Enum(id) = e.ty {
+            return Some(id);
+        }
+    }
+    match &e.kind {
+        CKind::Not(a) | CKind::Neg(a) | CKind::In(a, _) => enum_at(a, span),
+        CKind::Arith(_, a, b) | CKind::Cmp(_, a, b) => enum_at(a, span).or_else(|| enum_at(b, span)),
+        CKind::And(v) | CKind::Or(v) => v.iter().find_map(|x| enum_at(x, span)),
+        _ => None,
+    }
+}
+
+fn backend_trace(policy: &Policy, i: u16, ctx: &crate::eval::Context<'_>, d: &Decision<'_>, failures: u32) -> BackendTrace {
+    let b = &policy.backends[i as usize];
+    let cost = b.cost_of(None);
+    let why = eligibility(b, i, cost, ctx, true);
+    let role = if d.backend == Some(i) {
+        "selected"
+    } else if d.fallbacks.contains(&i) {
+        "fallback"
+    } else {
+        "unused"
+    };
+    let mut reasons = reasons(b, why, cost, policy, Some(ctx.priority));
+    if why.is_eligible() && role == "unused" && b.criteria.fallback_failures > failures {
+        reasons.push(format!(
+            "joins a fallback chain only after {} failed attempts (selection_criteria.fallback_failures), more than this request's chain reaches",
+            b.criteria.fallback_failures
+        ));
+    }
+    if d.backend == Some(i) && d.rule.is_some() && !why.is_eligible() {
+        reasons.push("selected by a rule, which skips the priority flags".to_string());
+    }
+    BackendTrace {
+        name: b.name.clone(),
+        eligible: why.is_eligible(),
+        reasons,
+        role,
+        priority: b.priority,
+        cost_usd: cost,
+        quality: b.quality,
+        breaker: ctx.breakers.get(i as usize).copied().unwrap_or_default(),
+    }
+}
+
+fn reasons(b: &Backend, why: Ineligible, cost: Fixed, policy: &Policy, priority: Option<u16>) -> Vec<String> {
+    let mut out = Vec::new();
+    if why.has(Ineligible::DISABLED) {
+        out.push(match &b.enabled_by {
+            Some(var) => format!("disabled by environment variable {var}"),
+            None => "disabled (enabled: false)".to_string(),
+        });
+    }
+    if why.has(Ineligible::BREAKER_OPEN) {
+        out.push("circuit breaker is open".to_string());
+    }
+    if why.has(Ineligible::PRIORITY) {
+        let p = priority.unwrap_or(0);
+        let flag = ["priority_high", "priority_balanced", "priority_speed"][usize::from(p.min(2))];
+        let name = policy.enum_values(EnumId::PRIORITY).get(p as usize).cloned().unwrap_or_default();
+        out.push(format!("selection_criteria.{flag} is false, so it does not serve '{name}' requests"));
+    }
+    if why.has(Ineligible::BUDGET) {
+        out.push(format!(
+            "cost {cost} does not fit the remaining budget (selection_criteria.budget_available)"
+        ));
+    }
+    if why.has(Ineligible::QUALITY) {
+        out.push(format!("quality {} is below the request's quality_threshold", b.quality));
+    }
+    out
+}
+
+fn request_view(policy: &Policy, r: &Request) -> RequestView {
+    let enum_name = |id: EnumId, i: u16| policy.enum_values(id).get(i as usize).cloned().unwrap_or_default();
+    let fields = policy
+        .fields
+        .iter()
+        .zip(&r.fields)
+        .filter_map(|(def, v)| {
+            let v = v.as_ref()?;
+            let json = match (v, def.ty) {
+                (FieldValue::Bool(b), _) => (*b).into(),
+                (FieldValue::Num(n), _) => serde_json::to_value(n).unwrap_or_default(),
+                (FieldValue::Str(s), _) => s.clone().into(),
+                (FieldValue::Enum(i), Type::Enum(id)) => enum_name(id, *i).into(),
+                (FieldValue::Enum(i), _) => (*i).into(),
+            };
+            Some((def.name.clone(), json))
+        })
+        .collect();
+    RequestView {
+        priority: enum_name(EnumId::PRIORITY, r.priority),
+        duration: r.duration,
+        aspect_ratio: enum_name(EnumId::ASPECT_RATIO, r.aspect_ratio),
+        quality_threshold: r.quality_threshold,
+        style: r.style.clone(),
+        fields,
+    }
+}
+
+fn context_view(policy: &Policy, s: &State) -> ContextView {
+    let clock = Clock::of(s.now);
+    ContextView {
+        now: s.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        monthly_spend: s.spend,
+        monthly_budget: policy.budget.monthly,
+        budget_remaining: policy.budget.monthly.checked_sub(s.spend).unwrap_or(Fixed::ZERO),
+        cost_threshold: policy.budget.threshold,
+        failures: s.failures,
+        month_progress: clock.month_progress,
+        day_of_month: clock.day_of_month,
+        hour: clock.hour,
+        breakers: policy
+            .backends
+            .iter()
+            .zip(&s.breakers)
+            .map(|(b, st)| (b.name.clone(), *st))
+            .collect(),
+    }
+}
+
+impl Explanation {
+    /// The human-readable report that `genroute explain` prints.
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        let r = &self.request;
+        let _ = write!(
+            o,
+            "request   priority = '{}', duration = {}, aspect_ratio = '{}', quality_threshold = {}",
+            r.priority, r.duration, r.aspect_ratio, r.quality_threshold
+        );
+        if let Some(s) = &r.style {
+            let _ = write!(o, ", style = {s:?}");
+        }
+        for (k, v) in &r.fields {
+            let _ = write!(o, ", {k} = {}", show(v));
+        }
+        let c = &self.context;
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "budget    monthly_spend = {} of monthly_budget = {} (budget_remaining = {}), cost_threshold = {}",
+            c.monthly_spend, c.monthly_budget, c.budget_remaining, c.cost_threshold
+        );
+        let _ = writeln!(
+            o,
+            "time      {} (day_of_month = {}, hour = {}, month_progress = {}); failures = {}",
+            c.now, c.day_of_month, c.hour, c.month_progress, c.failures
+        );
+        let breakers: Vec<String> = c.breakers.iter().map(|(k, v)| format!("{k} {}", v.as_str())).collect();
+        let _ = writeln!(o, "breakers  {}", breakers.join(", "));
+        let _ = writeln!(o, "\nrules (tried in order; the first that matches with an eligible target decides)");
+        for (n, rule) in self.rules.iter().enumerate() {
+            let model = rule.model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+            let _ = writeln!(o, "  {}. {} -> {}{}    [{}]", n + 1, rule.name, rule.backend, model, rule.location);
+            let _ = writeln!(o, "     when {}", rule.condition);
+            for cl in &rule.clauses {
+                let value = match (cl.evaluated, cl.value) {
+                    (false, _) => "skip ",
+                    (true, Some(true)) => "true ",
+                    (true, Some(false)) => "false",
+                    (true, None) => "error",
+                };
+                let reads: Vec<String> = cl.reads.iter().map(|x| format!("{} = {}", x.name, show(&x.value))).collect();
+                let detail = match (&cl.error, cl.evaluated) {
+                    (Some(e), _) => format!("  ({e})"),
+                    (None, false) => "  (not evaluated)".to_string(),
+                    (None, true) if reads.is_empty() => String::new(),
+                    (None, true) => format!("  ({})", reads.join(", ")),
+                };
+                let _ = writeln!(o, "       {value}  {}{detail}", cl.text);
+            }
+            let outcome = match rule.status {
+                "decided" => "matched; target eligible: DECIDES".to_string(),
+                "target ineligible" => format!("matched, but {} is ineligible: {}", rule.backend, rule.target_reasons.join("; ")),
+                "error" => format!("error: {}", rule.error.as_deref().unwrap_or("")),
+                "not reached" => format!("not reached (would {})", if rule.matched { "have matched" } else { "not have matched" }),
+                _ => "not matched".to_string(),
+            };
+            let _ = writeln!(o, "     => {outcome}");
+        }
+        let _ = writeln!(o, "\nbackends (in preference order)");
+        let width = self.backends.iter().map(|b| b.name.len()).max().unwrap_or(0);
+        for b in &self.backends {
+            let state = if b.eligible { "eligible" } else { "ineligible" };
+            let _ = write!(
+                o,
+                "  {:width$}  priority {:<4} cost {:<6} quality {:<5} breaker {:<9} {:<10} {}",
+                b.name, b.priority.to_string(), b.cost_usd.to_string(), b.quality.to_string(), b.breaker.as_str(), state, b.role
+            );
+            if !b.reasons.is_empty() {
+                let _ = write!(o, ": {}", b.reasons.join("; "));
+            }
+            let _ = writeln!(o);
+        }
+        let _ = writeln!(o);
+        match &self.backend {
+            Some(b) => {
+                let model = self.model.as_deref().unwrap_or("(backend default)");
+                let cost = self.cost_usd.map(|c| c.to_string()).unwrap_or_default();
+                let _ = writeln!(o, "decision  {b}, model {model}, cost {cost}");
+            }
+            None => {
+                let _ = writeln!(o, "decision  none: no backend is eligible");
+            }
+        }
+        let _ = writeln!(o, "because   {}", self.summary);
+        let fallbacks = if self.fallbacks.is_empty() { "(none)".to_string() } else { self.fallbacks.join(" -> ") };
+        let _ = writeln!(o, "fallbacks {fallbacks}");
+        o
+    }
+}
+
+fn show(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("'{s}'"),
+        other => other.to_string(),
+    }
+}

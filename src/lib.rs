@@ -1,0 +1,91 @@
+//! genroute: a rule engine that decides which generation backend serves a request, within a
+//! monthly budget, and explains every decision.
+//!
+//! A policy (YAML) declares backends with their cost, quality and latency, and selection
+//! rules whose conditions are written in a small expression language. Loading a policy parses
+//! and checks every condition, so a policy that loads cannot hit a type error later.
+//! Deciding is pure: the request and a [`State`] snapshot (spend, breakers, failures, time)
+//! go in, a [`Decision`] or a full [`Explanation`] comes out.
+//!
+//! ```
+//! use genroute::{Policy, RequestBuilder, State};
+//!
+//! let policy = Policy::from_yaml("videogen.yaml", genroute::EXAMPLE_POLICY)?;
+//! let request = RequestBuilder::new("a lighthouse in a storm")
+//!     .set("priority", "quality")
+//!     .build(&policy)?;
+//! let now = "2026-11-25T12:00:00Z".parse()?;
+//! let state = State::new(&policy, now).with_spend("12.50".parse()?);
+//!
+//! let decision = policy.decide(&request, &state);
+//! let chosen = decision.backend.and_then(|i| policy.backend(i)).map(|b| b.name.as_str());
+//! assert_eq!(chosen, Some("veo"));
+//!
+//! let why = policy.explain(&request, &state);
+//! assert_eq!(why.rule.as_deref(), Some("quality_priority"));
+//! println!("{}", why.to_text());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod check;
+pub mod decide;
+pub mod diag;
+pub mod eval;
+pub mod explain;
+pub mod lang;
+pub mod num;
+pub mod policy;
+pub mod request;
+pub mod state;
+
+pub use decide::{Decision, Ineligible};
+pub use diag::{Diagnostic, Severity, Source};
+pub use eval::BreakerState;
+pub use explain::Explanation;
+pub use lang::parse::parse_condition;
+pub use num::Fixed;
+pub use policy::{LoadOptions, Policy};
+pub use request::{Request, RequestBuilder, RequestError};
+pub use state::State;
+
+/// `policies/videogen.yaml`, built in: the seed's four backends and seven rules.
+pub const EXAMPLE_POLICY: &str = include_str!("../policies/videogen.yaml");
+
+/// A policy that failed to load, with every diagnostic. `Display` renders them like rustc.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    /// The file.
+    pub source: Source,
+    /// What is wrong with it.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source.render(&self.diagnostics, false))
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl Policy {
+    /// Loads a policy from YAML text, with no environment overrides.
+    pub fn from_yaml(name: &str, text: &str) -> Result<Policy, LoadError> {
+        Policy::load(Source::new(name, text), &LoadOptions::default())
+    }
+
+    /// Loads a policy with explicit options (such as an environment for feature flags).
+    pub fn load(source: Source, options: &LoadOptions<'_>) -> Result<Policy, LoadError> {
+        policy::load(&source, options).map_err(|diagnostics| LoadError { source, diagnostics })
+    }
+
+    /// Decides which backend serves `request`.
+    pub fn decide(&self, request: &Request, state: &State) -> Decision<'_> {
+        decide::decide(self, request, state)
+    }
+
+    /// Decides and explains why.
+    pub fn explain(&self, request: &Request, state: &State) -> Explanation {
+        explain::explain(self, request, state)
+    }
+}

@@ -1,0 +1,646 @@
+//! Policy text → validated [`Policy`], with every problem reported at once.
+//!
+//! Unknown keys are errors, not warnings: a misspelled `enabeld: false` that is silently
+//! ignored would route real money. Keys starting with `x-` are reserved for the author's own
+//! annotations and are ignored.
+
+use std::collections::BTreeMap;
+
+use serde_aux::serde_introspection::serde_introspect;
+
+use super::raw::{
+    RawApi, RawBackend, RawBudget, RawCriteria, RawDefaults, RawField, RawModel, RawPerformance,
+    RawPolicy, RawQuality, RawRule,
+};
+use super::yaml::{self, Node, OffsetMap, Seg};
+use super::{Api, Backend, Budget, Cost, Criteria, Defaults, Model, Policy, Rule};
+use crate::check::expr::{EnumId, Type};
+use crate::check::scope::{builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Scope, Target};
+use crate::check::check_condition;
+use crate::diag::{Diagnostic, Source};
+use crate::lang::parse::parse_condition;
+use crate::num::Fixed;
+
+/// The largest policy file accepted, in bytes.
+pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What the loader takes from the outside world.
+pub struct LoadOptions<'a> {
+    /// Reads an environment variable (for backend feature flags). The core does no IO of its
+    /// own; the CLI passes `std::env::var`, tests pass a map.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Default for LoadOptions<'_> {
+    fn default() -> Self {
+        LoadOptions { env: &|_| None }
+    }
+}
+
+/// Loads and checks a policy. On failure, returns every error found, located in `source`.
+pub fn load(source: &Source, options: &LoadOptions<'_>) -> Result<Policy, Vec<Diagnostic>> {
+    let mut cx = Loader {
+        source,
+        tree: None,
+        diags: Vec::new(),
+    };
+    let policy = cx.run(options);
+    let mut diags: Vec<Diagnostic> = cx.diags.into_iter().map(|d| source.locate(d)).collect();
+    diags.sort_by_key(|d| d.range.as_ref().map_or(usize::MAX, |r| r.start));
+    match policy {
+        Some(p) if diags.is_empty() => Ok(p),
+        _ => Err(diags),
+    }
+}
+
+struct Loader<'s> {
+    source: &'s Source,
+    tree: Option<Node>,
+    diags: Vec<Diagnostic>,
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+impl Loader<'_> {
+    fn run(&mut self, options: &LoadOptions<'_>) -> Option<Policy> {
+        let text = self.source.text.as_str();
+        if text.len() > MAX_POLICY_BYTES {
+            self.diags.push(
+                Diagnostic::error("too-large", format!("policy file is {} bytes; the limit is {MAX_POLICY_BYTES}", text.len()))
+                    .help("split the policy or remove unused sections"),
+            );
+            return None;
+        }
+        let raw = self.deserialize()?;
+        self.tree = yaml::parse(text);
+        let (enums, fields) = self.fields(&raw.request_fields);
+        let backends = self.backends(&raw.backends, &raw, options);
+        let facts: Vec<BackendFacts> = backends.iter().map(facts_of).collect();
+        let scope = Scope { enums: &enums, fields: &fields, backends: &facts, target: None };
+        let rules = self.rules(&raw.selection_rules, &backends, scope);
+        let budget = self.budget(&raw.budget);
+        let defaults = self.defaults(raw.defaults.as_ref(), &enums);
+        let mut by_priority: Vec<u16> = (0..backends.len() as u16).collect();
+        by_priority.sort_by(|a, b| {
+            let (x, y) = (&backends[*a as usize], &backends[*b as usize]);
+            x.priority.cmp(&y.priority).then_with(|| x.name.cmp(&y.name))
+        });
+        Some(Policy {
+            source_name: self.source.name.clone(),
+            backends,
+            rules,
+            budget,
+            defaults,
+            enums,
+            fields,
+            feature_flag_prefix: prefix(&raw),
+            by_priority,
+        })
+    }
+
+    fn deserialize(&mut self) -> Option<RawPolicy> {
+        let text = self.source.text.as_str();
+        let mut unknown: Vec<Vec<Seg>> = Vec::new();
+        let de = serde_yaml::Deserializer::from_str(text);
+        let result: Result<RawPolicy, _> = serde_ignored::deserialize(de, |path| {
+            unknown.push(segments(&path));
+        });
+        match result {
+            Ok(raw) => {
+                self.tree = yaml::parse(text);
+                for path in unknown {
+                    self.unknown_key(&path);
+                }
+                Some(raw)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_string();
+                let (code, help) = if message.contains("missing field") {
+                    ("missing-key", "add the key; README.md lists what each section needs")
+                } else if message.starts_with("invalid type") || message.contains("expected") {
+                    ("invalid-value", "check the value's type against the policy reference in README.md")
+                } else {
+                    ("yaml-syntax", "check indentation, quotes and colons around this place")
+                };
+                let mut d = Diagnostic::error(code, first_lower(&message)).help(help);
+                if let Some(loc) = e.location() {
+                    let start = loc.index().min(text.len());
+                    let end = next_boundary(text, start);
+                    d = d.at(start..end, "here");
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn unknown_key(&mut self, path: &[Seg]) {
+        let Some(Seg::Key(name)) = path.last() else { return };
+        if name.starts_with("x-") {
+            return;
+        }
+        let known = known_keys(path);
+        let mut d = Diagnostic::error("unknown-key", format!("unknown key `{name}`"));
+        d = match did_you_mean(name, known.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None if known.is_empty() => d.help("remove it, or prefix it with `x-` to keep it as a note"),
+            None => d.help(format!("expected one of {}; prefix a key with `x-` to keep it as a note", ticks(known))),
+        };
+        let range = self.tree.as_ref().and_then(|t| t.key_at(path)).map(|n| n.range.clone());
+        if let Some(r) = range {
+            d = d.at(r, "not a known key");
+        }
+        self.diags.push(d);
+    }
+
+    fn range_of(&self, path: &[Seg]) -> Option<yaml::Range> {
+        self.tree.as_ref()?.get(path).map(|n| n.range.clone())
+    }
+
+    fn error_at(&mut self, path: &[Seg], code: &'static str, message: String, label: &str, help: &str) {
+        let mut d = Diagnostic::error(code, message).help(help);
+        if let Some(r) = self.range_of(path) {
+            d = d.at(r, label);
+        }
+        self.diags.push(d);
+    }
+
+    fn fields(&mut self, raw: &BTreeMap<String, RawField>) -> (Vec<EnumDef>, Vec<FieldDef>) {
+        let mut enums = builtin_enums();
+        let mut fields = Vec::new();
+        const RESERVED: &[&str] = &[
+            "prompt", "negative_prompt", "priority", "duration", "aspect_ratio", "quality_threshold", "style",
+        ];
+        for (name, f) in raw {
+            let path = [key("request_fields"), key(name)];
+            if RESERVED.contains(&name.as_str()) {
+                self.error_at(&path, "reserved-field", format!("`{name}` is a built-in request field"), "already defined", "choose another name for your own field");
+                continue;
+            }
+            if !is_identifier(name) {
+                self.error_at(&path, "invalid-name", format!("`{name}` is not a valid field name"), "invalid name", "use letters, digits and `_`, starting with a letter");
+                continue;
+            }
+            let ty = match f.kind.as_str() {
+                "string" => Type::Str,
+                "number" => Type::Num,
+                "bool" | "boolean" => Type::Bool,
+                "money" => Type::Money,
+                "enum" if f.values.is_empty() => {
+                    self.error_at(&path, "empty-enum", format!("enum field `{name}` has no values"), "no values", "add `values: [a, b]`");
+                    continue;
+                }
+                "enum" => {
+                    enums.push(EnumDef { name: name.clone(), values: f.values.clone() });
+                    Type::Enum(EnumId((enums.len() - 1) as u16))
+                }
+                other => {
+                    let kinds = ["string", "number", "bool", "money", "enum"];
+                    let help = match did_you_mean(other, kinds) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("use one of {}", ticks(&kinds)),
+                    };
+                    let p = [key("request_fields"), key(name), key("type")];
+                    self.error_at(&p, "unknown-type", format!("unknown field type `{other}`"), "not a type", &help);
+                    continue;
+                }
+            };
+            let mut def = FieldDef { name: name.clone(), ty, default: None };
+            if let Some(v) = &f.default {
+                match crate::request::field_value(&enums, &def, v.clone()) {
+                    Ok(value) => def.default = Some(value),
+                    Err(e) => {
+                        let p = [key("request_fields"), key(name), key("default")];
+                        self.error_at(&p, "invalid-value", format!("default of `{name}`: {}", e.message), "invalid default", "give a value of the field's type");
+                    }
+                }
+            }
+            fields.push(def);
+        }
+        (enums, fields)
+    }
+
+    fn backends(&mut self, raw: &BTreeMap<String, RawBackend>, policy: &RawPolicy, options: &LoadOptions<'_>) -> Vec<Backend> {
+        if raw.is_empty() {
+            self.error_at(&[key("backends")], "no-backends", "the policy has no backends".into(), "empty", "declare at least one backend");
+        }
+        if raw.len() > u16::MAX as usize {
+            self.error_at(&[key("backends")], "too-many-backends", "too many backends".into(), "here", "keep it under 65535");
+            return Vec::new();
+        }
+        let prefix = prefix(policy);
+        raw.iter().map(|(name, b)| self.backend(name, b, &prefix, options)).collect()
+    }
+
+    fn backend(&mut self, name: &str, b: &RawBackend, prefix: &str, options: &LoadOptions<'_>) -> Backend {
+        let path = |k: &str| [key("backends"), key(name), key(k)];
+        let cost = self.cost(name, &b.cost);
+        let models: Vec<Model> = b.models.iter().map(|m| match m {
+            RawModel::Id(id) => Model { id: id.clone(), cost_variant: None },
+            RawModel::Tied { id, cost } => Model { id: id.clone(), cost_variant: cost.clone() },
+        }).collect();
+        if let Cost::PerVariant(variants) = &cost {
+            for (i, m) in models.iter().enumerate() {
+                let Some(v) = &m.cost_variant else { continue };
+                if !variants.iter().any(|(k, _)| k == v) {
+                    let names: Vec<&str> = variants.iter().map(|(k, _)| k.as_str()).collect();
+                    let help = match did_you_mean(v, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("cost variants are {}", ticks(&names)),
+                    };
+                    let p = [key("backends"), key(name), key("models"), Seg::Index(i), key("cost")];
+                    self.error_at(&p, "unknown-cost-variant", format!("model `{}` names cost variant `{v}`, which `cost` does not list", m.id), "unknown variant", &help);
+                }
+            }
+        }
+        for (k, v) in [("score", Some(b.quality.score)), ("temporal_coherence", b.quality.temporal_coherence), ("prompt_adherence", b.quality.prompt_adherence)] {
+            if let Some(v) = v {
+                if v < Fixed::ZERO || v > Fixed::ONE {
+                    let p = [key("backends"), key(name), key("quality"), key(k)];
+                    self.error_at(&p, "out-of-range", format!("quality `{k}` is {v}; it must be between 0 and 1"), "out of range", "quality figures are fractions, e.g. 0.85");
+                }
+            }
+        }
+        for (k, v) in [("avg_generation_time_seconds", b.performance.avg_generation_time_seconds), ("max_generation_time_seconds", b.performance.max_generation_time_seconds)] {
+            if v <= Fixed::ZERO {
+                let p = [key("backends"), key(name), key("performance"), key(k)];
+                self.error_at(&p, "out-of-range", format!("`{k}` is {v}; it must be positive"), "not positive", "give the time in seconds, e.g. 45");
+            }
+        }
+        if b.priority.is_negative() {
+            self.error_at(&path("priority"), "out-of-range", format!("priority is {}; it must not be negative", b.priority), "negative", "1 is the most preferred");
+        }
+        let (enabled, enabled_by) = self.feature_flag(name, b.enabled, prefix, options);
+        Backend {
+            name: name.to_string(),
+            enabled,
+            enabled_by,
+            priority: b.priority,
+            kind: b.kind.clone(),
+            cost,
+            quality: b.quality.score,
+            temporal_coherence: b.quality.temporal_coherence,
+            prompt_adherence: b.quality.prompt_adherence,
+            avg_latency: b.performance.avg_generation_time_seconds,
+            max_latency: b.performance.max_generation_time_seconds,
+            api: b.api.as_ref().map(api),
+            criteria: criteria(&b.selection_criteria),
+            models,
+        }
+    }
+
+    /// `per_video_usd: 0.05`, or `{variant: {per_video_usd: 0.10}, ...}`.
+    fn cost(&mut self, backend: &str, map: &serde_yaml::Mapping) -> Cost {
+        let base = [key("backends"), key(backend), key("cost")];
+        let mut flat = None;
+        let mut variants = Vec::new();
+        for (k, v) in map {
+            let Some(k) = k.as_str() else {
+                self.error_at(&base, "invalid-value", "cost keys must be strings".into(), "here", "write `per_video_usd: 0.05`");
+                continue;
+            };
+            let mut p = base.to_vec();
+            p.push(key(k));
+            if k.starts_with("x-") {
+                continue;
+            }
+            if k == "per_video_usd" {
+                flat = self.money(&p, v);
+                continue;
+            }
+            let inner = v.as_mapping().and_then(|m| m.get("per_video_usd"));
+            match inner {
+                Some(inner) => {
+                    p.push(key("per_video_usd"));
+                    if let Some(c) = self.money(&p, inner) {
+                        variants.push((k.to_string(), c));
+                    }
+                }
+                None => {
+                    let help = match did_you_mean(k, ["per_video_usd"]) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("a variant is written `{k}: {{per_video_usd: 0.10}}`"),
+                    };
+                    let d = Diagnostic::error("unknown-key", format!("`{k}` under `cost` is neither `per_video_usd` nor a model variant with a `per_video_usd`")).help(help);
+                    let range = self.tree.as_ref().and_then(|t| t.key_at(&p)).map(|n| n.range.clone());
+                    self.diags.push(match range { Some(r) => d.at(r, "not a cost"), None => d });
+                }
+            }
+        }
+        match (flat, variants.is_empty()) {
+            (Some(c), true) => Cost::Flat(c),
+            (None, false) => Cost::PerVariant(variants),
+            (Some(c), false) => {
+                self.error_at(&base, "ambiguous-cost", "`cost` has both `per_video_usd` and model variants".into(), "ambiguous", "use either one flat price or one price per variant");
+                Cost::Flat(c)
+            }
+            (None, true) => {
+                self.error_at(&base, "missing-key", "`cost` has no price".into(), "no price", "write `per_video_usd: 0.05`");
+                Cost::Flat(Fixed::ZERO)
+            }
+        }
+    }
+
+    fn money(&mut self, path: &[Seg], v: &serde_yaml::Value) -> Option<Fixed> {
+        let parsed: Result<Fixed, String> = match v {
+            serde_yaml::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Fixed::from_int(i).ok_or_else(|| format!("`{i}` is too large")),
+                (None, Some(f)) => Fixed::from_f64_exact(f).map_err(|e| e.to_string()),
+                _ => Err(format!("`{n}` is not a price")),
+            },
+            serde_yaml::Value::String(s) => s.parse().map_err(|e: crate::num::NumError| e.to_string()),
+            _ => Err("a price must be a number".into()),
+        };
+        match parsed {
+            Ok(c) if c.is_negative() => {
+                self.error_at(path, "out-of-range", format!("price {c} is negative"), "negative", "prices are in USD and at least 0");
+                None
+            }
+            Ok(c) => Some(c),
+            Err(msg) => {
+                self.error_at(path, "invalid-value", msg, "not a price", "write the price in USD with at most 6 decimals, e.g. 0.05");
+                None
+            }
+        }
+    }
+
+    fn feature_flag(&mut self, name: &str, enabled: bool, prefix: &str, options: &LoadOptions<'_>) -> (bool, Option<String>) {
+        let var = flag_variable(prefix, name);
+        let Some(value) = (options.env)(&var) else {
+            return (enabled, None);
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => (true, Some(var)),
+            "0" | "false" | "no" | "off" => (false, Some(var)),
+            _ => {
+                self.diags.push(
+                    Diagnostic::error("invalid-env", format!("environment variable `{var}` is `{}`; expected true or false", value.escape_debug()))
+                        .help(format!("set `{var}=true` or `{var}=false`, or unset it")),
+                );
+                (enabled, None)
+            }
+        }
+    }
+
+    fn rules(&mut self, raw: &[RawRule], backends: &[Backend], scope: Scope<'_>) -> Vec<Rule> {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut rules = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            let path = |k: &str| [key("selection_rules"), Seg::Index(i), key(k)];
+            if let Some(first) = seen.insert(&r.name, i) {
+                let line = self.range_of(&[key("selection_rules"), Seg::Index(first), key("name")]).map(|r| self.source.line_col(r.start).0);
+                let help = match line {
+                    Some(l) => format!("the first rule named `{}` is at line {l}; rule names must be unique", r.name),
+                    None => "rule names must be unique".to_string(),
+                };
+                self.error_at(&path("name"), "duplicate-rule", format!("duplicate rule name `{}`", r.name), "used before", &help);
+            }
+            if r.action != "select_backend" {
+                let help = match did_you_mean(&r.action, ["select_backend"]) {
+                    Some(_) => "did you mean `select_backend`?".to_string(),
+                    None => "the only action is `select_backend`".to_string(),
+                };
+                self.error_at(&path("action"), "unknown-action", format!("unknown action `{}`", r.action), "not an action", &help);
+            }
+            let Some(target) = backends.iter().position(|b| b.name == r.backend) else {
+                let help = match did_you_mean(&r.backend, backends.iter().map(|b| b.name.as_str())) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("backends are {}", ticks(&backends.iter().map(|b| b.name.as_str()).collect::<Vec<_>>())),
+                };
+                self.error_at(&path("backend"), "unknown-backend", format!("rule `{}` targets unknown backend `{}`", r.name, r.backend), "no such backend", &help);
+                self.condition(i, r, &scope);
+                continue;
+            };
+            let backend = &backends[target];
+            if let Some(m) = &r.model_preference {
+                if !backend.models.is_empty() && !backend.models.iter().any(|x| &x.id == m) {
+                    let ids: Vec<&str> = backend.models.iter().map(|x| x.id.as_str()).collect();
+                    let help = match did_you_mean(m, ids.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("`{}` runs {}", backend.name, ticks(&ids)),
+                    };
+                    self.error_at(&path("model_preference"), "unknown-model", format!("backend `{}` has no model `{m}`", backend.name), "unknown model", &help);
+                }
+            }
+            let cost = backend.cost_of(r.model_preference.as_deref());
+            let scope = Scope { target: Some(Target { backend: target as u16, cost }), ..scope };
+            let Some(condition) = self.condition(i, r, &scope) else { continue };
+            let (line, column) = self
+                .range_of(&path("condition"))
+                .map_or((0, 0), |rg| self.source.line_col(rg.start));
+            rules.push(Rule {
+                name: r.name.clone(),
+                condition_text: r.condition.clone(),
+                condition,
+                backend: target as u16,
+                model: r.model_preference.clone(),
+                cost,
+                line,
+                column,
+            });
+        }
+        rules
+    }
+
+    /// Parses and checks one rule's condition, mapping its diagnostics into the file.
+    fn condition(&mut self, i: usize, r: &RawRule, scope: &Scope<'_>) -> Option<crate::check::expr::CExpr> {
+        let path = [key("selection_rules"), Seg::Index(i), key("condition")];
+        let text = self.source.text.as_str();
+        let map = self.tree.as_ref().and_then(|t| t.get(&path)).map(|n| OffsetMap::new(text, n, &r.condition));
+        let locate = |d: Diagnostic, span: crate::lang::ast::Span, label: &str| match &map {
+            Some(m) => d.at(m.range(text, span.start as usize, span.end as usize), label),
+            None => d,
+        };
+        let tree = match parse_condition(&r.condition) {
+            Ok(t) => t,
+            Err(e) => {
+                let d = Diagnostic::error("syntax", format!("syntax error in rule `{}`: {}", r.name, e.message)).help(e.help.clone());
+                self.diags.push(locate(d, e.span, "here"));
+                return None;
+            }
+        };
+        match check_condition(&tree, scope) {
+            Ok(c) => Some(c),
+            Err(errors) => {
+                for e in errors {
+                    let d = Diagnostic::error(e.code, e.message).help(e.help);
+                    self.diags.push(locate(d, e.span, &e.label));
+                }
+                None
+            }
+        }
+    }
+
+    fn budget(&mut self, b: &RawBudget) -> Budget {
+        for (k, v) in [("monthly_budget_usd", b.monthly_budget_usd), ("cost_threshold_usd", b.cost_threshold_usd)] {
+            if v.is_negative() {
+                self.error_at(&[key("budget"), key(k)], "out-of-range", format!("`{k}` is {v}; it must not be negative"), "negative", "amounts are in USD");
+            }
+        }
+        Budget { monthly: b.monthly_budget_usd, threshold: b.cost_threshold_usd }
+    }
+
+    fn defaults(&mut self, d: Option<&RawDefaults>, enums: &[EnumDef]) -> Defaults {
+        let mut out = Defaults {
+            quality_threshold: Fixed::from_micros(800_000),
+            duration: Fixed::from_micros(5_000_000),
+            aspect_ratio: 0,
+            priority: 1,
+        };
+        let Some(d) = d else { return out };
+        if let Some(q) = d.quality_threshold {
+            out.quality_threshold = q;
+        }
+        if let Some(s) = d.duration {
+            out.duration = s;
+        }
+        let mut pick = |k: &str, id: EnumId, v: &Option<String>| -> Option<u16> {
+            let v = v.as_ref()?;
+            let values = &enums[id.0 as usize].values;
+            match values.iter().position(|x| x == v) {
+                Some(i) => Some(i as u16),
+                None => {
+                    let help = match did_you_mean(v, values.iter().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("use one of {}", ticks(&values.iter().map(String::as_str).collect::<Vec<_>>())),
+                    };
+                    self.error_at(&[key("defaults"), key(k)], "unknown-enum-value", format!("`{v}` is not a value of `{k}`"), "unknown value", &help);
+                    None
+                }
+            }
+        };
+        if let Some(i) = pick("aspect_ratio", EnumId::ASPECT_RATIO, &d.aspect_ratio) {
+            out.aspect_ratio = i;
+        }
+        if let Some(i) = pick("priority", EnumId::PRIORITY, &d.priority) {
+            out.priority = i;
+        }
+        out
+    }
+}
+
+fn prefix(raw: &RawPolicy) -> String {
+    raw.feature_flag_prefix.clone().unwrap_or_else(|| "GENROUTE".to_string())
+}
+
+/// `<PREFIX>_BACKEND_<NAME>_ENABLED`, with the name upper-cased and every character other than
+/// a letter or digit turned into `_`.
+pub fn flag_variable(prefix: &str, backend: &str) -> String {
+    let name: String = backend
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    format!("{prefix}_BACKEND_{name}_ENABLED")
+}
+
+fn facts_of(b: &Backend) -> BackendFacts {
+    BackendFacts {
+        name: b.name.clone(),
+        cost: b.cost_of(None),
+        quality: b.quality,
+        temporal_coherence: b.temporal_coherence,
+        prompt_adherence: b.prompt_adherence,
+        latency: b.avg_latency,
+        max_latency: b.max_latency,
+        priority: b.priority,
+    }
+}
+
+fn api(a: &RawApi) -> Api {
+    Api {
+        base_url: a.base_url.clone(),
+        endpoints: a.endpoints.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        auth_type: a.auth_type.clone(),
+        key_env: a.key_env.clone(),
+    }
+}
+
+fn criteria(c: &RawCriteria) -> Criteria {
+    Criteria {
+        priority_high: c.priority_high,
+        priority_balanced: c.priority_balanced,
+        priority_speed: c.priority_speed,
+        budget_available: c.budget_available.unwrap_or(false),
+        fallback_failures: c.fallback_failures.unwrap_or(0),
+    }
+}
+
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
+    use serde_ignored::Path;
+    let mut out = Vec::new();
+    let mut p = path;
+    loop {
+        match p {
+            Path::Root => break,
+            Path::Seq { parent, index } => {
+                out.push(Seg::Index(*index));
+                p = parent;
+            }
+            Path::Map { parent, key } => {
+                out.push(Seg::Key(key.clone()));
+                p = parent;
+            }
+            Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => p = parent,
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// The keys serde accepts at the mapping that holds `path`'s last key, straight from the
+/// serde types (so suggestions cannot drift from what loads).
+fn known_keys(path: &[Seg]) -> &'static [&'static str] {
+    let shape: Vec<&str> = path[..path.len().saturating_sub(1)]
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => k.as_str(),
+            Seg::Index(_) => "#",
+        })
+        .collect();
+    match shape.as_slice() {
+        [] => serde_introspect::<RawPolicy>(),
+        ["defaults"] => serde_introspect::<RawDefaults>(),
+        ["budget"] => serde_introspect::<RawBudget>(),
+        ["request_fields", _] => serde_introspect::<RawField>(),
+        ["selection_rules", "#"] => serde_introspect::<RawRule>(),
+        ["backends", _] => serde_introspect::<RawBackend>(),
+        ["backends", _, "quality"] => serde_introspect::<RawQuality>(),
+        ["backends", _, "performance"] => serde_introspect::<RawPerformance>(),
+        ["backends", _, "api"] => serde_introspect::<RawApi>(),
+        ["backends", _, "selection_criteria"] => serde_introspect::<RawCriteria>(),
+        _ => &[],
+    }
+}
+
+fn ticks(items: &[&str]) -> String {
+    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn first_lower(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn next_boundary(text: &str, at: usize) -> usize {
+    let mut end = (at + 1).min(text.len());
+    while end < text.len() && !text.is_char_boundary(end) {
+        end += 1;
+    }
+    end
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

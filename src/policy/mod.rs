@@ -1,0 +1,218 @@
+//! A loaded, validated policy: backends, rules with checked conditions, budget and request
+//! vocabulary, indexed for the router.
+//!
+//! Loading happens in two steps, in the manner of ripgrep's low-level and high-level
+//! arguments: [`raw`] mirrors the file, and [`load`] resolves and validates it into a
+//! [`Policy`] while collecting every diagnostic it can find.
+
+pub mod load;
+pub mod raw;
+pub mod yaml;
+
+pub use load::{load, LoadOptions};
+
+use crate::check::expr::CExpr;
+use crate::check::scope::{EnumDef, FieldDef};
+use crate::num::Fixed;
+
+/// A policy ready for decisions. Immutable; share it behind an `Arc` to swap it atomically.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The file it came from, as shown in messages.
+    pub source_name: String,
+    /// Backends, sorted by name; a backend's index is its position here.
+    pub backends: Vec<Backend>,
+    /// Rules in the order they are tried.
+    pub rules: Vec<Rule>,
+    /// The monthly budget.
+    pub budget: Budget,
+    /// Defaults for request values the request leaves out.
+    pub defaults: Defaults,
+    /// Enum types, built-in ones first.
+    pub enums: Vec<EnumDef>,
+    /// Declared request fields.
+    pub fields: Vec<FieldDef>,
+    /// Prefix of the backend feature-flag variables.
+    pub feature_flag_prefix: String,
+    /// Backend indices in preference order: priority number, then name.
+    pub(crate) by_priority: Vec<u16>,
+}
+
+/// The monthly budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// `monthly_budget_usd`
+    pub monthly: Fixed,
+    /// `cost_threshold_usd`
+    pub threshold: Fixed,
+}
+
+/// Request defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// Lowest acceptable quality when the request gives none (built-in: 0.8).
+    pub quality_threshold: Fixed,
+    /// Seconds (built-in: 5).
+    pub duration: Fixed,
+    /// Index into the aspect-ratio enum (built-in: `16:9`).
+    pub aspect_ratio: u16,
+    /// Index into the priority enum (built-in: `balanced`).
+    pub priority: u16,
+}
+
+/// One backend.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// Its name.
+    pub name: String,
+    /// Enabled after environment overrides.
+    pub enabled: bool,
+    /// The environment variable that overrode `enabled`, if one did.
+    pub enabled_by: Option<String>,
+    /// Lower is preferred.
+    pub priority: Fixed,
+    /// `type:` as written.
+    pub kind: String,
+    /// What a video costs.
+    pub cost: Cost,
+    /// `quality.score`
+    pub quality: Fixed,
+    /// `quality.temporal_coherence`
+    pub temporal_coherence: Option<Fixed>,
+    /// `quality.prompt_adherence`
+    pub prompt_adherence: Option<Fixed>,
+    /// `performance.avg_generation_time_seconds`
+    pub avg_latency: Fixed,
+    /// `performance.max_generation_time_seconds`
+    pub max_latency: Fixed,
+    /// `api:` as written.
+    pub api: Option<Api>,
+    /// Eligibility flags.
+    pub criteria: Criteria,
+    /// Models; the first runs when no rule prefers another.
+    pub models: Vec<Model>,
+}
+
+/// `api:`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Api {
+    /// Base URL.
+    pub base_url: Option<String>,
+    /// Named endpoint paths.
+    pub endpoints: Vec<(String, String)>,
+    /// Authentication scheme.
+    pub auth_type: Option<String>,
+    /// Environment variable that holds the key.
+    pub key_env: Option<String>,
+}
+
+/// A backend's cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cost {
+    /// One price per video.
+    Flat(Fixed),
+    /// A price per model variant, e.g. `veo_2`, `veo_3`.
+    PerVariant(Vec<(String, Fixed)>),
+}
+
+/// A model a backend can run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    /// Model id.
+    pub id: String,
+    /// Key of its cost variant, when costs are per variant.
+    pub cost_variant: Option<String>,
+}
+
+/// `selection_criteria:`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Criteria {
+    /// Accepts `quality` requests; `None` accepts.
+    pub priority_high: Option<bool>,
+    /// Accepts `balanced` requests; `None` accepts.
+    pub priority_balanced: Option<bool>,
+    /// Accepts `speed` requests; `None` accepts.
+    pub priority_speed: Option<bool>,
+    /// Requires its cost to fit the remaining budget.
+    pub budget_available: bool,
+    /// Joins a fallback chain only after this many failed attempts.
+    pub fallback_failures: u32,
+}
+
+impl Criteria {
+    /// Whether the priority flags accept the request priority (by enum index).
+    pub fn accepts_priority(&self, priority: u16) -> bool {
+        let flag = match priority {
+            0 => self.priority_high,
+            1 => self.priority_balanced,
+            _ => self.priority_speed,
+        };
+        flag.unwrap_or(true)
+    }
+}
+
+/// A selection rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// The condition as written.
+    pub condition_text: String,
+    /// The checked condition.
+    pub condition: CExpr,
+    /// Target backend index.
+    pub backend: u16,
+    /// `model_preference`.
+    pub model: Option<String>,
+    /// Cost of running `model` (or the default model) on the target.
+    pub cost: Fixed,
+    /// 1-based line and column of the condition in the file.
+    pub line: usize,
+    /// Column of the condition.
+    pub column: usize,
+}
+
+impl Backend {
+    /// The model that runs when no rule names one.
+    pub fn default_model(&self) -> Option<&str> {
+        self.models.first().map(|m| m.id.as_str())
+    }
+
+    /// The cost of running `model` (or the default model). A per-variant cost that cannot be
+    /// tied to the model is taken at its highest, so a budget check can never under-count.
+    pub fn cost_of(&self, model: Option<&str>) -> Fixed {
+        let variants = match &self.cost {
+            Cost::Flat(c) => return *c,
+            Cost::PerVariant(v) => v,
+        };
+        let model = model.or(self.default_model());
+        let tied = model
+            .and_then(|id| self.models.iter().find(|m| m.id == id))
+            .and_then(|m| m.cost_variant.as_deref())
+            .and_then(|key| variants.iter().find(|(k, _)| k == key))
+            .map(|(_, c)| *c);
+        tied.unwrap_or_else(|| variants.iter().map(|(_, c)| *c).max().unwrap_or(Fixed::ZERO))
+    }
+}
+
+impl Policy {
+    /// A backend's index by name.
+    pub fn backend_index(&self, name: &str) -> Option<u16> {
+        self.backends.iter().position(|b| b.name == name).map(|i| i as u16)
+    }
+
+    /// A backend by index.
+    pub fn backend(&self, index: u16) -> Option<&Backend> {
+        self.backends.get(index as usize)
+    }
+
+    /// Backend indices in preference order (priority number, then name).
+    pub fn preference_order(&self) -> &[u16] {
+        &self.by_priority
+    }
+
+    /// The values of an enum type.
+    pub fn enum_values(&self, id: crate::check::expr::EnumId) -> &[String] {
+        self.enums.get(id.0 as usize).map_or(&[], |d| d.values.as_slice())
+    }
+}

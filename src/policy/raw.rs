@@ -1,0 +1,204 @@
+//! The policy file as written: serde types that mirror the YAML one to one.
+//!
+//! These types only describe shape. Meaning (names that resolve, targets that exist,
+//! conditions that type-check) is established by `load`, which turns a [`RawPolicy`] into a
+//! validated [`crate::Policy`]. Keeping the two apart means an error in one backend never
+//! hides the errors in the others.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::num::Fixed;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+pub struct RawPolicy {
+    /// Prefix of the environment variables that toggle backends
+    /// (`<PREFIX>_BACKEND_<NAME>_ENABLED`). Default `GENROUTE`.
+    #[serde(default)]
+    pub feature_flag_prefix: Option<String>,
+    /// Request values used when a request leaves them out.
+    #[serde(default)]
+    pub defaults: Option<RawDefaults>,
+    /// Extra request fields that conditions can read.
+    #[serde(default)]
+    pub request_fields: BTreeMap<String, RawField>,
+    /// The backends, by name.
+    pub backends: BTreeMap<String, RawBackend>,
+    /// Rules, tried in order.
+    #[serde(default)]
+    pub selection_rules: Vec<RawRule>,
+    /// The monthly budget.
+    pub budget: RawBudget,
+}
+
+/// Request defaults.
+#[derive(Debug, Deserialize)]
+pub struct RawDefaults {
+    /// Default `quality_threshold` (built-in default 0.8).
+    #[serde(default)]
+    pub quality_threshold: Option<Fixed>,
+    /// Default `duration` in seconds (built-in default 5).
+    #[serde(default)]
+    pub duration: Option<Fixed>,
+    /// Default `aspect_ratio` (built-in default `16:9`).
+    #[serde(default)]
+    pub aspect_ratio: Option<String>,
+    /// Default `priority` (built-in default `balanced`).
+    #[serde(default)]
+    pub priority: Option<String>,
+}
+
+/// A declared request field.
+#[derive(Debug, Deserialize)]
+pub struct RawField {
+    /// `string`, `number`, `bool` or `enum`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The values of an `enum` field.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// The value used when a request leaves the field out; without one, reading the unset
+    /// field is an evaluation error that explain shows.
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+}
+
+/// One backend.
+#[derive(Debug, Deserialize)]
+pub struct RawBackend {
+    /// Whether the backend may be used at all (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Lower is preferred.
+    pub priority: Fixed,
+    /// `cloud_api`, `self_hosted`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `per_video_usd`, or one `{per_video_usd}` per model variant. Validated by the loader,
+    /// which needs the locations of the variant keys.
+    pub cost: serde_yaml::Mapping,
+    /// Quality figures.
+    pub quality: RawQuality,
+    /// Latency figures.
+    pub performance: RawPerformance,
+    /// How to reach it.
+    #[serde(default)]
+    pub api: Option<RawApi>,
+    /// Eligibility flags.
+    #[serde(default)]
+    pub selection_criteria: RawCriteria,
+    /// Models it can run; the first is its default.
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `quality:`
+#[derive(Debug, Deserialize)]
+pub struct RawQuality {
+    /// Overall score, 0 to 1.
+    pub score: Fixed,
+    /// Optional.
+    #[serde(default)]
+    pub temporal_coherence: Option<Fixed>,
+    /// Optional.
+    #[serde(default)]
+    pub prompt_adherence: Option<Fixed>,
+}
+
+/// `performance:`
+#[derive(Debug, Deserialize)]
+pub struct RawPerformance {
+    /// Typical seconds per video.
+    pub avg_generation_time_seconds: Fixed,
+    /// Upper bound in seconds.
+    pub max_generation_time_seconds: Fixed,
+}
+
+/// `api:`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawApi {
+    /// Base URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Named endpoint paths.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, String>,
+    /// `api_key`, `oauth`, ...
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    /// The environment variable that holds the key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+}
+
+/// `selection_criteria:`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCriteria {
+    /// Accepts `priority: quality` (missing accepts).
+    #[serde(default)]
+    pub priority_high: Option<bool>,
+    /// Accepts `priority: balanced` (missing accepts).
+    #[serde(default)]
+    pub priority_balanced: Option<bool>,
+    /// Accepts `priority: speed` (missing accepts).
+    #[serde(default)]
+    pub priority_speed: Option<bool>,
+    /// Only eligible while its cost fits the remaining budget.
+    #[serde(default)]
+    pub budget_available: Option<bool>,
+    /// Joins a fallback chain only after this many failed attempts.
+    #[serde(default)]
+    pub fallback_failures: Option<u32>,
+}
+
+/// A model: a plain id, or an id tied to a cost variant.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawModel {
+    /// `- veo-2.0-generate-001`
+    Id(String),
+    /// `- {id: veo-3.0-generate-preview, cost: veo_3}`
+    Tied {
+        /// Model id.
+        id: String,
+        /// Key of its entry under `cost:`.
+        #[serde(default)]
+        cost: Option<String>,
+    },
+}
+
+/// One selection rule.
+#[derive(Debug, Deserialize)]
+pub struct RawRule {
+    /// Unique name.
+    pub name: String,
+    /// The condition.
+    pub condition: String,
+    /// Only `select_backend` exists.
+    #[serde(default = "select_backend")]
+    pub action: String,
+    /// Target backend.
+    pub backend: String,
+    /// Model to run on the target.
+    #[serde(default)]
+    pub model_preference: Option<String>,
+}
+
+fn select_backend() -> String {
+    "select_backend".to_string()
+}
+
+/// `budget:`
+#[derive(Debug, Deserialize)]
+pub struct RawBudget {
+    /// The monthly budget in USD.
+    pub monthly_budget_usd: Fixed,
+    /// The spend at which cost-saving rules usually kick in.
+    pub cost_threshold_usd: Fixed,
+}

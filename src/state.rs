@@ -1,0 +1,115 @@
+//! The live state a decision reads: spend, breaker states, failed attempts and the time.
+//!
+//! The core never reads a clock or a store itself. Callers build a [`State`] (the CLI from
+//! flags, a service from its ledger and breakers) and pass it in, which keeps decisions
+//! deterministic and testable.
+
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
+
+use crate::eval::BreakerState;
+use crate::num::Fixed;
+use crate::policy::Policy;
+
+/// A snapshot of everything outside the request that a decision depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Committed plus reserved spend in the current month.
+    pub spend: Fixed,
+    /// Breaker state of each backend, by backend index.
+    pub breakers: Vec<BreakerState>,
+    /// Attempts that already failed for this request.
+    pub failures: u32,
+    /// The time of the decision.
+    pub now: DateTime<Utc>,
+}
+
+impl State {
+    /// Nothing spent, every breaker closed, no failures.
+    pub fn new(policy: &Policy, now: DateTime<Utc>) -> State {
+        State {
+            spend: Fixed::ZERO,
+            breakers: vec![BreakerState::Closed; policy.backends.len()],
+            failures: 0,
+            now,
+        }
+    }
+
+    /// Sets the month's spend.
+    pub fn with_spend(mut self, spend: Fixed) -> State {
+        self.spend = spend;
+        self
+    }
+
+    /// Sets the number of failed attempts.
+    pub fn with_failures(mut self, failures: u32) -> State {
+        self.failures = failures;
+        self
+    }
+
+    /// Sets one backend's breaker state by name.
+    pub fn set_breaker(&mut self, policy: &Policy, backend: &str, state: BreakerState) -> Result<(), String> {
+        let i = policy
+            .backend_index(backend)
+            .ok_or_else(|| format!("unknown backend `{backend}`"))?;
+        if let Some(slot) = self.breakers.get_mut(i as usize) {
+            *slot = state;
+        }
+        Ok(())
+    }
+}
+
+/// Calendar facts about an instant, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Elapsed fraction of the month, 0 to 1 (six decimals).
+    pub month_progress: Fixed,
+    /// 1 to 31.
+    pub day_of_month: u32,
+    /// 0 to 23.
+    pub hour: u32,
+}
+
+impl Clock {
+    /// Computes the calendar facts of `now`.
+    pub fn of(now: DateTime<Utc>) -> Clock {
+        let start = month_start(now.year(), now.month());
+        let (ny, nm) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+        let end = month_start(ny, nm);
+        let total = (end - start).num_seconds().max(1);
+        let elapsed = (now - start).num_seconds().clamp(0, total);
+        let progress = Fixed::from_micros((i128::from(elapsed) * 1_000_000 / i128::from(total)) as i64);
+        Clock {
+            month_progress: progress,
+            day_of_month: now.day(),
+            hour: now.hour(),
+        }
+    }
+}
+
+/// The first instant of a UTC month.
+pub fn month_start(year: i32, month: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_progress_is_exact_at_midpoint_of_a_thirty_day_month() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap();
+        let c = Clock::of(now);
+        assert_eq!(c.month_progress, "0.5".parse().unwrap());
+        assert_eq!(c.day_of_month, 16);
+        assert_eq!(c.hour, 0);
+    }
+
+    #[test]
+    fn december_rolls_into_january() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0).unwrap();
+        let c = Clock::of(now);
+        assert!(c.month_progress < Fixed::ONE && c.month_progress > "0.99".parse().unwrap());
+    }
+}
