@@ -37,7 +37,7 @@ enum Command {
         #[arg(long, default_value = "{}")]
         request: String,
         /// Month-to-date spend in USD (committed plus reserved).
-        #[arg(long, default_value = "0")]
+        #[arg(long, default_value = "0", allow_hyphen_values = true)]
         spend: String,
         /// A breaker state, as NAME=closed|open|half_open. Repeatable.
         #[arg(long = "breaker", value_name = "NAME=STATE")]

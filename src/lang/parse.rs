@@ -16,7 +16,7 @@ use super::err::ParseError;
 struct Grammar;
 
 /// The longest condition accepted, in bytes.
-pub const MAX_CONDITION_LEN: usize = 16 * 1024;
+pub const MAX_CONDITION_LEN: usize = 64 * 1024;
 /// The deepest nesting of parentheses and brackets accepted.
 pub const MAX_NESTING: usize = 64;
 /// The deepest expression tree accepted (operators included).
@@ -29,6 +29,7 @@ pub const MAX_DEPTH: usize = 256;
 /// assert_eq!(e.to_string(), "priority == 'quality' AND budget_available");
 /// ```
 pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
+    check_nesting(text)?;
     if text.len() > MAX_CONDITION_LEN {
         return Err(ParseError::new(
             Span::new(MAX_CONDITION_LEN, text.len()),
@@ -36,7 +37,6 @@ pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
             "split it into several rules",
         ));
     }
-    check_nesting(text)?;
     let mut pairs = Grammar::parse(Rule::condition, text).map_err(from_pest)?;
     let condition = pairs.next().ok_or_else(|| empty_error(text))?;
     let expr = condition

@@ -122,12 +122,18 @@ impl Loader<'_> {
                     .next()
                     .unwrap_or(&message)
                     .to_string();
+                const SYNTAX: &[&str] = &[
+                    "found", "did not find", "while parsing", "while scanning", "not allowed in this context",
+                    "end of stream", "recursion limit", "control character", "invalid indentation",
+                ];
                 let (code, help) = if message.contains("missing field") {
                     ("missing-key", "add the key; README.md lists what each section needs")
-                } else if message.starts_with("invalid type") || message.contains("expected") {
-                    ("invalid-value", "check the value's type against the policy reference in README.md")
+                } else if message.contains("duplicate") {
+                    ("duplicate-key", "each key may appear once in a mapping")
+                } else if SYNTAX.iter().any(|s| message.contains(s)) {
+                    ("yaml-syntax", "check indentation, quotes, brackets and colons around this place")
                 } else {
-                    ("yaml-syntax", "check indentation, quotes and colons around this place")
+                    ("invalid-value", "check the value's type against the policy reference in README.md")
                 };
                 let mut d = Diagnostic::error(code, first_lower(&message)).help(help);
                 if let Some(loc) = e.location() {
@@ -301,6 +307,7 @@ impl Loader<'_> {
         let base = [key("backends"), key(backend), key("cost")];
         let mut flat = None;
         let mut variants = Vec::new();
+        let mut unknown = false;
         for (k, v) in map {
             let Some(k) = k.as_str() else {
                 self.error_at(&base, "invalid-value", "cost keys must be strings".into(), "here", "write `per_video_usd: 0.05`");
@@ -324,6 +331,7 @@ impl Loader<'_> {
                     }
                 }
                 None => {
+                    unknown = true;
                     let help = match did_you_mean(k, ["per_video_usd"]) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("a variant is written `{k}: {{per_video_usd: 0.10}}`"),
@@ -342,6 +350,9 @@ impl Loader<'_> {
                 Cost::Flat(c)
             }
             (None, true) => {
+                if unknown {
+                    return Cost::Flat(Fixed::ZERO);
+                }
                 self.error_at(&base, "missing-key", "`cost` has no price".into(), "no price", "write `per_video_usd: 0.05`");
                 Cost::Flat(Fixed::ZERO)
             }

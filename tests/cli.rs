@@ -1,0 +1,179 @@
+//! Golden tests of the real `genroute` binary: output, exit codes, and one-line errors.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn genroute(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_genroute"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("VIDEOGEN_BACKEND_PIXVERSE_ENABLED")
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const EXPLAIN: &[&str] = &["explain", "--policy", "policies/videogen.yaml", "--now", common::NOW];
+
+fn explain(extra: &[&str]) -> Output {
+    genroute(&[EXPLAIN, extra].concat())
+}
+
+#[test]
+fn check_accepts_the_shipped_policy() {
+    let o = genroute(&["check", "policies/videogen.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "policies/videogen.yaml: ok (4 backends, 7 rules)\n");
+}
+
+#[test]
+fn check_reports_every_error_and_exits_1() {
+    let dir = tempdir();
+    let bad = dir.join("bad.yaml");
+    let text = genroute::EXAMPLE_POLICY
+        .replace("priority == 'speed' AND budget_available", "prioirty == 'speed' AND budget_available")
+        .replace("backend: \"cogvideox\"", "backend: \"cogvidex\"");
+    std::fs::write(&bad, text).unwrap();
+    let o = genroute(&["check", "policies/videogen.yaml", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o).replace(dir.to_str().unwrap(), "$DIR");
+    assert!(err.contains("$DIR/bad.yaml:161:17"), "{err}");
+    assert!(err.contains("$DIR/bad.yaml: 3 errors"), "{err}");
+    assert!(stdout(&o).contains("policies/videogen.yaml: ok"));
+    snap!("cli_check_errors", err);
+}
+
+#[test]
+fn check_json_lists_diagnostics_with_line_and_column() {
+    let dir = tempdir();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, genroute::EXAMPLE_POLICY.replace("priority == 'quality' AND budget_available", "priority == 'qualty' AND budget_available")).unwrap();
+    let o = genroute(&["check", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let d = &v[0]["diagnostics"][0];
+    assert_eq!(d["code"], "unknown-enum-value");
+    assert_eq!(d["line"], 155);
+    assert_eq!(d["column"], 29);
+    assert_eq!(d["help"], "did you mean 'quality'? `priority` is one of 'quality', 'balanced', 'speed'");
+}
+
+#[test]
+fn explain_text_shows_clauses_values_and_the_decision() {
+    let o = explain(&["--request", r#"{"priority": "balanced", "aspect_ratio": "9:16"}"#, "--spend", "20"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("decision  pixverse"), "{out}");
+    assert!(out.contains("true   aspect_ratio in ['9:16', '1:1']  (aspect_ratio = '9:16')"), "{out}");
+    snap!("cli_explain_text", out);
+}
+
+#[test]
+fn explain_json_has_the_documented_keys() {
+    let o = explain(&["--request", r#"{"priority": "quality"}"#, "--format", "json", "--breaker", "veo=open", "--spend", "12.5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["backend"], "mochi");
+    assert_eq!(v["rule"], "veo_outage_quality");
+    assert!(v["fallbacks"].is_array());
+    assert_eq!(v["rules"][0]["name"], "quality_priority");
+    assert_eq!(v["rules"][0]["matched"], true);
+    assert_eq!(v["backends"][0]["name"], "veo");
+    assert_eq!(v["backends"][0]["eligible"], false);
+    assert_eq!(v["backends"][0]["reasons"][0], "circuit breaker is open");
+    snap_json!("cli_explain_json", v);
+}
+
+#[test]
+fn explain_exits_3_when_nothing_is_eligible_and_still_prints() {
+    let o = explain(&["--request", r#"{"priority": "speed", "quality_threshold": 0.95}"#]);
+    assert_eq!(o.status.code(), Some(3));
+    let out = stdout(&o);
+    assert!(out.contains("decision  none: no backend is eligible"), "{out}");
+    snap!("cli_explain_none", out);
+}
+
+#[test]
+fn explain_reads_the_request_from_a_file() {
+    let dir = tempdir();
+    let req = dir.join("req.json");
+    std::fs::write(&req, r#"{"priority": "speed"}"#).unwrap();
+    let o = explain(&["--request", &format!("@{}", req.display())]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("decision  pixverse"));
+}
+
+#[test]
+fn environment_feature_flag_reaches_explain() {
+    let o = Command::new(env!("CARGO_BIN_EXE_genroute"))
+        .args(EXPLAIN)
+        .args(["--request", r#"{"priority": "speed"}"#])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("VIDEOGEN_BACKEND_PIXVERSE_ENABLED", "false")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains("disabled by environment variable VIDEOGEN_BACKEND_PIXVERSE_ENABLED"));
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--request", r#"{"priority": "fast"}"#], "error: --request: request field `priority`: 'fast' is not one of"),
+        (&["--request", "{not json"], "error: --request: request field `(body)`: not valid JSON"),
+        (&["--spend", "-3"], "error: --spend: -3 is negative"),
+        (&["--spend", "lots"], "error: --spend: `lots` is not a decimal number"),
+        (&["--breaker", "veo=broken"], "error: --breaker: `broken` is not closed, open or half_open"),
+        (&["--breaker", "vo=open"], "error: --breaker: unknown backend `vo`"),
+        (&["--request", "@/nonexistent/req.json"], "error: cannot read request file `/nonexistent/req.json`"),
+    ];
+    for (args, expected) in cases {
+        let o = explain(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.starts_with(expected), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(stdout(&o).is_empty());
+    }
+    let o = genroute(&["explain", "--policy", "policies/videogen.yaml", "--now", "yesterday"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: --now: `yesterday` is not an RFC 3339 time"));
+}
+
+#[test]
+fn missing_or_invalid_policy_exits_2() {
+    let o = genroute(&["explain", "--policy", "/nonexistent.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: cannot read `/nonexistent.yaml`"));
+    let o = genroute(&["check", "/nonexistent.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = genroute(&["explain"]);
+    assert_eq!(o.status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn names_lists_every_name_with_its_type() {
+    let o = genroute(&["names"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    for name in ["request.priority", "budget.monthly_spend", "backend.breaker", "attempt.failures", "time.hour"] {
+        assert!(out.contains(name), "{name}");
+    }
+    snap!("cli_names", out);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("genroute-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
