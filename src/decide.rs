@@ -3,7 +3,8 @@
 //!
 //! The semantics, in order (README "Decision semantics" says the same for policy authors):
 //!
-//! 1. **Eligibility.** A backend is eligible when it is enabled, its breaker is not open, its
+//! 1. **Eligibility.** A backend is eligible when it is enabled, its API key (if it names one)
+//!    is set, its breaker is not open, its
 //!    `selection_criteria` priority flag accepts the request's priority (a missing flag
 //!    accepts), its cost fits the remaining budget if `selection_criteria.budget_available`
 //!    is true, and its `quality.score` is at least the request's quality threshold.
@@ -44,6 +45,8 @@ impl Ineligible {
     pub const BUDGET: Ineligible = Ineligible(8);
     /// Its quality is below the request's threshold.
     pub const QUALITY: Ineligible = Ineligible(16);
+    /// The environment variable holding its API key is not set.
+    pub const KEY_MISSING: Ineligible = Ineligible(32);
 
     /// No failed checks.
     pub fn is_eligible(self) -> bool {
@@ -121,6 +124,7 @@ pub fn context<'a>(policy: &Policy, request: &'a Request, state: &'a State) -> C
 pub fn eligibility(b: &Backend, index: u16, cost: Fixed, ctx: &Context<'_>, priority_flags: bool) -> Ineligible {
     let mut why = Ineligible::default();
     why.add(Ineligible::DISABLED, !b.enabled);
+    why.add(Ineligible::KEY_MISSING, b.key_missing.is_some());
     let breaker = ctx.breakers.get(index as usize).copied().unwrap_or_default();
     why.add(Ineligible::BREAKER_OPEN, breaker == eval::BreakerState::Open);
     why.add(Ineligible::PRIORITY, priority_flags && !b.criteria.accepts_priority(ctx.priority));

@@ -361,6 +361,10 @@ fn reasons(b: &Backend, why: Ineligible, cost: Fixed, policy: &Policy, priority:
             None => "disabled (enabled: false)".to_string(),
         });
     }
+    if why.has(Ineligible::KEY_MISSING) {
+        let var = b.key_missing.as_deref().unwrap_or("its key variable");
+        out.push(format!("{var} is not set (api.key_env)"));
+    }
     if why.has(Ineligible::BREAKER_OPEN) {
         out.push("circuit breaker is open".to_string());
     }

@@ -27,12 +27,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod adapter;
+pub mod breaker;
 pub mod check;
 pub mod decide;
 pub mod diag;
 pub mod eval;
+pub mod exec;
 pub mod explain;
 pub mod lang;
+pub mod ledger;
 pub mod num;
 pub mod policy;
 pub mod request;

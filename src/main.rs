@@ -2,12 +2,17 @@
 //! or JSON out. Every decision is made by the library.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use genroute::check::scope::BUILTIN_NAMES;
-use genroute::{BreakerState, Fixed, LoadOptions, Policy, Request, Source, State};
+use genroute::exec::{DirSink, Generation, Router, SystemClock};
+use genroute::ledger::sqlite::SqliteStore;
+use genroute::ledger::{Month, Store};
+use genroute::{BreakerState, Fixed, LoadOptions, Policy, Request, Source};
 
 /// Routes generation requests across backends within a budget, and explains every decision.
 #[derive(Parser)]
@@ -36,10 +41,13 @@ enum Command {
         /// The request as JSON, or @FILE to read it from a file.
         #[arg(long, default_value = "{}")]
         request: String,
-        /// Month-to-date spend in USD (committed plus reserved).
-        #[arg(long, default_value = "0", allow_hyphen_values = true)]
-        spend: String,
-        /// A breaker state, as NAME=closed|open|half_open. Repeatable.
+        /// Month-to-date spend in USD (committed plus reserved); default: read from the ledger.
+        #[arg(long, allow_hyphen_values = true)]
+        spend: Option<String>,
+        /// Ledger directory (default: $GENROUTE_DATA_DIR, else the user's data directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A breaker state, as NAME=closed|open|half_open, overriding the ledger's. Repeatable.
         #[arg(long = "breaker", value_name = "NAME=STATE")]
         breakers: Vec<String>,
         /// Attempts that already failed for this request.
@@ -52,8 +60,80 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Generate a video: decide, reserve, call, fall back.
+    Generate {
+        /// Policy file.
+        #[arg(long)]
+        policy: String,
+        /// What to generate.
+        #[arg(long)]
+        prompt: String,
+        /// quality, balanced or speed.
+        #[arg(long)]
+        priority: Option<String>,
+        /// Seconds.
+        #[arg(long)]
+        duration: Option<String>,
+        /// e.g. 16:9.
+        #[arg(long)]
+        aspect_ratio: Option<String>,
+        /// Lowest acceptable quality, 0 to 1.
+        #[arg(long)]
+        quality_threshold: Option<String>,
+        /// What to avoid.
+        #[arg(long)]
+        negative_prompt: Option<String>,
+        /// Extra request fields as a JSON object, e.g. '{"tier": "pro"}'.
+        #[arg(long)]
+        fields: Option<String>,
+        /// Ledger directory (default: $GENROUTE_DATA_DIR, else the user's data directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Decide and show what would be called, without calling or spending.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The month's budget and the ledger's entries.
+    Budget {
+        #[command(subcommand)]
+        command: BudgetCommand,
+    },
     /// List the names a condition can read, with their types.
     Names,
+}
+
+#[derive(Subcommand)]
+enum BudgetCommand {
+    /// This month's spend, reservations and what remains.
+    Show {
+        /// Policy file (for the budget figures).
+        #[arg(long)]
+        policy: String,
+        /// Ledger directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Month as YYYY-MM (default: this month, UTC).
+        #[arg(long)]
+        month: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Every ledger entry of a month (or all months).
+    History {
+        /// Ledger directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Month as YYYY-MM (default: all).
+        #[arg(long)]
+        month: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,11 +149,44 @@ const NONE_ELIGIBLE: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let result = match cli.command {
         Command::Check { files, format } => check(&files, format),
-        Command::Explain { policy, request, spend, breakers, failures, now, format } => {
-            explain(&policy, &request, &spend, &breakers, failures, now.as_deref(), format)
+        Command::Explain { policy, request, spend, data_dir, breakers, failures, now, format } => {
+            let ledger = LedgerArgs { spend, data_dir };
+            explain(&policy, &request, ledger, &breakers, failures, now.as_deref(), format)
         }
+        Command::Generate {
+            policy, prompt, priority, duration, aspect_ratio, quality_threshold, negative_prompt, fields, data_dir, dry_run, format,
+        } => {
+            let mut body = serde_json::Map::new();
+            body.insert("prompt".into(), prompt.into());
+            let mut set = |k: &str, v: Option<String>, number: bool| -> Result<(), String> {
+                let Some(v) = v else { return Ok(()) };
+                let value = if number {
+                    serde_json::from_str::<serde_json::Value>(&v)
+                        .ok()
+                        .filter(serde_json::Value::is_number)
+                        .ok_or_else(|| format!("--{}: `{v}` is not a number", k.replace('_', "-")))?
+                } else {
+                    v.into()
+                };
+                body.insert(k.into(), value);
+                Ok(())
+            };
+            let flags = (|| {
+                set("priority", priority, false)?;
+                set("duration", duration, true)?;
+                set("aspect_ratio", aspect_ratio, false)?;
+                set("quality_threshold", quality_threshold, true)?;
+                set("negative_prompt", negative_prompt, false)
+            })();
+            match flags.and_then(|_| merge_fields(&mut body, fields.as_deref())) {
+                Ok(()) => generate(&policy, body, data_dir, dry_run, format),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Budget { command } => budget(command),
         Command::Names => {
             names();
             Ok(ExitCode::SUCCESS)
@@ -133,11 +246,193 @@ fn check(files: &[String], format: Format) -> Result<ExitCode, String> {
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings). Prompts and keys are never
+/// logged by genroute.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn merge_fields(body: &mut serde_json::Map<String, serde_json::Value>, fields: Option<&str>) -> Result<(), String> {
+    let Some(text) = fields else { return Ok(()) };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => {
+            body.extend(map);
+            Ok(())
+        }
+        _ => Err(format!("--fields: `{text}` is not a JSON object such as {{\"tier\": \"pro\"}}")),
+    }
+}
+
+/// Where the ledger lives: `--data-dir`, else `$GENROUTE_DATA_DIR`, else the user's data
+/// directory (`~/.local/share/genroute` on Linux), else `./.genroute`.
+fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("GENROUTE_DATA_DIR").map(PathBuf::from))
+        .or_else(|| dirs::data_local_dir().map(|d| d.join("genroute")))
+        .unwrap_or_else(|| PathBuf::from(".genroute"))
+}
+
+fn open_store(dir: &std::path::Path) -> Result<SqliteStore, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory `{}`: {e}", dir.display()))?;
+    SqliteStore::open(&dir.join("ledger.sqlite3")).map_err(|e| e.to_string())
+}
+
+fn load_valid(path: &str) -> Result<Policy, String> {
+    match load(path)? {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            eprint!("{e}");
+            Err(format!("`{path}` is not a valid policy; run `genroute check {path}`"))
+        }
+    }
+}
+
+fn router(policy: Policy, dir: &std::path::Path) -> Result<Router, String> {
+    let store = open_store(dir)?;
+    Ok(Router::new(Arc::new(policy), Arc::new(store), &env_var, Arc::new(SystemClock), Arc::new(DirSink(dir.join("videos")))))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn generate(
+    policy_path: &str,
+    body: serde_json::Map<String, serde_json::Value>,
+    data_dir_flag: Option<PathBuf>,
+    dry_run: bool,
+    format: Format,
+) -> Result<ExitCode, String> {
+    let policy = load_valid(policy_path)?;
+    let request = Request::from_map(&policy, body).map_err(|e| e.to_string())?;
+    let dir = data_dir(data_dir_flag);
+    let router = router(policy, &dir)?;
+    let result = if dry_run {
+        router.dry_run(&request)
+    } else {
+        runtime()?.block_on(router.generate(&request))
+    }
+    .map_err(|e| e.to_string())?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?),
+        Format::Text => print!("{}", generation_text(&result)),
+    }
+    let served = result.backend.is_some() && (dry_run || result.video.is_some());
+    Ok(if served { ExitCode::SUCCESS } else { ExitCode::from(NONE_ELIGIBLE) })
+}
+
+fn generation_text(g: &Generation) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "request   {}{}", g.request_id, if g.dry_run { " (dry run: nothing called, nothing spent)" } else { "" });
+    for (i, a) in g.attempts.iter().enumerate() {
+        let model = a.model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+        let sim = a.simulated_seconds.map(|s| format!(", simulated {s} s")).unwrap_or_default();
+        let msg = a.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        let _ = writeln!(o, "attempt   {}. {}{model} -> {} in {} ms{sim}, cost {}{msg}", i + 1, a.backend, a.outcome, a.latency_ms, a.cost_usd);
+    }
+    match (&g.backend, &g.video) {
+        (Some(b), Some(v)) => {
+            let _ = writeln!(o, "backend   {b}{}", g.model.as_deref().map(|m| format!(" (model {m})")).unwrap_or_default());
+            let _ = writeln!(o, "video     {v}");
+            let _ = writeln!(o, "cost      {}", g.cost_usd);
+        }
+        (Some(b), None) if g.dry_run => {
+            let _ = writeln!(o, "would use {b}{}", g.model.as_deref().map(|m| format!(" (model {m})")).unwrap_or_default());
+        }
+        _ => {
+            let _ = writeln!(o, "failed    {}", g.error.as_deref().unwrap_or("no video"));
+            let _ = writeln!(o, "cost      {}", g.cost_usd);
+        }
+    }
+    o
+}
+
+fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
+    match command {
+        BudgetCommand::Show { policy, data_dir: dir, month, format } => {
+            let policy = load_valid(&policy)?;
+            let store = open_store(&data_dir(dir))?;
+            let now = chrono::Utc::now();
+            let month = match month {
+                Some(m) => Month::parse(&m).ok_or_else(|| format!("--month: `{m}` is not YYYY-MM"))?,
+                None => Month::of(now),
+            };
+            let t = store.totals(month, now).map_err(|e| e.to_string())?;
+            let budget = policy.budget.monthly;
+            let remaining = budget.checked_sub(t.counted()).unwrap_or(Fixed::ZERO);
+            let utilization = t
+                .spent()
+                .checked_mul(Fixed::from_micros(100_000_000))
+                .and_then(|x| x.checked_div(budget))
+                .unwrap_or(Fixed::ZERO);
+            let v = serde_json::json!({
+                "month": month.to_string(),
+                "spent_usd": t.spent(),
+                "committed_usd": t.committed,
+                "in_doubt_usd": t.in_doubt,
+                "reserved_usd": t.reserved,
+                "budget_usd": budget,
+                "remaining_usd": remaining,
+                "cost_threshold_usd": policy.budget.threshold,
+                "utilization_percent": utilization,
+            });
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?),
+                Format::Text => {
+                    println!("month      {month}");
+                    println!("spent      {} (committed {}, in doubt {})", t.spent(), t.committed, t.in_doubt);
+                    println!("reserved   {}", t.reserved);
+                    println!("budget     {budget} (threshold {})", policy.budget.threshold);
+                    println!("remaining  {remaining}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BudgetCommand::History { data_dir: dir, month, format } => {
+            let store = open_store(&data_dir(dir))?;
+            let month = match month {
+                Some(m) => Some(Month::parse(&m).ok_or_else(|| format!("--month: `{m}` is not YYYY-MM"))?),
+                None => None,
+            };
+            let entries = store.entries(month).map_err(|e| e.to_string())?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?),
+                Format::Text => {
+                    for e in &entries {
+                        println!(
+                            "{}  {:<9}  {:>10}  {:<12} {:<28} request {}{}",
+                            e.created,
+                            e.state.as_str(),
+                            e.amount_usd.to_string(),
+                            e.backend,
+                            e.model.as_deref().unwrap_or("-"),
+                            e.request_id,
+                            e.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default()
+                        );
+                    }
+                    println!("{} entries", entries.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+struct LedgerArgs {
+    spend: Option<String>,
+    data_dir: Option<PathBuf>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn explain(
     policy_path: &str,
     request: &str,
-    spend: &str,
+    ledger: LedgerArgs,
     breakers: &[String],
     failures: u32,
     now: Option<&str>,
@@ -155,19 +450,29 @@ fn explain(
         None => request.to_string(),
     };
     let request = Request::from_json(&policy, &body).map_err(|e| format!("--request: {e}"))?;
-    let spend: Fixed = spend
-        .parse()
-        .map_err(|e| format!("--spend: {e}; give USD such as 12.50"))?;
-    if spend.is_negative() {
-        return Err(format!("--spend: {spend} is negative; give the month's spend in USD, e.g. 12.50"));
-    }
     let now = match now {
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)
             .map_err(|e| format!("--now: `{t}` is not an RFC 3339 time ({e}); e.g. 2026-11-25T12:00:00Z"))?
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
-    let mut state = State::new(&policy, now).with_spend(spend).with_failures(failures);
+    let mut state = match &ledger.spend {
+        Some(spend) => {
+            let spend: Fixed = spend.parse().map_err(|e| format!("--spend: {e}; give USD such as 12.50"))?;
+            if spend.is_negative() {
+                return Err(format!("--spend: {spend} is negative; give the month's spend in USD, e.g. 12.50"));
+            }
+            genroute::State::new(&policy, now).with_spend(spend)
+        }
+        None => {
+            let dir = data_dir(ledger.data_dir.clone());
+            let router = router(policy.clone(), &dir)?;
+            let mut s = router.state(0).map_err(|e| e.to_string())?;
+            s.now = now;
+            s
+        }
+    };
+    state = state.with_failures(failures);
     for b in breakers {
         let (name, value) = b
             .split_once('=')

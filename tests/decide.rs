@@ -138,8 +138,22 @@ fn fallback_failures_holds_a_backend_back_until_enough_attempts_failed() {
 }
 
 #[test]
+fn missing_api_key_makes_a_backend_ineligible_with_the_reason() {
+    let p = Policy::from_yaml("videogen.yaml", genroute::EXAMPLE_POLICY).unwrap();
+    let e = explain(&p, r#"{"priority": "speed"}"#, "0");
+    let pix = e.backends.iter().find(|b| b.name == "pixverse").unwrap();
+    assert!(!pix.eligible);
+    assert_eq!(pix.reasons, ["PIXVERSE_API_KEY is not set (api.key_env)"]);
+    let rule = e.rules.iter().find(|r| r.name == "speed_priority").unwrap();
+    assert_eq!(rule.status, "target ineligible");
+}
+
+#[test]
 fn environment_flag_disables_a_backend() {
-    let env = |k: &str| (k == "VIDEOGEN_BACKEND_PIXVERSE_ENABLED").then(|| "false".to_string());
+    let env = |k: &str| match k {
+        "VIDEOGEN_BACKEND_PIXVERSE_ENABLED" => Some("false".to_string()),
+        _ => common::fake_keys(k),
+    };
     let p = Policy::load(Source::new("videogen.yaml", genroute::EXAMPLE_POLICY), &LoadOptions { env: &env }).unwrap();
     let e = explain(&p, r#"{"priority": "speed"}"#, "0");
     assert_eq!(e.backend, None);

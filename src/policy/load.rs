@@ -82,6 +82,7 @@ impl Loader<'_> {
         let rules = self.rules(&raw.selection_rules, &backends, scope);
         let budget = self.budget(&raw.budget);
         let defaults = self.defaults(raw.defaults.as_ref(), &enums);
+        let execution = self.execution(raw.execution.as_ref());
         let mut by_priority: Vec<u16> = (0..backends.len() as u16).collect();
         by_priority.sort_by(|a, b| {
             let (x, y) = (&backends[*a as usize], &backends[*b as usize]);
@@ -96,6 +97,7 @@ impl Loader<'_> {
             enums,
             fields,
             feature_flag_prefix: prefix(&raw),
+            execution,
             by_priority,
         })
     }
@@ -284,6 +286,24 @@ impl Loader<'_> {
             self.error_at(&path("priority"), "out-of-range", format!("priority is {}; it must not be negative", b.priority), "negative", "1 is the most preferred");
         }
         let (enabled, enabled_by) = self.feature_flag(name, b.enabled, prefix, options);
+        let protocol = b.api.as_ref().and_then(|a| a.protocol.as_deref());
+        if let Some(p) = protocol {
+            if super::Protocol::parse(p).is_none() {
+                let help = match did_you_mean(p, super::Protocol::NAMES) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of {}", ticks(&super::Protocol::NAMES)),
+                };
+                let path = [key("backends"), key(name), key("api"), key("protocol")];
+                self.error_at(&path, "unknown-protocol", format!("unknown protocol `{p}`"), "not a protocol", &help);
+            }
+        }
+        let simulation = self.simulation(name, b);
+        let key_missing = b
+            .api
+            .as_ref()
+            .and_then(|a| a.key_env.as_ref())
+            .filter(|var| (options.env)(var).is_none_or(|v| v.trim().is_empty()))
+            .cloned();
         Backend {
             name: name.to_string(),
             enabled,
@@ -299,7 +319,57 @@ impl Loader<'_> {
             api: b.api.as_ref().map(api),
             criteria: criteria(&b.selection_criteria),
             models,
+            breaker: breaker(b.circuit_breaker.as_ref()),
+            simulation,
+            key_missing,
         }
+    }
+
+    fn simulation(&mut self, name: &str, b: &RawBackend) -> Option<super::Simulation> {
+        use super::SimulatedFailure as F;
+        let path = |k: &str| [key("backends"), key(name), key("simulation"), key(k)];
+        if b.kind != "simulated" {
+            if b.simulation.is_some() {
+                let p = [key("backends"), key(name), key("simulation")];
+                self.error_at(&p, "simulation-on-real-backend", "`simulation` only applies to `type: simulated` backends".into(), "ignored", "remove it, or set `type: simulated`");
+            }
+            return None;
+        }
+        let raw = b.simulation.as_ref();
+        let rate = raw.and_then(|s| s.failure_rate).unwrap_or(Fixed::ZERO);
+        if rate < Fixed::ZERO || rate > Fixed::ONE {
+            self.error_at(&path("failure_rate"), "out-of-range", format!("failure_rate is {rate}; it must be between 0 and 1"), "out of range", "e.g. 0.05 for one call in twenty");
+        }
+        let class = match raw.and_then(|s| s.failure_class.as_deref()).unwrap_or("retryable") {
+            "retryable" => F::Retryable,
+            "terminal" => F::Terminal,
+            "content_rejected" => F::ContentRejected,
+            "no_video" => F::NoVideo,
+            other => {
+                let names = ["retryable", "terminal", "content_rejected", "no_video"];
+                let help = match did_you_mean(other, names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of {}", ticks(&names)),
+                };
+                self.error_at(&path("failure_class"), "unknown-failure-class", format!("unknown failure class `{other}`"), "unknown", &help);
+                F::Retryable
+            }
+        };
+        let avg = b.performance.avg_generation_time_seconds;
+        let stddev = raw
+            .and_then(|s| s.latency_stddev_seconds)
+            .unwrap_or_else(|| avg.checked_div(Fixed::from_micros(5_000_000)).unwrap_or(Fixed::ZERO));
+        let scale = raw.and_then(|s| s.time_scale).unwrap_or(Fixed::ZERO);
+        if stddev.is_negative() || scale.is_negative() {
+            self.error_at(&[key("backends"), key(name), key("simulation")], "out-of-range", "simulation figures must not be negative".into(), "negative", "use 0 or more");
+        }
+        Some(super::Simulation {
+            failure_rate: rate,
+            failure_class: class,
+            latency_stddev: stddev,
+            time_scale: scale,
+            seed: raw.and_then(|s| s.seed).unwrap_or(0),
+        })
     }
 
     /// `per_video_usd: 0.05`, or `{variant: {per_video_usd: 0.10}, ...}`.
@@ -498,6 +568,19 @@ impl Loader<'_> {
         Budget { monthly: b.monthly_budget_usd, threshold: b.cost_threshold_usd }
     }
 
+    fn execution(&mut self, e: Option<&super::raw::RawExecution>) -> super::Execution {
+        let mut out = super::Execution::default();
+        match e.and_then(|e| e.on_content_rejected.as_deref()) {
+            None | Some("stop") => {}
+            Some("fallback") => out.fallback_on_content_rejected = true,
+            Some(other) => {
+                let p = [key("execution"), key("on_content_rejected")];
+                self.error_at(&p, "invalid-value", format!("`{other}` is not `stop` or `fallback`"), "unknown", "`stop` ends the request on a moderation refusal; `fallback` tries the next backend");
+            }
+        }
+        out
+    }
+
     fn defaults(&mut self, d: Option<&RawDefaults>, enums: &[EnumDef]) -> Defaults {
         let mut out = Defaults {
             quality_threshold: Fixed::from_micros(800_000),
@@ -566,10 +649,26 @@ fn facts_of(b: &Backend) -> BackendFacts {
 
 fn api(a: &RawApi) -> Api {
     Api {
+        protocol: a.protocol.as_deref().and_then(super::Protocol::parse),
         base_url: a.base_url.clone(),
+        model: a.model.clone(),
+        project: a.project.clone(),
+        location: a.location.clone(),
+        request_timeout: a.request_timeout_seconds.unwrap_or(Fixed::from_micros(30_000_000)),
+        poll_interval: a.poll_interval_seconds.unwrap_or(Fixed::from_micros(2_000_000)),
         endpoints: a.endpoints.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         auth_type: a.auth_type.clone(),
         key_env: a.key_env.clone(),
+    }
+}
+
+fn breaker(b: Option<&super::raw::RawBreaker>) -> crate::breaker::BreakerConfig {
+    let d = crate::breaker::BreakerConfig::default();
+    let Some(b) = b else { return d };
+    crate::breaker::BreakerConfig {
+        failure_threshold: b.failure_threshold.unwrap_or(d.failure_threshold).max(1),
+        timeout_ms: b.timeout_seconds.map_or(d.timeout_ms, |t| t.micros() / 1000),
+        half_open_requests: b.half_open_requests.unwrap_or(d.half_open_requests).max(1),
     }
 }
 
@@ -626,6 +725,9 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["backends", _, "performance"] => serde_introspect::<RawPerformance>(),
         ["backends", _, "api"] => serde_introspect::<RawApi>(),
         ["backends", _, "selection_criteria"] => serde_introspect::<RawCriteria>(),
+        ["backends", _, "circuit_breaker"] => serde_introspect::<super::raw::RawBreaker>(),
+        ["backends", _, "simulation"] => serde_introspect::<super::raw::RawSimulation>(),
+        ["execution"] => serde_introspect::<super::raw::RawExecution>(),
         _ => &[],
     }
 }

@@ -34,6 +34,8 @@ pub struct Policy {
     pub fields: Vec<FieldDef>,
     /// Prefix of the backend feature-flag variables.
     pub feature_flag_prefix: String,
+    /// How `generate` runs decisions.
+    pub execution: Execution,
     /// Backend indices in preference order: priority number, then name.
     pub(crate) by_priority: Vec<u16>,
 }
@@ -91,13 +93,98 @@ pub struct Backend {
     pub criteria: Criteria,
     /// Models; the first runs when no rule prefers another.
     pub models: Vec<Model>,
+    /// Circuit breaker settings.
+    pub breaker: crate::breaker::BreakerConfig,
+    /// How a `type: simulated` backend behaves.
+    pub simulation: Option<Simulation>,
+    /// The environment variable named by `api.key_env`, when it is not set. Such a backend is
+    /// not eligible.
+    pub key_missing: Option<String>,
+}
+
+/// The wire protocol an adapter speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Veo on Vertex AI: `predictLongRunning` + `fetchPredictOperation`, OAuth bearer token.
+    Vertex,
+    /// Veo on the Gemini API: `predictLongRunning` + GET polling, API key.
+    Gemini,
+    /// PixVerse OpenAPI v2.
+    PixVerse,
+    /// The OpenAI-style `/v1/videos` API (Sora; self-hosted CogVideoX and Mochi servers).
+    OpenAi,
+    /// In-process simulation, for dry runs, demos and tests.
+    Simulated,
+}
+
+impl Protocol {
+    /// Names as written in `api.protocol`.
+    pub const NAMES: [&'static str; 4] = ["vertex", "gemini", "pixverse", "openai"];
+
+    /// Parses an `api.protocol` value.
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Some(match s {
+            "vertex" => Protocol::Vertex,
+            "gemini" => Protocol::Gemini,
+            "pixverse" => Protocol::PixVerse,
+            "openai" => Protocol::OpenAi,
+            _ => return None,
+        })
+    }
+}
+
+/// How a simulated failure is classed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimulatedFailure {
+    /// Like a 429 or 5xx.
+    Retryable,
+    /// Like an auth failure or a bad parameter.
+    Terminal,
+    /// Like a moderation refusal.
+    ContentRejected,
+    /// A finished job with no video.
+    NoVideo,
+}
+
+/// `simulation:` of a `type: simulated` backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Simulation {
+    /// Share of calls that fail, 0 to 1.
+    pub failure_rate: Fixed,
+    /// How failures are classed.
+    pub failure_class: SimulatedFailure,
+    /// Standard deviation of latency, seconds.
+    pub latency_stddev: Fixed,
+    /// Wall-clock seconds slept per simulated second.
+    pub time_scale: Fixed,
+    /// Seed of the outcome generator.
+    pub seed: u64,
+}
+
+/// `execution:`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Execution {
+    /// Whether a moderation refusal moves on to the next backend (default: stop).
+    pub fallback_on_content_rejected: bool,
 }
 
 /// `api:`
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Api {
+    /// Wire protocol (`None` when not given; such a backend cannot be called).
+    pub protocol: Option<Protocol>,
     /// Base URL.
     pub base_url: Option<String>,
+    /// Model id when the backend lists no `models`.
+    pub model: Option<String>,
+    /// Google Cloud project (Vertex AI).
+    pub project: Option<String>,
+    /// Google Cloud region (Vertex AI).
+    pub location: Option<String>,
+    /// Timeout of each HTTP call.
+    pub request_timeout: Fixed,
+    /// First polling interval, seconds.
+    pub poll_interval: Fixed,
     /// Named endpoint paths.
     pub endpoints: Vec<(String, String)>,
     /// Authentication scheme.
@@ -175,7 +262,18 @@ pub struct Rule {
 impl Backend {
     /// The model that runs when no rule names one.
     pub fn default_model(&self) -> Option<&str> {
-        self.models.first().map(|m| m.id.as_str())
+        self.models
+            .first()
+            .map(|m| m.id.as_str())
+            .or_else(|| self.api.as_ref().and_then(|a| a.model.as_deref()))
+    }
+
+    /// The protocol used to call it.
+    pub fn protocol(&self) -> Option<Protocol> {
+        if self.kind == "simulated" {
+            return Some(Protocol::Simulated);
+        }
+        self.api.as_ref().and_then(|a| a.protocol)
     }
 
     /// The cost of running `model` (or the default model). A per-variant cost that cannot be

@@ -29,8 +29,20 @@ pub struct RawPolicy {
     /// Rules, tried in order.
     #[serde(default)]
     pub selection_rules: Vec<RawRule>,
+    /// How `generate` runs a decision.
+    #[serde(default)]
+    pub execution: Option<RawExecution>,
     /// The monthly budget.
     pub budget: RawBudget,
+}
+
+/// `execution:`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawExecution {
+    /// `stop` (default) or `fallback`: whether a moderation refusal moves on to the next
+    /// backend.
+    #[serde(default)]
+    pub on_content_rejected: Option<String>,
 }
 
 /// Request defaults.
@@ -92,6 +104,49 @@ pub struct RawBackend {
     /// Models it can run; the first is its default.
     #[serde(default)]
     pub models: Vec<RawModel>,
+    /// Circuit breaker settings.
+    #[serde(default)]
+    pub circuit_breaker: Option<RawBreaker>,
+    /// Behaviour of a `type: simulated` backend.
+    #[serde(default)]
+    pub simulation: Option<RawSimulation>,
+}
+
+/// `circuit_breaker:`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawBreaker {
+    /// Consecutive failures that open it (default 5).
+    #[serde(default)]
+    pub failure_threshold: Option<u32>,
+    /// Seconds it stays open before admitting probes (default 60).
+    #[serde(default)]
+    pub timeout_seconds: Option<Fixed>,
+    /// Probe calls admitted while half-open; that many successes close it (default 3).
+    #[serde(default)]
+    pub half_open_requests: Option<u32>,
+}
+
+/// `simulation:` for `type: simulated` backends.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSimulation {
+    /// Share of calls that fail, 0 to 1 (default 0).
+    #[serde(default)]
+    pub failure_rate: Option<Fixed>,
+    /// How a simulated failure is classed: `retryable` (default), `terminal`,
+    /// `content_rejected` or `no_video`.
+    #[serde(default)]
+    pub failure_class: Option<String>,
+    /// Standard deviation of the latency, seconds (default a fifth of the average); the
+    /// average is `performance.avg_generation_time_seconds`.
+    #[serde(default)]
+    pub latency_stddev_seconds: Option<Fixed>,
+    /// Wall-clock seconds slept per simulated second (default 0: report the latency, do not
+    /// wait for it).
+    #[serde(default)]
+    pub time_scale: Option<Fixed>,
+    /// Seed of the outcome generator (default 0).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -123,9 +178,27 @@ pub struct RawPerformance {
 /// `api:`
 #[derive(Debug, Default, Deserialize)]
 pub struct RawApi {
+    /// Wire protocol: `vertex`, `gemini`, `pixverse` or `openai`.
+    #[serde(default)]
+    pub protocol: Option<String>,
     /// Base URL.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Model id when the backend lists no `models`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Google Cloud project (Vertex AI).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Google Cloud region (Vertex AI), e.g. `us-central1`.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Timeout of each HTTP call, seconds (default 30).
+    #[serde(default)]
+    pub request_timeout_seconds: Option<Fixed>,
+    /// First polling interval, seconds (default 2); it grows by half each poll up to 15 s.
+    #[serde(default)]
+    pub poll_interval_seconds: Option<Fixed>,
     /// Named endpoint paths.
     #[serde(default)]
     pub endpoints: BTreeMap<String, String>,

@@ -6,9 +6,16 @@ use genroute::{Explanation, Policy, Request, Source, State};
 /// A fixed instant: 10 November 2026, 12:00 UTC (month progress 0.316666).
 pub const NOW: &str = "2026-11-10T12:00:00Z";
 
-/// The shipped `policies/videogen.yaml`.
+/// Fake API keys for the shipped policy's backends, so that none is ineligible for a
+/// missing key.
+pub fn fake_keys(name: &str) -> Option<String> {
+    matches!(name, "VERTEX_ACCESS_TOKEN" | "PIXVERSE_API_KEY").then(|| format!("test-{name}"))
+}
+
+/// The shipped `policies/videogen.yaml`, with fake keys set.
 pub fn videogen() -> Policy {
-    Policy::from_yaml("policies/videogen.yaml", genroute::EXAMPLE_POLICY).expect("videogen.yaml loads")
+    let source = Source::new("policies/videogen.yaml", genroute::EXAMPLE_POLICY);
+    Policy::load(source, &genroute::LoadOptions { env: &fake_keys }).expect("videogen.yaml loads")
 }
 
 /// Loads YAML that must be valid.

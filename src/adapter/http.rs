@@ -1,0 +1,175 @@
+//! HTTP plumbing shared by the adapters: one place for timeouts, status classification,
+//! `Retry-After`, polling back-off and error messages that never carry a secret.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+
+use super::{Failure, FailureClass};
+
+/// A reply that arrived: status, headers and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON, or a retryable failure naming what was wrong with it.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, Failure> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Failure::new(FailureClass::Retryable, format!("{what}: malformed JSON reply ({e}): {}", snippet(&self.body)))
+        })
+    }
+
+    /// A failure for a non-success status, classed by [`classify_status`].
+    pub fn status_failure(&self, what: &str) -> Failure {
+        Failure::new(
+            classify_status(self.status),
+            format!("{what}: HTTP {}: {}", self.status.as_u16(), snippet(&self.body)),
+        )
+    }
+}
+
+/// How a call failed before a reply arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// The connection could not be made; the request surely did not reach the server.
+    Connect(String),
+    /// The request may have reached the server (timeout, reset, unreadable reply).
+    Unknown(String),
+}
+
+impl Transport {
+    /// As a failure of a call that is safe to repeat (polls, downloads).
+    pub fn failure(self, what: &str) -> Failure {
+        match self {
+            Transport::Connect(m) | Transport::Unknown(m) => Failure::new(FailureClass::Retryable, format!("{what}: {m}")),
+        }
+    }
+
+    /// As a failure of a create call: in doubt unless the request surely never arrived.
+    pub fn create_failure(self, what: &str) -> Failure {
+        match self {
+            Transport::Connect(m) => Failure::new(FailureClass::Retryable, format!("{what}: {m}")),
+            Transport::Unknown(m) => Failure::in_doubt(
+                FailureClass::Retryable,
+                format!("{what}: {m}; the job may exist, so it is not submitted again"),
+            ),
+        }
+    }
+}
+
+/// Sends a request with a timeout and reads the whole reply.
+pub async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Reply, Transport> {
+    let response = request.timeout(timeout).send().await.map_err(describe)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(describe)?.to_vec();
+    Ok(Reply { status, headers, body })
+}
+
+/// Describes a transport error without its URL (which could carry a credential).
+fn describe(e: reqwest::Error) -> Transport {
+    let timeout = e.is_timeout();
+    let connect = e.is_connect();
+    let message = e.without_url().to_string();
+    if timeout {
+        Transport::Unknown(format!("timed out ({message})"))
+    } else if connect {
+        Transport::Connect(format!("cannot connect ({message})"))
+    } else {
+        Transport::Unknown(message)
+    }
+}
+
+/// 408, 429 and 5xx are retryable; any other error status is terminal for this backend.
+pub fn classify_status(status: StatusCode) -> FailureClass {
+    match status.as_u16() {
+        408 | 429 | 500..=599 => FailureClass::Retryable,
+        _ => FailureClass::Terminal,
+    }
+}
+
+/// The `Retry-After` header in seconds (the HTTP-date form is ignored), or the
+/// `openai-poll-after-ms` header.
+pub fn poll_hint(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = header("openai-poll-after-ms").and_then(|v| v.parse::<u64>().ok()) {
+        return Some(Duration::from_millis(ms));
+    }
+    header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Polling intervals: start at `first`, grow by half each poll up to `max`; a server's hint
+/// replaces the next interval (capped at a minute).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    /// A new schedule.
+    pub fn new(first: Duration, max: Duration) -> Backoff {
+        Backoff { next: first, max }
+    }
+
+    /// The next wait.
+    pub fn next_delay(&mut self, hint: Option<Duration>) -> Duration {
+        let delay = hint.map_or(self.next, |h| h.min(Duration::from_secs(60)));
+        self.next = (self.next + self.next / 2).min(self.max);
+        delay
+    }
+}
+
+/// The first 200 characters of a body, for error messages.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    s.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(classify_status(StatusCode::from_u16(s).unwrap()), FailureClass::Retryable, "{s}");
+        }
+        for s in [400, 401, 402, 403, 404, 422] {
+            assert_eq!(classify_status(StatusCode::from_u16(s).unwrap()), FailureClass::Terminal, "{s}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_honours_hints() {
+        let mut b = Backoff::new(Duration::from_secs(2), Duration::from_secs(5));
+        assert_eq!(b.next_delay(None), Duration::from_secs(2));
+        assert_eq!(b.next_delay(None), Duration::from_secs(3));
+        assert_eq!(b.next_delay(Some(Duration::from_millis(250))), Duration::from_millis(250));
+        assert_eq!(b.next_delay(None), Duration::from_secs(5));
+        assert_eq!(b.next_delay(Some(Duration::from_secs(3600))), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn hints_from_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(poll_hint(&h), Some(Duration::from_secs(7)));
+        h.insert("openai-poll-after-ms", "1500".parse().unwrap());
+        assert_eq!(poll_hint(&h), Some(Duration::from_millis(1500)));
+    }
+}

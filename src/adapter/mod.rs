@@ -1,0 +1,298 @@
+//! Adapters: the thin layer that turns a decision into a video by calling a backend's real
+//! API, and maps whatever happens into one [`Outcome`] taxonomy.
+//!
+//! | class | examples | breaker | fallback |
+//! |---|---|---|---|
+//! | success | a video URI or bytes | success | stop |
+//! | [`FailureClass::Retryable`] | HTTP 408/429/5xx, `RESOURCE_EXHAUSTED`, timeouts, overload, PixVerse 500044/500069, malformed replies | failure | next backend |
+//! | [`FailureClass::Terminal`] | auth failure, insufficient balance (PixVerse 500090), invalid parameters (HTTP 400, PixVerse 4000xx) | failure | next backend |
+//! | [`FailureClass::ContentRejected`] | moderation: Vertex `raiMediaFilteredCount > 0`, PixVerse status 7 / 500054 / 500063 | not counted | per policy `execution.on_content_rejected` |
+//! | [`FailureClass::NoVideo`] | the job finished but returned no video | failure | next backend |
+//!
+//! **Deadlines.** Every HTTP call carries a timeout (`api.request_timeout_seconds`, default
+//! 30 s), and a whole job is bounded by the backend's `max_generation_time_seconds`. Polling
+//! starts at `api.poll_interval_seconds` (default 2 s), grows by half each time up to 15 s,
+//! and honours `Retry-After` and `openai-poll-after-ms`.
+//!
+//! **A create call is never re-submitted blindly.** If the create request was sent but its
+//! answer was lost (timeout, reset connection, unreadable body), the job may exist and may be
+//! billed. The adapter reports a failure with `in_doubt: true`; the executor then keeps the
+//! reservation as committed spend (outcome `in_doubt` in the ledger) instead of releasing it,
+//! and moves on to the next backend rather than calling this one again. Budget accounting
+//! therefore errs on the side of counting money that may not have been spent, never the
+//! reverse. Only the idempotent calls (polls, downloads) are retried within a job.
+//!
+//! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`. No adapter puts a key
+//! into an error message, a log line or a trace attribute.
+
+pub mod http;
+pub mod gemini;
+pub mod openai;
+pub mod pixverse;
+pub mod simulated;
+pub mod vertex;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::num::Fixed;
+use crate::policy::{Backend, Protocol};
+
+/// What to generate, in the terms every adapter understands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// Unique per request; used for idempotency and simulated outcomes.
+    pub request_id: String,
+    /// 1-based attempt number within the request.
+    pub attempt: u32,
+    /// The prompt.
+    pub prompt: String,
+    /// What to avoid.
+    pub negative_prompt: Option<String>,
+    /// Seconds of video.
+    pub duration_seconds: u32,
+    /// e.g. `16:9`.
+    pub aspect_ratio: String,
+    /// The model to run, when the backend needs one.
+    pub model: Option<String>,
+    /// The whole job must finish within this (the backend's `max_generation_time_seconds`).
+    pub deadline: Duration,
+}
+
+/// A generated video.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Video {
+    /// Where the backend stored it (gs://, https://).
+    Uri(String),
+    /// The bytes themselves.
+    Bytes {
+        /// Video data.
+        data: Vec<u8>,
+        /// MIME type, e.g. `video/mp4`.
+        mime: String,
+    },
+}
+
+impl fmt::Debug for Video {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Video::Uri(u) => write!(f, "Uri({u:?})"),
+            Video::Bytes { data, mime } => write!(f, "Bytes({} bytes of {mime})", data.len()),
+        }
+    }
+}
+
+/// A successful job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Success {
+    /// The video.
+    pub video: Video,
+    /// The model that ran, as the backend reported it (or as requested).
+    pub model: Option<String>,
+    /// A quality score, when the backend reports one (the simulator does).
+    pub quality: Option<Fixed>,
+    /// Seconds of generation as the backend measured it (the simulator reports its simulated
+    /// latency here; real adapters leave it to the caller's clock).
+    pub simulated_seconds: Option<Fixed>,
+}
+
+/// How a failure is classed. See the module table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// Worth trying elsewhere, and perhaps here later.
+    Retryable,
+    /// This backend cannot serve this request (auth, balance, parameters).
+    Terminal,
+    /// Refused by moderation.
+    ContentRejected,
+    /// Finished without a video.
+    NoVideo,
+}
+
+impl FailureClass {
+    /// As written in outputs and the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Retryable => "retryable",
+            FailureClass::Terminal => "terminal",
+            FailureClass::ContentRejected => "content_rejected",
+            FailureClass::NoVideo => "no_video",
+        }
+    }
+}
+
+/// A failed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Its class.
+    pub class: FailureClass,
+    /// What happened, for people; never contains a secret.
+    pub message: String,
+    /// True when a create call may have started a (billable) job whose fate is unknown.
+    pub in_doubt: bool,
+}
+
+impl Failure {
+    /// A failure that surely started no billable job.
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure { class, message: message.into(), in_doubt: false }
+    }
+
+    /// A failure after which a job may exist.
+    pub fn in_doubt(class: FailureClass, message: impl Into<String>) -> Failure {
+        Failure { class, message: message.into(), in_doubt: true }
+    }
+}
+
+/// What an adapter returns.
+pub type Outcome = Result<Success, Failure>;
+
+/// A secret (API key, token). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for building a request header. Do not log the result.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Connection settings shared by the HTTP adapters.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    /// The key or token, if the backend needs one.
+    pub key: Option<Secret>,
+    /// Timeout of each HTTP call.
+    pub request_timeout: Duration,
+    /// First polling interval.
+    pub poll_interval: Duration,
+    /// Longest polling interval.
+    pub poll_max: Duration,
+}
+
+/// One backend's adapter.
+#[derive(Debug, Clone)]
+pub enum Adapter {
+    /// Veo on Vertex AI.
+    Vertex(vertex::Vertex),
+    /// Veo on the Gemini API.
+    Gemini(gemini::Gemini),
+    /// PixVerse.
+    PixVerse(pixverse::PixVerse),
+    /// OpenAI-style `/v1/videos`.
+    OpenAi(openai::OpenAi),
+    /// In-process simulation.
+    Simulated(simulated::Simulated),
+}
+
+/// Why an adapter could not be built from a backend's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("backend `{backend}`: {message}")]
+pub struct ConfigError {
+    /// The backend.
+    pub backend: String,
+    /// What is missing.
+    pub message: String,
+}
+
+impl Adapter {
+    /// Builds the adapter for a backend. `env` reads the key named by `api.key_env`; `client`
+    /// is shared by all HTTP adapters.
+    pub fn new(backend: &Backend, env: &dyn Fn(&str) -> Option<String>, client: &reqwest::Client) -> Result<Adapter, ConfigError> {
+        let err = |message: String| ConfigError { backend: backend.name.clone(), message };
+        let protocol = backend
+            .protocol()
+            .ok_or_else(|| err("`api.protocol` is not set; use vertex, gemini, pixverse or openai".into()))?;
+        if protocol == Protocol::Simulated {
+            return Ok(Adapter::Simulated(simulated::Simulated::new(backend)));
+        }
+        let api = backend.api.as_ref().ok_or_else(|| err("`api` is not set".into()))?;
+        let key = match &api.key_env {
+            Some(var) => Some(Secret::new(env(var).ok_or_else(|| err(format!("{var} is not set")))?)),
+            None => None,
+        };
+        let secs = |f: Fixed| Duration::from_micros(f.micros().max(0) as u64);
+        let base_url = api
+            .base_url
+            .clone()
+            .ok_or_else(|| err("`api.base_url` is not set".into()))?
+            .trim_end_matches('/')
+            .to_string();
+        let endpoint = Endpoint {
+            base_url,
+            key,
+            request_timeout: secs(api.request_timeout),
+            poll_interval: secs(api.poll_interval),
+            poll_max: Duration::from_secs(15).max(secs(api.poll_interval)),
+        };
+        let client = client.clone();
+        Ok(match protocol {
+            Protocol::Vertex => {
+                let project = api.project.clone().ok_or_else(|| err("`api.project` is not set (Vertex AI)".into()))?;
+                let location = api.location.clone().unwrap_or_else(|| "us-central1".to_string());
+                Adapter::Vertex(vertex::Vertex { endpoint, client, project, location })
+            }
+            Protocol::Gemini => Adapter::Gemini(gemini::Gemini { endpoint, client }),
+            Protocol::PixVerse => Adapter::PixVerse(pixverse::PixVerse { endpoint, client }),
+            Protocol::OpenAi => Adapter::OpenAi(openai::OpenAi { endpoint, client }),
+            Protocol::Simulated => Adapter::Simulated(simulated::Simulated::new(backend)),
+        })
+    }
+
+    /// Runs one job to completion, within `job.deadline`.
+    pub async fn generate(&self, job: &JobSpec) -> Outcome {
+        let run = async {
+            match self {
+                Adapter::Vertex(a) => a.generate(job).await,
+                Adapter::Gemini(a) => a.generate(job).await,
+                Adapter::PixVerse(a) => a.generate(job).await,
+                Adapter::OpenAi(a) => a.generate(job).await,
+                Adapter::Simulated(a) => a.generate(job).await,
+            }
+        };
+        match tokio::time::timeout(job.deadline, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::in_doubt(
+                FailureClass::Retryable,
+                format!("the job did not finish within its deadline of {} s", job.deadline.as_secs()),
+            )),
+        }
+    }
+
+    /// Whether this adapter calls the network.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, Adapter::Simulated(_))
+    }
+}
+
+/// The shared HTTP client: rustls, bounded connect time, no redirects except where an adapter
+/// asks (Gemini downloads follow them explicitly).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("genroute/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}

@@ -1,0 +1,397 @@
+//! Execution: decide, reserve, call, fall back — the path from a request to a video.
+//!
+//! [`Router::generate`] takes the decision's chain (the chosen backend, then its fallbacks,
+//! which already respect `fallback_failures`) and walks it. For each backend it checks the
+//! breaker, reserves the expected cost in the ledger, takes a breaker permit, calls the
+//! adapter within the backend's `max_generation_time_seconds`, and records the outcome in the
+//! breaker and the ledger: commit on success, release on failure, keep on "in doubt". The
+//! first success ends the walk. A moderation refusal ends it too unless the policy says
+//! `execution.on_content_rejected: fallback`.
+//!
+//! The router holds the policy behind an `Arc` (a request finishes on the policy it started
+//! with), the store, and the adapters built once from the policy. The clock is injected.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::{info_span, Instrument};
+
+use crate::adapter::{Adapter, ConfigError, FailureClass, JobSpec, Success, Video};
+use crate::decide::{decide, Decision};
+use crate::eval::BreakerState;
+use crate::explain::Explanation;
+use crate::ledger::{millis, LedgerError, Month, NewReservation, Store};
+use crate::num::Fixed;
+use crate::policy::Policy;
+use crate::request::Request;
+use crate::state::State;
+
+/// Where the time comes from.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock stopped at `t`.
+    pub fn new(t: DateTime<Utc>) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(t))
+    }
+
+    /// Moves it forward.
+    pub fn advance(&self, d: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += d;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_default()
+    }
+}
+
+/// One attempt in a generation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// Backend tried.
+    pub backend: String,
+    /// Model asked for.
+    pub model: Option<String>,
+    /// `success`, a failure class (`retryable`, `terminal`, `content_rejected`, `no_video`),
+    /// or why it was not called: `breaker_open`, `over_budget`, `not_configured`,
+    /// `ledger_error`.
+    pub outcome: String,
+    /// Wall-clock milliseconds spent on the call (0 when not called).
+    pub latency_ms: u64,
+    /// Simulated seconds, for simulated backends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulated_seconds: Option<Fixed>,
+    /// Money committed (or kept in doubt) for this attempt.
+    pub cost_usd: Fixed,
+    /// Details of a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// True when the call may have started a billable job whose outcome is unknown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_doubt: bool,
+}
+
+/// The result of a generation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Generation {
+    /// Request id (also in the ledger).
+    pub request_id: String,
+    /// Backend that produced the video, if one did.
+    pub backend: Option<String>,
+    /// Model used.
+    pub model: Option<String>,
+    /// URI of the video, or the path it was written to.
+    pub video: Option<String>,
+    /// Total committed for this request (including in-doubt attempts).
+    pub cost_usd: Fixed,
+    /// Quality reported by the backend, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Fixed>,
+    /// Every attempt, in order.
+    pub attempts: Vec<Attempt>,
+    /// Why nothing was produced, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// True for `--dry-run`: nothing was called and nothing spent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// Where bytes returned by a backend are written.
+pub trait VideoSink: Send + Sync {
+    /// Stores bytes and returns a path or URI for them.
+    fn store(&self, request_id: &str, data: &[u8], mime: &str) -> Result<String, String>;
+}
+
+/// Writes videos into a directory.
+#[derive(Debug, Clone)]
+pub struct DirSink(pub std::path::PathBuf);
+
+impl VideoSink for DirSink {
+    fn store(&self, request_id: &str, data: &[u8], mime: &str) -> Result<String, String> {
+        let ext = if mime.contains("webm") { "webm" } else { "mp4" };
+        std::fs::create_dir_all(&self.0).map_err(|e| format!("cannot create `{}`: {e}", self.0.display()))?;
+        let path = self.0.join(format!("{request_id}.{ext}"));
+        std::fs::write(&path, data).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        Ok(path.display().to_string())
+    }
+}
+
+/// The executor.
+pub struct Router {
+    policy: Arc<Policy>,
+    store: Arc<dyn Store>,
+    adapters: Vec<Result<Adapter, ConfigError>>,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn VideoSink>,
+}
+
+impl Router {
+    /// Builds adapters for every backend. `env` supplies API keys.
+    pub fn new(
+        policy: Arc<Policy>,
+        store: Arc<dyn Store>,
+        env: &dyn Fn(&str) -> Option<String>,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn VideoSink>,
+    ) -> Router {
+        let client = crate::adapter::http_client();
+        let adapters = policy.backends.iter().map(|b| Adapter::new(b, env, &client)).collect();
+        Router { policy, store, adapters, clock, sink }
+    }
+
+    /// The policy in use.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// The live state: the month's spend and reservations from the ledger, breaker states.
+    pub fn state(&self, failures: u32) -> Result<State, LedgerError> {
+        let now = self.clock.now();
+        let totals = self.store.totals(Month::of(now), now)?;
+        let mut state = State::new(&self.policy, now).with_spend(totals.counted()).with_failures(failures);
+        for (i, b) in self.policy.backends.iter().enumerate() {
+            let breaker = self.store.breaker(&b.name)?;
+            state.breakers[i] = breaker.state_at(millis(now), &b.breaker);
+        }
+        Ok(state)
+    }
+
+    /// Explains what would happen now.
+    pub fn explain(&self, request: &Request) -> Result<Explanation, LedgerError> {
+        Ok(self.policy.explain(request, &self.state(0)?))
+    }
+
+    /// Decides, and lists what would be called, without calling or spending anything.
+    pub fn dry_run(&self, request: &Request) -> Result<Generation, LedgerError> {
+        let state = self.state(0)?;
+        let decision = self.policy.decide(request, &state);
+        let attempts = self
+            .chain(&decision)
+            .map(|(b, model, cost)| Attempt {
+                backend: self.policy.backends[b as usize].name.clone(),
+                model,
+                outcome: "not_called".into(),
+                latency_ms: 0,
+                simulated_seconds: None,
+                cost_usd: cost,
+                message: match &self.adapters[b as usize] {
+                    Ok(a) if a.is_remote() => Some("would call the backend's API".into()),
+                    Ok(_) => Some("would run the simulator".into()),
+                    Err(e) => Some(e.to_string()),
+                },
+                in_doubt: false,
+            })
+            .collect();
+        Ok(Generation {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            backend: decision.backend.map(|b| self.policy.backends[b as usize].name.clone()),
+            model: decision.model.map(str::to_string),
+            video: None,
+            cost_usd: Fixed::ZERO,
+            quality: None,
+            attempts,
+            error: decision.backend.is_none().then(|| "no backend is eligible for this request".to_string()),
+            dry_run: true,
+        })
+    }
+
+    /// The chain to walk: (backend, model, expected cost).
+    fn chain<'a>(&'a self, d: &'a Decision<'_>) -> impl Iterator<Item = (u16, Option<String>, Fixed)> + 'a {
+        let first = d.backend.map(|b| (b, d.model.map(str::to_string), d.cost));
+        let rest = d.fallbacks.iter().map(|&b| {
+            let backend = &self.policy.backends[b as usize];
+            (b, backend.default_model().map(str::to_string), backend.cost_of(None))
+        });
+        first.into_iter().chain(rest)
+    }
+
+    /// Runs the request: decide, then walk the chain until a backend succeeds.
+    pub async fn generate(&self, request: &Request) -> Result<Generation, LedgerError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let state = self.state(0)?;
+        let decision = info_span!("decide", request_id = %request_id).in_scope(|| decide(&self.policy, request, &state));
+        let mut out = Generation {
+            request_id: request_id.clone(),
+            backend: None,
+            model: None,
+            video: None,
+            cost_usd: Fixed::ZERO,
+            quality: None,
+            attempts: Vec::new(),
+            error: None,
+            dry_run: false,
+        };
+        if decision.backend.is_none() {
+            out.error = Some("no backend is eligible for this request; run `genroute explain` for the reasons".into());
+            return Ok(out);
+        }
+        let steps: Vec<_> = self.chain(&decision).collect();
+        for (n, (b, model, cost)) in steps.into_iter().enumerate() {
+            let backend = &self.policy.backends[b as usize];
+            let span = info_span!("attempt", backend = %backend.name, cost_usd = %cost, attempt = n + 1,
+                                  outcome = tracing::field::Empty, latency_ms = tracing::field::Empty);
+            let (attempt, success) = self.attempt(b, model, cost, &request_id, n as u32 + 1, request).instrument(span.clone()).await?;
+            span.record("outcome", attempt.outcome.as_str());
+            span.record("latency_ms", attempt.latency_ms);
+            out.cost_usd = out.cost_usd.checked_add(attempt.cost_usd).unwrap_or(out.cost_usd);
+            let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
+            out.attempts.push(attempt);
+            if let Some((s, video)) = success {
+                out.backend = Some(backend.name.clone());
+                out.model = s.model.clone();
+                out.video = Some(video);
+                out.quality = s.quality;
+                return Ok(out);
+            }
+            if rejected && !self.policy.execution.fallback_on_content_rejected {
+                out.error = Some("the prompt was refused by moderation; execution.on_content_rejected is `stop`".into());
+                return Ok(out);
+            }
+        }
+        out.error = Some("every backend in the chain failed or was unavailable".into());
+        Ok(out)
+    }
+
+    async fn attempt(
+        &self,
+        b: u16,
+        model: Option<String>,
+        cost: Fixed,
+        request_id: &str,
+        number: u32,
+        request: &Request,
+    ) -> Result<(Attempt, Option<(Success, String)>), LedgerError> {
+        let backend = &self.policy.backends[b as usize];
+        let mut attempt = Attempt {
+            backend: backend.name.clone(),
+            model: model.clone(),
+            outcome: String::new(),
+            latency_ms: 0,
+            simulated_seconds: None,
+            cost_usd: Fixed::ZERO,
+            message: None,
+            in_doubt: false,
+        };
+        let skip = |mut a: Attempt, outcome: &str, message: String| {
+            a.outcome = outcome.to_string();
+            a.message = Some(message);
+            Ok((a, None))
+        };
+        let adapter = match &self.adapters[b as usize] {
+            Ok(a) => a,
+            Err(e) => return skip(attempt, "not_configured", e.to_string()),
+        };
+        let now = self.clock.now();
+        let cfg = backend.breaker;
+        if self.store.breaker(&backend.name)?.state_at(millis(now), &cfg) == BreakerState::Open {
+            return skip(attempt, "breaker_open", "circuit breaker is open".into());
+        }
+        let reservation = NewReservation {
+            request_id: request_id.to_string(),
+            backend: backend.name.clone(),
+            model: model.clone(),
+            amount: cost,
+            ttl_ms: backend.max_latency.micros() / 1000 * 2 + 60_000,
+        };
+        let id = match self.store.reserve(&reservation, self.policy.budget.monthly, now) {
+            Ok(id) => id,
+            Err(e @ LedgerError::OverBudget { .. }) => return skip(attempt, "over_budget", e.to_string()),
+            Err(e) => return Err(e),
+        };
+        let mut admitted = false;
+        self.store.update_breaker(&backend.name, &mut |br| admitted = br.try_acquire(millis(now), &cfg).is_ok())?;
+        if !admitted {
+            self.store.release(&id, "breaker_open", self.clock.now())?;
+            return skip(attempt, "breaker_open", "circuit breaker refused the call (half-open probes taken)".into());
+        }
+        let job = JobSpec {
+            request_id: request_id.to_string(),
+            attempt: number,
+            prompt: request.prompt.clone(),
+            negative_prompt: request.negative_prompt.clone(),
+            duration_seconds: (request.duration.micros() / 1_000_000).clamp(1, 600) as u32,
+            aspect_ratio: self.policy.enum_values(crate::check::expr::EnumId::ASPECT_RATIO)
+                .get(request.aspect_ratio as usize)
+                .cloned()
+                .unwrap_or_else(|| "16:9".into()),
+            model,
+            deadline: std::time::Duration::from_micros(backend.max_latency.micros().max(1) as u64),
+        };
+        let started = Instant::now();
+        let outcome = adapter.generate(&job).await;
+        attempt.latency_ms = started.elapsed().as_millis() as u64;
+        let done = self.clock.now();
+        match outcome {
+            Ok(success) => {
+                let video = match &success.video {
+                    Video::Uri(u) => Ok(u.clone()),
+                    Video::Bytes { data, mime } => self.sink.store(request_id, data, mime),
+                };
+                self.store.commit(&id, done)?;
+                self.store.update_breaker(&backend.name, &mut |br| br.on_success(millis(done), &cfg))?;
+                attempt.cost_usd = cost;
+                attempt.simulated_seconds = success.simulated_seconds;
+                attempt.model = success.model.clone().or(attempt.model);
+                match video {
+                    Ok(v) => {
+                        attempt.outcome = "success".into();
+                        Ok((attempt, Some((success, v))))
+                    }
+                    Err(message) => {
+                        // Paid for, but lost locally: keep the spend, report the failure.
+                        attempt.outcome = "success".into();
+                        attempt.message = Some(format!("the video was generated but could not be saved: {message}"));
+                        Ok((attempt, None))
+                    }
+                }
+            }
+            Err(f) => {
+                if f.in_doubt {
+                    self.store.keep_in_doubt(&id, f.class.as_str(), done)?;
+                    attempt.cost_usd = cost;
+                } else {
+                    self.store.release(&id, f.class.as_str(), done)?;
+                }
+                if f.class != FailureClass::ContentRejected {
+                    self.store.update_breaker(&backend.name, &mut |br| br.on_failure(millis(done), &cfg))?;
+                } else {
+                    // A refusal says nothing about the backend's health: hand the probe back.
+                    self.store.update_breaker(&backend.name, &mut |br| br.on_neutral())?;
+                }
+                attempt.outcome = f.class.as_str().to_string();
+                attempt.message = Some(f.message);
+                attempt.in_doubt = f.in_doubt;
+                Ok((attempt, None))
+            }
+        }
+    }
+
+    /// Resets a backend's breaker to closed (an operator action).
+    pub fn reset_breaker(&self, backend: &str) -> Result<(), LedgerError> {
+        self.store.update_breaker(backend, &mut |b| b.reset()).map(|_| ())
+    }
+}
