@@ -147,6 +147,8 @@ pub struct Router {
     adapters: Vec<Result<Adapter, ConfigError>>,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn VideoSink>,
+    state_ttl: std::time::Duration,
+    cached: std::sync::Mutex<Option<(Instant, State)>>,
 }
 
 impl Router {
@@ -160,7 +162,16 @@ impl Router {
     ) -> Router {
         let client = crate::adapter::http_client();
         let adapters = policy.backends.iter().map(|b| Adapter::new(b, env, &client)).collect();
-        Router { policy, store, adapters, clock, sink }
+        Router { policy, store, adapters, clock, sink, state_ttl: std::time::Duration::ZERO, cached: std::sync::Mutex::new(None) }
+    }
+
+    /// Lets decisions reuse the ledger's figures (spend, breakers) for up to `ttl`, so that
+    /// deciding does not query a shared store on every request. Reserve and commit still go to
+    /// the store every time, so the budget stays exact; only the *decision* may see figures up
+    /// to `ttl` old. Zero (the default) reads fresh figures every time.
+    pub fn with_state_ttl(mut self, ttl: std::time::Duration) -> Router {
+        self.state_ttl = ttl;
+        self
     }
 
     /// The policy in use.
@@ -168,8 +179,29 @@ impl Router {
         &self.policy
     }
 
-    /// The live state: the month's spend and reservations from the ledger, breaker states.
+    /// The live state: the month's spend and reservations from the ledger, breaker states
+    /// (possibly cached; see [`Router::with_state_ttl`]).
     pub fn state(&self, failures: u32) -> Result<State, LedgerError> {
+        if !self.state_ttl.is_zero() {
+            let cached = self.cached.lock().map_err(|_| LedgerError::Store("state cache poisoned".into()))?;
+            if let Some((at, state)) = cached.as_ref() {
+                if at.elapsed() < self.state_ttl {
+                    let mut s = state.clone().with_failures(failures);
+                    s.now = self.clock.now();
+                    return Ok(s);
+                }
+            }
+        }
+        let state = self.fresh_state(failures)?;
+        if !self.state_ttl.is_zero() {
+            if let Ok(mut c) = self.cached.lock() {
+                *c = Some((Instant::now(), state.clone()));
+            }
+        }
+        Ok(state)
+    }
+
+    fn fresh_state(&self, failures: u32) -> Result<State, LedgerError> {
         let now = self.clock.now();
         let totals = self.store.totals(Month::of(now), now)?;
         let mut state = State::new(&self.policy, now).with_spend(totals.counted()).with_failures(failures);
@@ -255,7 +287,7 @@ impl Router {
             let span = info_span!("attempt", backend = %backend.name, cost_usd = %cost, attempt = n + 1,
                                   outcome = tracing::field::Empty, latency_ms = tracing::field::Empty);
             let (attempt, success) = self.attempt(b, model, cost, &request_id, n as u32 + 1, request).instrument(span.clone()).await?;
-            span.record("outcome", attempt.outcome.as_str());
+            span.record("outcome", tracing::field::display(&attempt.outcome));
             span.record("latency_ms", attempt.latency_ms);
             out.cost_usd = out.cost_usd.checked_add(attempt.cost_usd).unwrap_or(out.cost_usd);
             let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();

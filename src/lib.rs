@@ -40,6 +40,7 @@ pub mod ledger;
 pub mod num;
 pub mod policy;
 pub mod request;
+pub mod server;
 pub mod state;
 
 pub use decide::{Decision, Ineligible};

@@ -103,6 +103,27 @@ enum Command {
     },
     /// List the names a condition can read, with their types.
     Names,
+    /// Run the HTTP service.
+    Serve {
+        /// Policy file; watched and reloaded when it changes.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Ledger store: sqlite:PATH or redis://HOST:PORT/DB (default: SQLite in the data directory).
+        #[arg(long)]
+        store: Option<String>,
+        /// Data directory for the default SQLite store and saved videos.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Prefix of the Prometheus metric names.
+        #[arg(long, default_value = "videogen")]
+        metrics_prefix: String,
+        /// How long decisions may reuse the ledger's spend and breaker figures, in milliseconds.
+        #[arg(long, default_value_t = 100)]
+        state_ttl_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +208,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Budget { command } => budget(command),
+        Command::Serve { policy, listen, store, data_dir, metrics_prefix, state_ttl_ms } => {
+            serve(policy, &listen, store.as_deref(), data_dir, metrics_prefix, state_ttl_ms)
+        }
         Command::Names => {
             names();
             Ok(ExitCode::SUCCESS)
@@ -250,7 +274,12 @@ fn check(files: &[String], format: Format) -> Result<ExitCode, String> {
 /// logged by genroute.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn merge_fields(body: &mut serde_json::Map<String, serde_json::Value>, fields: Option<&str>) -> Result<(), String> {
@@ -420,6 +449,73 @@ fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Opens the store named by `--store`.
+fn store_from_flag(flag: Option<&str>, dir: &std::path::Path) -> Result<Arc<dyn Store>, String> {
+    match flag {
+        None => Ok(Arc::new(open_store(dir)?)),
+        Some(s) if s.starts_with("sqlite:") => {
+            let path = PathBuf::from(&s["sqlite:".len()..]);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+            }
+            Ok(Arc::new(SqliteStore::open(&path).map_err(|e| e.to_string())?))
+        }
+        Some(s) if s.starts_with("redis://") => {
+            Ok(Arc::new(genroute::ledger::redis::RedisStore::open(s).map_err(|e| e.to_string())?))
+        }
+        Some(other) => Err(format!("--store: `{other}` is not sqlite:PATH or redis://HOST:PORT/DB")),
+    }
+}
+
+fn serve(
+    policy: PathBuf,
+    listen: &str,
+    store: Option<&str>,
+    data_dir_flag: Option<PathBuf>,
+    metrics_prefix: String,
+    state_ttl_ms: u64,
+) -> Result<ExitCode, String> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|e| format!("--listen: `{listen}` is not an address such as 127.0.0.1:8080 ({e})"))?;
+    let dir = data_dir(data_dir_flag);
+    let store = store_from_flag(store, &dir)?;
+    let config = genroute::server::Config {
+        policy_path: policy,
+        metrics_prefix,
+        admin_token: std::env::var("GENROUTE_ADMIN_TOKEN").ok(),
+        state_ttl: std::time::Duration::from_millis(state_ttl_ms),
+        trace_prompts: std::env::var("GENROUTE_TRACE_PROMPTS").is_ok_and(|v| v == "1" || v == "true"),
+    };
+    let env: genroute::server::Env = Arc::new(env_var);
+    let sink = Arc::new(DirSink(dir.join("videos")));
+    let app = genroute::server::App::new(config, store, env, Arc::new(SystemClock), sink).map_err(|e| e.to_string())?;
+    runtime()?.block_on(async move {
+        let _watcher = genroute::server::watch(app.clone()).map_err(|e| format!("cannot watch the policy file: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        eprintln!("genroute listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        axum::serve(listener, genroute::server::routes(app))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| format!("server error: {e}"))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }
 

@@ -1,4 +1,8 @@
-//! One contract for every ledger store: the in-memory one and SQLite run the same tests.
+//! One contract for every ledger store: the in-memory one, SQLite and Redis (a real
+//! `redis-server`) run the same tests.
+
+#[path = "common/redis_server.rs"]
+mod redis_server;
 
 use std::sync::Arc;
 
@@ -163,6 +167,19 @@ fn sqlite() -> SqliteStore {
 
 contract!(memory, MemoryStore::new());
 contract!(sqlite_store, sqlite());
+contract!(redis_store, genroute::ledger::redis::RedisStore::open(&redis_server::fresh_url()).unwrap());
+
+#[test]
+fn redis_down_fails_closed() {
+    let server = redis_server::start();
+    let url = format!("redis://127.0.0.1:{}/0", server.port);
+    let store = genroute::ledger::redis::RedisStore::open(&url).unwrap();
+    drop(server); // kills redis-server
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let err = store.reserve(&res("0.01"), usd("1"), t(6, 0)).unwrap_err();
+    assert!(matches!(err, LedgerError::Store(_)), "{err}");
+    assert!(store.totals(nov(), t(6, 0)).is_err());
+}
 
 #[test]
 fn sqlite_reopens_with_its_data() {

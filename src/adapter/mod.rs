@@ -272,11 +272,30 @@ impl Adapter {
             }
         };
         match tokio::time::timeout(job.deadline, run).await {
+            Ok(Err(mut f)) => {
+                f.message = self.redact(&f.message);
+                Err(f)
+            }
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::in_doubt(
                 FailureClass::Retryable,
                 format!("the job did not finish within its deadline of {} s", job.deadline.as_secs()),
             )),
+        }
+    }
+
+    /// Removes this adapter's secret from a message, in case a server echoed it back.
+    pub fn redact(&self, message: &str) -> String {
+        let key = match self {
+            Adapter::Vertex(a) => a.endpoint.key.as_ref(),
+            Adapter::Gemini(a) => a.endpoint.key.as_ref(),
+            Adapter::PixVerse(a) => a.endpoint.key.as_ref(),
+            Adapter::OpenAi(a) => a.endpoint.key.as_ref(),
+            Adapter::Simulated(_) => None,
+        };
+        match key {
+            Some(k) if !k.expose().is_empty() => message.replace(k.expose(), "***"),
+            _ => message.to_string(),
         }
     }
 

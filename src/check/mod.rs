@@ -100,7 +100,7 @@ impl Checker<'_, '_> {
             "type-mismatch",
             c.span,
             format!("type mismatch: this is {ty}"),
-            &format!("{ty}"),
+            &ty,
             help,
         ));
         None

@@ -25,6 +25,7 @@
 //! single-host default. Both keep the breakers too, so breaker state outlives a CLI process.
 
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
 use std::fmt;
