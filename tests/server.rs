@@ -1,0 +1,279 @@
+//! `genroute serve` in process: every endpoint, checked against `openapi.yaml`; bad bodies,
+//! the admin token, async jobs, and hot reload with valid and invalid files under load.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use genroute::exec::{DirSink, SystemClock};
+use genroute::ledger::memory::MemoryStore;
+use genroute::server::{routes, App, Config};
+use serde_json::{json, Value};
+
+const POLICY: &str = r#"
+budget: {monthly_budget_usd: 1.00, cost_threshold_usd: 0.80}
+backends:
+  fast:
+    priority: 1
+    type: simulated
+    cost: {per_video_usd: 0.10}
+    quality: {score: 0.9}
+    performance: {avg_generation_time_seconds: 10, max_generation_time_seconds: 60}
+    selection_criteria: {budget_available: true}
+  cheap:
+    priority: 2
+    type: simulated
+    cost: {per_video_usd: 0.02}
+    quality: {score: 0.8}
+    performance: {avg_generation_time_seconds: 20, max_generation_time_seconds: 60}
+    selection_criteria: {budget_available: true}
+selection_rules:
+  - {name: speed_cheap, condition: "priority == 'speed'", backend: cheap}
+"#;
+
+struct Server {
+    url: String,
+    client: reqwest::Client,
+    policy_path: std::path::PathBuf,
+    spec: Value,
+}
+
+async fn start(admin: Option<&str>) -> Server {
+    let dir = std::env::temp_dir().join(format!("genroute-server-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy_path = dir.join("policy.yaml");
+    std::fs::write(&policy_path, POLICY).unwrap();
+    let config = Config {
+        policy_path: policy_path.clone(),
+        metrics_prefix: "videogen".into(),
+        admin_token: admin.map(str::to_string),
+        state_ttl: Duration::ZERO,
+        trace_prompts: false,
+    };
+    let app = App::new(config, Arc::new(MemoryStore::new()), Arc::new(|_: &str| None), Arc::new(SystemClock), Arc::new(DirSink(dir.join("videos")))).unwrap();
+    let watcher = genroute::server::watch(app.clone()).unwrap();
+    std::mem::forget(watcher);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, routes(app)).await.unwrap() });
+    let spec: Value = serde_yaml::from_str(include_str!("../openapi.yaml")).unwrap();
+    Server { url, client: reqwest::Client::new(), policy_path, spec }
+}
+
+impl Server {
+    async fn call(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> (u16, Value) {
+        let mut req = match method {
+            "get" => self.client.get(format!("{}{path}", self.url)),
+            _ => self.client.post(format!("{}{path}", self.url)),
+        };
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.timeout(Duration::from_secs(10)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        self.conforms(method, path, status, &value);
+        (status, value)
+    }
+
+    /// The status is documented for this operation, and the body matches its schema.
+    fn conforms(&self, method: &str, path: &str, status: u16, body: &Value) {
+        let template = match path {
+            p if p.starts_with("/v1/jobs/") => "/v1/jobs/{id}",
+            p if p.starts_with("/v1/admin/breakers/") => "/v1/admin/breakers/{backend}/reset",
+            p => p,
+        };
+        let op = &self.spec["paths"][template][method];
+        assert!(op.is_object(), "{method} {template} is not in openapi.yaml");
+        let mut response = op["responses"][status.to_string()].clone();
+        assert!(response.is_object(), "{method} {path} answered {status}, which openapi.yaml does not document: {body}");
+        if let Some(r) = response.get("$ref").and_then(Value::as_str) {
+            let name = r.rsplit('/').next().unwrap();
+            response = self.spec["components"]["responses"][name].clone();
+        }
+        let Some(schema) = response.pointer("/content/application~1json/schema") else { return };
+        let mut root = schema.clone();
+        root["components"] = self.spec["components"].clone();
+        let validator = jsonschema::validator_for(&root).unwrap();
+        let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{method} {path} {status}: body does not match openapi.yaml: {errors:?}\n{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decide_returns_the_explain_json() {
+    let s = start(None).await;
+    let (status, v) = s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["backend"], "cheap");
+    assert_eq!(v["rule"], "speed_cheap");
+    assert_eq!(v["rules"][0]["matched"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_bodies_get_400_naming_the_field_and_413_when_too_large() {
+    let s = start(None).await;
+    for (body, field) in [
+        ("{not json", "(body)"),
+        (r#"{"priority": "fast"}"#, "priority"),
+        (r#"{"duration": "eight"}"#, "duration"),
+        (r#"{"prority": "speed"}"#, "prority"),
+        ("[1]", "(body)"),
+        ("", "(body)"),
+    ] {
+        for path in ["/v1/decide", "/v1/generate", "/v1/jobs"] {
+            let (status, v) = s.call("post", path, Some(body), None).await;
+            assert_eq!(status, 400, "{path} {body}: {v}");
+            assert_eq!(v["error"]["field"], field, "{path} {body}: {v}");
+        }
+    }
+    let huge = format!(r#"{{"prompt": "{}"}}"#, "x".repeat(300 * 1024));
+    let (status, _) = s.call("post", "/v1/decide", Some(&huge), None).await;
+    assert_eq!(status, 413);
+    let nope = s.client.get(format!("{}/nope", s.url)).send().await.unwrap();
+    assert_eq!(nope.status().as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_sync_and_async_then_budget_and_metrics() {
+    let s = start(None).await;
+    let (status, g) = s.call("post", "/v1/generate", Some(r#"{"prompt": "a kite", "priority": "balanced"}"#), None).await;
+    assert_eq!(status, 200, "{g}");
+    assert_eq!(g["backend"], "fast");
+    let (status, job) = s.call("post", "/v1/jobs", Some(r#"{"prompt": "a kite", "priority": "speed"}"#), None).await;
+    assert_eq!(status, 202);
+    let id = job["id"].as_str().unwrap().to_string();
+    let mut done = Value::Null;
+    for _ in 0..200 {
+        let (status, j) = s.call("get", &format!("/v1/jobs/{id}"), None, None).await;
+        assert_eq!(status, 200);
+        if j["status"] != "running" {
+            done = j;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["backend"], "cheap");
+    let (status, _) = s.call("get", "/v1/jobs/unknown", None, None).await;
+    assert_eq!(status, 404);
+
+    let (status, b) = s.call("get", "/v1/budget", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(b["spent_usd"], json!(0.12));
+    assert_eq!(b["remaining_usd"], json!(0.88));
+
+    let (status, b) = s.call("get", "/v1/backends", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(b["backends"][0]["name"], "fast");
+    assert_eq!(b["backends"][0]["recent"]["calls"], 1);
+    assert_eq!(b["backends"][0]["recent"]["success_rate"], json!(1.0));
+
+    let (status, m) = s.call("get", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let text = m.as_str().unwrap();
+    for name in [
+        "videogen_monthly_spend_usd 0.12",
+        "videogen_budget_utilization_percent 12",
+        "videogen_cost_per_video_usd_bucket",
+        "videogen_generation_latency_seconds_bucket{backend=\"fast\"",
+        "videogen_backend_success_rate{backend=\"fast\"} 1",
+        "videogen_circuit_breaker_state{backend=\"fast\"} 0",
+        "videogen_quality_score_bucket",
+        "videogen_requests_total{backend=\"cheap\",priority=\"speed\"} 1",
+        "videogen_policy_reload_ok 1",
+    ] {
+        assert!(text.contains(name), "missing {name} in\n{text}");
+    }
+    let (status, _) = s.call("get", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausted_budget_answers_402_with_the_reasons() {
+    let s = start(None).await;
+    let mut last = (0, Value::Null);
+    for _ in 0..60 {
+        last = s.call("post", "/v1/generate", Some(r#"{"prompt": "x", "priority": "speed"}"#), None).await;
+        if last.0 != 200 {
+            break;
+        }
+    }
+    assert_eq!(last.0, 402, "{}", last.1);
+    assert!(last.1["explanation"]["backends"][0]["reasons"][0].as_str().unwrap().contains("remaining budget"));
+    let (status, v) = s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await;
+    assert_eq!(status, 402);
+    assert_eq!(v["backend"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_endpoints_need_the_token_and_are_off_without_one() {
+    let s = start(None).await;
+    let (status, _) = s.call("post", "/v1/admin/reload", None, None).await;
+    assert_eq!(status, 403);
+    let s = start(Some("t0ken")).await;
+    for token in [None, Some("wrong")] {
+        let (status, _) = s.call("post", "/v1/admin/reload", None, token).await;
+        assert_eq!(status, 401);
+        let (status, _) = s.call("post", "/v1/admin/breakers/fast/reset", None, token).await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = s.call("post", "/v1/admin/reload", None, Some("t0ken")).await;
+    assert_eq!(status, 200);
+    let (status, v) = s.call("post", "/v1/admin/breakers/fast/reset", None, Some("t0ken")).await;
+    assert_eq!((status, v["breaker"].as_str()), (200, Some("closed")));
+    let (status, _) = s.call("post", "/v1/admin/breakers/nope/reset", None, Some("t0ken")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hot_reload_under_load_swaps_valid_policies_and_keeps_the_old_one_on_errors() {
+    let s = Arc::new(start(Some("t0ken")).await);
+    let load = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..300 {
+                statuses.push(s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await.0);
+            }
+            statuses
+        })
+    };
+    // A valid change: speed now goes to `fast`.
+    let changed = POLICY.replace("backend: cheap}", "backend: fast}");
+    std::fs::write(&s.policy_path, &changed).unwrap();
+    let mut switched = false;
+    for _ in 0..200 {
+        if s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await.1["backend"] == "fast" {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(switched, "the watcher reloaded the valid policy");
+    // An invalid change: refused, reported, and the previous policy keeps serving.
+    std::fs::write(&s.policy_path, changed.replace("priority == 'speed'", "priority == 'sped'")).unwrap();
+    let mut reported = Value::Null;
+    for _ in 0..200 {
+        let (_, r) = s.call("get", "/readyz", None, None).await;
+        if r["last_reload_ok"] == false {
+            reported = r;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reported["last_reload_error"].as_str().unwrap().contains("did you mean 'speed'?"), "{reported}");
+    let (status, v) = s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await;
+    assert_eq!((status, v["backend"].as_str()), (200, Some("fast")));
+    let (_, m) = s.call("get", "/metrics", None, None).await;
+    assert!(m.as_str().unwrap().contains("videogen_policy_reload_failures_total 1"));
+    assert!(m.as_str().unwrap().contains("videogen_policy_reload_ok 0"));
+    // The admin endpoint reports the same refusal.
+    let (status, _) = s.call("post", "/v1/admin/reload", None, Some("t0ken")).await;
+    assert_eq!(status, 422);
+    let statuses = load.await.unwrap();
+    assert!(statuses.iter().all(|s| *s == 200), "every request during reloads was served");
+}
