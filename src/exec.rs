@@ -149,6 +149,7 @@ pub struct Router {
     sink: Arc<dyn VideoSink>,
     state_ttl: std::time::Duration,
     cached: std::sync::Mutex<Option<(Instant, State)>>,
+    trace_prompts: bool,
 }
 
 impl Router {
@@ -162,7 +163,14 @@ impl Router {
     ) -> Router {
         let client = crate::adapter::http_client();
         let adapters = policy.backends.iter().map(|b| Adapter::new(b, env, &client)).collect();
-        Router { policy, store, adapters, clock, sink, state_ttl: std::time::Duration::ZERO, cached: std::sync::Mutex::new(None) }
+        Router { policy, store, adapters, clock, sink, state_ttl: std::time::Duration::ZERO, cached: std::sync::Mutex::new(None), trace_prompts: false }
+    }
+
+    /// Lets the `generate_video` trace span carry the prompt text (off by default: prompts
+    /// can hold personal or confidential text).
+    pub fn with_trace_prompts(mut self, on: bool) -> Router {
+        self.trace_prompts = on;
+        self
     }
 
     /// Lets decisions reuse the ledger's figures (spend, breakers) for up to `ttl`, so that
@@ -261,8 +269,37 @@ impl Router {
         first.into_iter().chain(rest)
     }
 
-    /// Runs the request: decide, then walk the chain until a backend succeeds.
+    /// Runs the request: decide, then walk the chain until a backend succeeds. Traced as a
+    /// `generate_video` span with the seed's attributes (backend, cost_usd, latency_seconds,
+    /// quality_score; the prompt only when enabled), and a child span per attempt.
     pub async fn generate(&self, request: &Request) -> Result<Generation, LedgerError> {
+        let priority = self
+            .policy
+            .enum_values(crate::check::expr::EnumId::PRIORITY)
+            .get(request.priority as usize)
+            .cloned()
+            .unwrap_or_default();
+        let span = info_span!("generate_video", priority = %priority, backend = tracing::field::Empty,
+            cost_usd = tracing::field::Empty, latency_seconds = tracing::field::Empty,
+            quality_score = tracing::field::Empty, outcome = tracing::field::Empty, prompt = tracing::field::Empty);
+        if self.trace_prompts {
+            span.record("prompt", request.prompt.as_str());
+        }
+        let started = Instant::now();
+        let result = self.run(request).instrument(span.clone()).await;
+        if let Ok(g) = &result {
+            span.record("backend", g.backend.as_deref().unwrap_or("none"));
+            span.record("cost_usd", g.cost_usd.to_f64());
+            span.record("latency_seconds", started.elapsed().as_secs_f64());
+            span.record("outcome", if g.video.is_some() { "success" } else { "failure" });
+            if let Some(q) = g.quality {
+                span.record("quality_score", q.to_f64());
+            }
+        }
+        result
+    }
+
+    async fn run(&self, request: &Request) -> Result<Generation, LedgerError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let state = self.state(0)?;
         let decision = info_span!("decide", request_id = %request_id).in_scope(|| decide(&self.policy, request, &state));
@@ -284,11 +321,16 @@ impl Router {
         let steps: Vec<_> = self.chain(&decision).collect();
         for (n, (b, model, cost)) in steps.into_iter().enumerate() {
             let backend = &self.policy.backends[b as usize];
-            let span = info_span!("attempt", backend = %backend.name, cost_usd = %cost, attempt = n + 1,
-                                  outcome = tracing::field::Empty, latency_ms = tracing::field::Empty);
+            let span = info_span!("attempt", backend = %backend.name, cost_usd = cost.to_f64(), attempt = n + 1,
+                                  outcome = tracing::field::Empty, latency_ms = tracing::field::Empty,
+                                  latency_seconds = tracing::field::Empty, quality_score = tracing::field::Empty);
             let (attempt, success) = self.attempt(b, model, cost, &request_id, n as u32 + 1, request).instrument(span.clone()).await?;
             span.record("outcome", tracing::field::display(&attempt.outcome));
             span.record("latency_ms", attempt.latency_ms);
+            span.record("latency_seconds", attempt.latency_ms as f64 / 1000.0);
+            if let Some(q) = success.as_ref().and_then(|(s, _)| s.quality) {
+                span.record("quality_score", q.to_f64());
+            }
             out.cost_usd = out.cost_usd.checked_add(attempt.cost_usd).unwrap_or(out.cost_usd);
             let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
             out.attempts.push(attempt);

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use opentelemetry_otlp::WithExportConfig;
 
 use genroute::check::scope::BUILTIN_NAMES;
 use genroute::exec::{DirSink, Generation, Router, SystemClock};
@@ -170,8 +171,19 @@ const NONE_ELIGIBLE: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    let result = match cli.command {
+    let telemetry = init_tracing();
+    let result = run(cli);
+    if let Some(provider) = telemetry {
+        let _ = provider.shutdown();
+    }
+    result.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(USAGE)
+    })
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
         Command::Check { files, format } => check(&files, format),
         Command::Explain { policy, request, spend, data_dir, breakers, failures, now, format } => {
             let ledger = LedgerArgs { spend, data_dir };
@@ -215,11 +227,7 @@ fn main() -> ExitCode {
             names();
             Ok(ExitCode::SUCCESS)
         }
-    };
-    result.unwrap_or_else(|message| {
-        eprintln!("error: {message}");
-        ExitCode::from(USAGE)
-    })
+    }
 }
 
 fn read_source(path: &str) -> Result<Source, String> {
@@ -270,16 +278,44 @@ fn check(files: &[String], format: Format) -> Result<ExitCode, String> {
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings). Prompts and keys are never
-/// logged by genroute.
-fn init_tracing() {
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings). When
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans are also exported over OTLP/HTTP (protobuf) to
+/// that endpoint, with their own filter (`genroute=info`). Prompts and keys are never logged.
+fn init_tracing() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter(filter);
+    let provider = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").and_then(|_| otlp_provider());
+    let otel = provider.as_ref().map(|p| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("genroute"))
+            .with_filter(tracing_subscriber::EnvFilter::new("genroute=info"))
+    });
+    let _ = tracing_subscriber::registry().with(fmt).with(otel).try_init();
+    provider
+}
+
+fn otlp_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_timeout(std::time::Duration::from_secs(5))
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("warning: OTLP export disabled: {e}");
+            return None;
+        }
+    };
+    let resource = opentelemetry_sdk::Resource::builder().with_service_name("genroute").build();
+    Some(opentelemetry_sdk::trace::SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
 }
 
 fn merge_fields(body: &mut serde_json::Map<String, serde_json::Value>, fields: Option<&str>) -> Result<(), String> {
@@ -318,7 +354,8 @@ fn load_valid(path: &str) -> Result<Policy, String> {
 
 fn router(policy: Policy, dir: &std::path::Path) -> Result<Router, String> {
     let store = open_store(dir)?;
-    Ok(Router::new(Arc::new(policy), Arc::new(store), &env_var, Arc::new(SystemClock), Arc::new(DirSink(dir.join("videos")))))
+    Ok(Router::new(Arc::new(policy), Arc::new(store), &env_var, Arc::new(SystemClock), Arc::new(DirSink(dir.join("videos"))))
+        .with_trace_prompts(trace_prompts()))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -452,6 +489,11 @@ fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
     }
 }
 
+/// `GENROUTE_TRACE_PROMPTS=1` lets traces carry prompt text (off by default).
+fn trace_prompts() -> bool {
+    std::env::var("GENROUTE_TRACE_PROMPTS").is_ok_and(|v| v == "1" || v == "true")
+}
+
 /// Opens the store named by `--store`.
 fn store_from_flag(flag: Option<&str>, dir: &std::path::Path) -> Result<Arc<dyn Store>, String> {
     match flag {
@@ -486,7 +528,7 @@ fn serve(
         metrics_prefix,
         admin_token: std::env::var("GENROUTE_ADMIN_TOKEN").ok(),
         state_ttl: std::time::Duration::from_millis(state_ttl_ms),
-        trace_prompts: std::env::var("GENROUTE_TRACE_PROMPTS").is_ok_and(|v| v == "1" || v == "true"),
+        trace_prompts: trace_prompts(),
     };
     let env: genroute::server::Env = Arc::new(env_var);
     let sink = Arc::new(DirSink(dir.join("videos")));

@@ -101,7 +101,7 @@ impl App {
     pub fn new(config: Config, store: Arc<dyn Store>, env: Env, clock: Arc<dyn Clock>, sink: Arc<dyn VideoSink>) -> Result<Arc<App>, StartError> {
         let policy = load_policy(&config.policy_path, &env).map_err(StartError::Policy)?;
         let metrics = Metrics::new(&config.metrics_prefix).map_err(|e| StartError::Metrics(e.to_string()))?;
-        let router = build_router(policy, &store, &env, &clock, &sink, config.state_ttl);
+        let router = build_router(policy, &store, &env, &clock, &sink, config.state_ttl).with_trace_prompts(config.trace_prompts);
         Ok(Arc::new(App {
             router: ArcSwap::from_pointee(router),
             store,
@@ -121,7 +121,8 @@ impl App {
     pub fn reload(&self) -> Result<(), String> {
         match load_policy(&self.config.policy_path, &self.env) {
             Ok(policy) => {
-                let router = build_router(policy, &self.store, &self.env, &self.clock, &self.sink, self.config.state_ttl);
+                let router = build_router(policy, &self.store, &self.env, &self.clock, &self.sink, self.config.state_ttl)
+                    .with_trace_prompts(self.config.trace_prompts);
                 self.router.store(Arc::new(router));
                 self.metrics.reload(true);
                 *self.reload_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -233,12 +234,7 @@ async fn run_generation(app: &App, router: &Router, request: &Request) -> (Statu
         .get(request.priority as usize)
         .cloned()
         .unwrap_or_default();
-    let span = if app.config.trace_prompts {
-        tracing::info_span!("generate_video", priority = %priority, prompt = %request.prompt)
-    } else {
-        tracing::info_span!("generate_video", priority = %priority)
-    };
-    let result = tracing::Instrument::instrument(router.generate(request), span).await;
+    let result = router.generate(request).await;
     let g: Generation = match result {
         Ok(g) => g,
         Err(e) => {
