@@ -1,7 +1,8 @@
 //! An in-memory ledger store, for embedding and tests. One mutex guards everything, so every
-//! operation is atomic within the process.
+//! operation is atomic within the process. Totals are kept per month and open reservations
+//! are indexed by expiry, so no operation scans the history.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -12,8 +13,17 @@ use crate::num::Fixed;
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: Vec<(Entry, i64)>,
+    entries: Vec<Entry>,
+    by_id: HashMap<String, usize>,
+    open: BTreeSet<(i64, usize)>,
+    expires: HashMap<usize, i64>,
+    totals: HashMap<String, Totals>,
     breakers: HashMap<String, Breaker>,
+}
+
+fn bump(slot: &mut Fixed, by: Fixed, add: bool) {
+    let next = if add { slot.checked_add(by) } else { slot.checked_sub(by) };
+    *slot = next.unwrap_or(*slot);
 }
 
 /// The in-memory store.
@@ -35,42 +45,45 @@ impl MemoryStore {
 
 impl Inner {
     fn expire(&mut self, now_ms: i64) {
-        for (e, expires) in &mut self.entries {
-            if e.state == EntryState::Reserved && *expires <= now_ms {
-                e.state = EntryState::Expired;
-                e.updated = rfc3339(now_ms);
+        while let Some(&(at, i)) = self.open.iter().next() {
+            if at > now_ms {
+                break;
             }
+            self.open.remove(&(at, i));
+            self.expires.remove(&i);
+            let e = &mut self.entries[i];
+            e.state = EntryState::Expired;
+            e.updated = rfc3339(now_ms);
+            let t = self.totals.entry(e.month.clone()).or_default();
+            bump(&mut t.reserved, e.amount_usd, false);
         }
-    }
-
-    fn totals(&self, month: &str) -> Totals {
-        let mut t = Totals::default();
-        for (e, _) in self.entries.iter().filter(|(e, _)| e.month == month) {
-            let slot = match e.state {
-                EntryState::Committed => &mut t.committed,
-                EntryState::InDoubt => &mut t.in_doubt,
-                EntryState::Reserved => &mut t.reserved,
-                _ => continue,
-            };
-            *slot = slot.checked_add(e.amount_usd).unwrap_or(*slot);
-        }
-        t
     }
 
     fn finish(&mut self, id: &str, to: EntryState, note: Option<&str>, now_ms: i64) -> Result<(), LedgerError> {
-        let (e, _) = self
-            .entries
-            .iter_mut()
-            .find(|(e, _)| e.id == id)
-            .ok_or_else(|| LedgerError::UnknownReservation(id.to_string()))?;
+        let unknown = || LedgerError::UnknownReservation(id.to_string());
+        let i = *self.by_id.get(id).ok_or_else(unknown)?;
+        let from = self.entries[i].state;
         // A commit after expiry is still recorded: the money was spent.
-        let open = e.state == EntryState::Reserved || (e.state == EntryState::Expired && to != EntryState::Released);
+        let open = from == EntryState::Reserved || (from == EntryState::Expired && to != EntryState::Released);
         if !open {
-            return Err(LedgerError::UnknownReservation(id.to_string()));
+            return Err(unknown());
         }
+        if let Some(at) = self.expires.remove(&i) {
+            self.open.remove(&(at, i));
+        }
+        let e = &mut self.entries[i];
         e.state = to;
         e.updated = rfc3339(now_ms);
         e.note = note.map(str::to_string).or(e.note.take());
+        let (amount, t) = (e.amount_usd, self.totals.entry(e.month.clone()).or_default());
+        if from == EntryState::Reserved {
+            bump(&mut t.reserved, amount, false);
+        }
+        match to {
+            EntryState::Committed => bump(&mut t.committed, amount, true),
+            EntryState::InDoubt => bump(&mut t.in_doubt, amount, true),
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -81,7 +94,7 @@ impl Store for MemoryStore {
         let now_ms = millis(now);
         inner.expire(now_ms);
         let month = Month::of(now).to_string();
-        admits(inner.totals(&month).counted(), r.amount, budget)?;
+        admits(inner.totals.get(&month).copied().unwrap_or_default().counted(), r.amount, budget)?;
         let id = uuid::Uuid::new_v4().to_string();
         let entry = Entry {
             id: id.clone(),
@@ -95,7 +108,16 @@ impl Store for MemoryStore {
             state: EntryState::Reserved,
             note: None,
         };
-        inner.entries.push((entry, now_ms.saturating_add(r.ttl_ms)));
+        let i = inner.entries.len();
+        let expires = now_ms.saturating_add(r.ttl_ms);
+        inner.totals.entry(entry.month.clone()).or_default().reserved = inner
+            .totals
+            .get(&entry.month)
+            .map_or(r.amount, |t| t.reserved.checked_add(r.amount).unwrap_or(t.reserved));
+        inner.entries.push(entry);
+        inner.by_id.insert(id.clone(), i);
+        inner.open.insert((expires, i));
+        inner.expires.insert(i, expires);
         Ok(id)
     }
 
@@ -114,18 +136,13 @@ impl Store for MemoryStore {
     fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
         let mut inner = self.lock()?;
         inner.expire(millis(now));
-        Ok(inner.totals(&month.to_string()))
+        Ok(inner.totals.get(&month.to_string()).copied().unwrap_or_default())
     }
 
     fn entries(&self, month: Option<Month>) -> Result<Vec<Entry>, LedgerError> {
         let inner = self.lock()?;
         let month = month.map(|m| m.to_string());
-        Ok(inner
-            .entries
-            .iter()
-            .filter(|(e, _)| month.as_ref().is_none_or(|m| &e.month == m))
-            .map(|(e, _)| e.clone())
-            .collect())
+        Ok(inner.entries.iter().filter(|e| month.as_ref().is_none_or(|m| &e.month == m)).cloned().collect())
     }
 
     fn breaker(&self, backend: &str) -> Result<Breaker, LedgerError> {

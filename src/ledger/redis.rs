@@ -98,10 +98,15 @@ end
 return 1
 "#;
 
+/// Connections kept open; concurrent callers each take one, so they do not queue behind a
+/// single socket.
+const POOL: usize = 8;
+
 /// A ledger in Redis.
 pub struct RedisStore {
     client: redis::Client,
-    conn: Mutex<Option<Connection>>,
+    conns: Vec<Mutex<Option<Connection>>>,
+    next: std::sync::atomic::AtomicUsize,
     reserve: Script,
     expire: Script,
     finish: Script,
@@ -127,7 +132,8 @@ impl RedisStore {
         let client = redis::Client::open(url).map_err(|e| LedgerError::Store(format!("`{url}` is not a Redis URL: {e}")))?;
         let store = RedisStore {
             client,
-            conn: Mutex::new(None),
+            conns: (0..POOL).map(|_| Mutex::new(None)).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
             reserve: Script::new(&reserve_script()),
             expire: Script::new(&format!("{EXPIRE}\nreturn 1")),
             finish: Script::new(FINISH),
@@ -136,9 +142,14 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// Runs `f` on a live connection, reconnecting once after a failure.
+    /// Runs `f` on a live connection from the pool, reconnecting once after a failure.
     fn with<T>(&self, mut f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T, LedgerError> {
-        let mut slot = self.conn.lock().map_err(|_| LedgerError::Store("redis connection lock poisoned".into()))?;
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pick = (0..POOL).map(|i| &self.conns[(start + i) % POOL]).find_map(|m| m.try_lock().ok());
+        let mut slot = match pick {
+            Some(s) => s,
+            None => self.conns[start % POOL].lock().map_err(|_| LedgerError::Store("redis connection lock poisoned".into()))?,
+        };
         for attempt in 0..2 {
             if slot.is_none() {
                 let conn = self.client.get_connection_with_timeout(TIMEOUT).map_err(store_err)?;

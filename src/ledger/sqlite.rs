@@ -5,7 +5,8 @@
 //! is one `BEGIN IMMEDIATE` transaction, which takes SQLite's write lock before reading, so a
 //! reserve's check and its insert cannot interleave with another process's; a busy timeout
 //! makes contenders wait instead of failing. Several genroute processes on one host can share
-//! the file safely.
+//! the file safely. Each month's totals live in their own row, updated in the same
+//! transaction as the entries, so no operation scans the history.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -32,7 +33,14 @@ CREATE TABLE IF NOT EXISTS entries (
     expires_ms  INTEGER NOT NULL,
     note        TEXT
 );
-CREATE INDEX IF NOT EXISTS entries_by_month ON entries(month, state);
+CREATE INDEX IF NOT EXISTS entries_by_month ON entries(month, created_ms);
+CREATE INDEX IF NOT EXISTS entries_open ON entries(expires_ms) WHERE state = 'reserved';
+CREATE TABLE IF NOT EXISTS totals (
+    month      TEXT PRIMARY KEY,
+    committed  INTEGER NOT NULL DEFAULT 0,   -- micro-USD
+    in_doubt   INTEGER NOT NULL DEFAULT 0,
+    reserved   INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS breakers (
     backend TEXT PRIMARY KEY,
     state   TEXT NOT NULL           -- JSON of crate::breaker::Breaker
@@ -72,6 +80,14 @@ impl SqliteStore {
 
 fn expire(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
     tx.execute(
+        "UPDATE totals SET reserved = reserved - (
+             SELECT COALESCE(SUM(amount), 0) FROM entries e
+             WHERE e.state = 'reserved' AND e.expires_ms <= ?1 AND e.month = totals.month)
+         WHERE month IN (SELECT month FROM entries WHERE state = 'reserved' AND expires_ms <= ?1)",
+        params![now_ms],
+    )
+    .map_err(store_err)?;
+    tx.execute(
         "UPDATE entries SET state = 'expired', updated_ms = ?1 WHERE state = 'reserved' AND expires_ms <= ?1",
         params![now_ms],
     )
@@ -80,36 +96,48 @@ fn expire(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> Result<(), LedgerError
 }
 
 fn totals(tx: &rusqlite::Transaction<'_>, month: &str) -> Result<Totals, LedgerError> {
-    let mut stmt = tx
-        .prepare_cached("SELECT state, SUM(amount) FROM entries WHERE month = ?1 GROUP BY state")
+    let row = tx
+        .query_row(
+            "SELECT committed, in_doubt, reserved FROM totals WHERE month = ?1",
+            params![month],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+        )
+        .optional()
         .map_err(store_err)?;
-    let rows = stmt
-        .query_map(params![month], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .map_err(store_err)?;
-    let mut t = Totals::default();
-    for row in rows {
-        let (state, sum) = row.map_err(store_err)?;
-        let amount = Fixed::from_micros(sum);
-        match EntryState::parse(&state) {
-            Some(EntryState::Committed) => t.committed = amount,
-            Some(EntryState::InDoubt) => t.in_doubt = amount,
-            Some(EntryState::Reserved) => t.reserved = amount,
-            _ => {}
-        }
-    }
-    Ok(t)
+    let (c, d, r) = row.unwrap_or((0, 0, 0));
+    Ok(Totals { committed: Fixed::from_micros(c), in_doubt: Fixed::from_micros(d), reserved: Fixed::from_micros(r) })
 }
 
 fn finish(tx: &rusqlite::Transaction<'_>, id: &str, to: EntryState, note: Option<&str>, now_ms: i64) -> Result<(), LedgerError> {
+    let row: Option<(String, String, i64)> = tx
+        .query_row("SELECT state, month, amount FROM entries WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
+        .map_err(store_err)?;
+    let Some((from, month, amount)) = row else {
+        return Err(LedgerError::UnknownReservation(id.to_string()));
+    };
+    let from = EntryState::parse(&from);
     // A commit (or in-doubt) after expiry is still recorded: the money was spent.
-    let from = if to == EntryState::Released { "('reserved')" } else { "('reserved', 'expired')" };
-    let sql = format!(
-        "UPDATE entries SET state = ?1, updated_ms = ?2, note = COALESCE(?3, note) WHERE id = ?4 AND state IN {from}"
-    );
-    let n = tx.execute(&sql, params![to.as_str(), now_ms, note, id]).map_err(store_err)?;
-    if n == 0 {
+    let open = from == Some(EntryState::Reserved) || (from == Some(EntryState::Expired) && to != EntryState::Released);
+    if !open {
         return Err(LedgerError::UnknownReservation(id.to_string()));
     }
+    tx.execute(
+        "UPDATE entries SET state = ?1, updated_ms = ?2, note = COALESCE(?3, note) WHERE id = ?4",
+        params![to.as_str(), now_ms, note, id],
+    )
+    .map_err(store_err)?;
+    let released = if from == Some(EntryState::Reserved) { amount } else { 0 };
+    let (committed, in_doubt) = match to {
+        EntryState::Committed => (amount, 0),
+        EntryState::InDoubt => (0, amount),
+        _ => (0, 0),
+    };
+    tx.execute(
+        "UPDATE totals SET reserved = reserved - ?1, committed = committed + ?2, in_doubt = in_doubt + ?3 WHERE month = ?4",
+        params![released, committed, in_doubt, month],
+    )
+    .map_err(store_err)?;
     Ok(())
 }
 
@@ -125,6 +153,12 @@ impl Store for SqliteStore {
                 "INSERT INTO entries (id, month, request_id, backend, model, amount, state, created_ms, updated_ms, expires_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?7, ?8)",
                 params![id, month, r.request_id, r.backend, r.model, r.amount.micros(), now_ms, now_ms.saturating_add(r.ttl_ms)],
+            )
+            .map_err(store_err)?;
+            tx.execute(
+                "INSERT INTO totals (month, reserved) VALUES (?1, ?2)
+                 ON CONFLICT(month) DO UPDATE SET reserved = reserved + excluded.reserved",
+                params![month, r.amount.micros()],
             )
             .map_err(store_err)?;
             Ok(id)
