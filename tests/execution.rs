@@ -256,8 +256,12 @@ async fn budget_is_never_overspent_and_seven_cents_add_up_exactly() {
     // 142 on remote at 0.07 = 9.94; then one on backup at 0.05 = 9.99; then nothing fits.
     assert_eq!(successes, 143);
     assert_eq!(spent(&f), "9.99".parse().unwrap());
-    let e = f.router.explain(&req).unwrap();
-    assert_eq!(e.backend, None);
+    // Neither backend asks for `budget_available`, so both stay eligible; the ledger's
+    // reserve is what refuses them.
+    let g = f.router.generate(&req).await.unwrap();
+    let outcomes: Vec<&str> = g.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["over_budget", "over_budget"]);
+    assert_eq!(g.cost_usd, Fixed::ZERO);
 }
 
 #[tokio::test]

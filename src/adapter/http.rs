@@ -88,6 +88,37 @@ fn describe(e: reqwest::Error) -> Transport {
     }
 }
 
+/// GETs `url`, following up to five redirects by hand. `auth` headers go only to the
+/// original origin: a redirect to another host (a signed storage URL, say) never receives the
+/// key.
+pub async fn get_following(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &HeaderMap,
+    timeout: Duration,
+) -> Result<Reply, Transport> {
+    let origin = |u: &reqwest::Url| (u.scheme().to_string(), u.host_str().map(str::to_string), u.port_or_known_default());
+    let first = reqwest::Url::parse(url).map_err(|e| Transport::Connect(format!("bad URL: {e}")))?;
+    let mut current = first.clone();
+    for _ in 0..=5 {
+        let mut req = client.get(current.clone());
+        if origin(&current) == origin(&first) {
+            req = req.headers(auth.clone());
+        }
+        let reply = send(req, timeout).await?;
+        if !reply.status.is_redirection() {
+            return Ok(reply);
+        }
+        let location = reply
+            .headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Transport::Unknown("a redirect without a Location".into()))?;
+        current = current.join(location).map_err(|e| Transport::Unknown(format!("bad redirect: {e}")))?;
+    }
+    Err(Transport::Unknown("too many redirects".into()))
+}
+
 /// 408, 429 and 5xx are retryable; any other error status is terminal for this backend.
 pub fn classify_status(status: StatusCode) -> FailureClass {
     match status.as_u16() {

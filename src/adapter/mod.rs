@@ -305,12 +305,13 @@ impl Adapter {
     }
 }
 
-/// The shared HTTP client: rustls, bounded connect time, no redirects except where an adapter
-/// asks (Gemini downloads follow them explicitly).
+/// The shared HTTP client: rustls, bounded connect time, and no automatic redirects:
+/// downloads follow them by hand ([`http::get_following`]) so that a key is never sent to
+/// another host.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("genroute/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default()

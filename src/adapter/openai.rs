@@ -1,20 +1,157 @@
-//! PLACEHOLDER: being written.
+//! The OpenAI-style `/v1/videos` API: Sora, and the shape self-hosted CogVideoX and Mochi 1
+//! servers are wrapped in (neither ships an HTTP server of its own).
+//!
+//! Create `POST /v1/videos` → `{id, status}`; poll `GET /v1/videos/{id}` (honouring
+//! `openai-poll-after-ms`) until `completed` or `failed`; download
+//! `GET /v1/videos/{id}/content`.
 
-use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome};
+use serde::Deserialize;
+use serde_json::json;
 
-/// Adapter.
+use super::http::{poll_hint, send, Backoff, Reply};
+use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
+
+/// An OpenAI-style video backend.
 #[derive(Debug, Clone)]
 pub struct OpenAi {
     /// Where and how to connect.
     pub endpoint: Endpoint,
     /// Shared HTTP client.
     pub client: reqwest::Client,
+}
 
+#[derive(Debug, Deserialize)]
+struct VideoJob {
+    id: String,
+    status: String,
+    #[serde(default)]
+    error: Option<JobError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobError {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The allowed lengths are 4, 8 and 12 seconds; the nearest is asked for.
+fn seconds(duration: u32) -> &'static str {
+    match duration {
+        0..=5 => "4",
+        6..=9 => "8",
+        _ => "12",
+    }
+}
+
+fn size(aspect_ratio: &str) -> &'static str {
+    match aspect_ratio {
+        "9:16" => "720x1280",
+        "1:1" => "1024x1024",
+        _ => "1280x720",
+    }
+}
+
+/// Maps a `failed` job's error code.
+fn failed(e: Option<JobError>) -> Failure {
+    let (code, message) = e.map_or((String::new(), String::new()), |e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()));
+    let lower = code.to_ascii_lowercase();
+    let class = if lower.contains("moderation") || lower.contains("content_policy") || lower.contains("safety") {
+        FailureClass::ContentRejected
+    } else if lower.contains("invalid") || lower.contains("unsupported") || lower.contains("auth") || lower.contains("billing") || lower.contains("quota") {
+        FailureClass::Terminal
+    } else {
+        FailureClass::Retryable
+    };
+    Failure::new(class, format!("job failed: {code}: {message}"))
 }
 
 impl OpenAi {
-    /// Runs one job.
-    pub async fn generate(&self, _job: &JobSpec) -> Outcome {
-        Err(Failure::new(FailureClass::Terminal, "not implemented"))
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut r = self.client.request(method, format!("{}{path}", self.endpoint.base_url));
+        if let Some(key) = &self.endpoint.key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid"));
+            value.set_sensitive(true);
+            r = r.header(reqwest::header::AUTHORIZATION, value);
+        }
+        r
     }
+
+    /// Runs one job.
+    pub async fn generate(&self, job: &JobSpec) -> Outcome {
+        let body = json!({
+            "model": job.model.as_deref().unwrap_or("sora-2"),
+            "prompt": job.prompt,
+            "seconds": seconds(job.duration_seconds),
+            "size": size(&job.aspect_ratio),
+        });
+        let timeout = self.endpoint.request_timeout;
+        let reply = send(self.request(reqwest::Method::POST, "/v1/videos").json(&body), timeout)
+            .await
+            .map_err(|t| t.create_failure("create"))?;
+        if !reply.status.is_success() {
+            return Err(reply.status_failure("create"));
+        }
+        let created: VideoJob = reply.json("create").map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let mut current = created;
+        let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
+        let mut hint = poll_hint(&reply.headers);
+        loop {
+            match current.status.as_str() {
+                "completed" => return self.download(&current.id, job).await,
+                "failed" => return Err(failed(current.error)),
+                _ => {}
+            }
+            tokio::time::sleep(backoff.next_delay(hint)).await;
+            let path = format!("/v1/videos/{}", current.id);
+            match send(self.request(reqwest::Method::GET, &path), timeout).await {
+                Ok(r) if r.status.is_success() => {
+                    hint = poll_hint(&r.headers);
+                    if let Ok(next) = r.json::<VideoJob>("poll") {
+                        current = next;
+                    }
+                }
+                Ok(r) if is_transient(&r) => hint = poll_hint(&r.headers),
+                Ok(r) => return Err(r.status_failure("poll")),
+                Err(_) => hint = None,
+            }
+        }
+    }
+
+    async fn download(&self, id: &str, job: &JobSpec) -> Outcome {
+        let url = format!("{}/v1/videos/{id}/content", self.endpoint.base_url);
+        let mut auth = reqwest::header::HeaderMap::new();
+        if let Some(key) = &self.endpoint.key {
+            if let Ok(mut v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+                v.set_sensitive(true);
+                auth.insert(reqwest::header::AUTHORIZATION, v);
+            }
+        }
+        let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
+        loop {
+            match super::http::get_following(&self.client, &url, &auth, self.endpoint.request_timeout).await {
+                Ok(r) if r.status.is_success() && r.body.is_empty() => {
+                    return Err(Failure::new(FailureClass::NoVideo, "the job completed but its content is empty"));
+                }
+                Ok(r) if r.status.is_success() => {
+                    let mime = content_type(&r).unwrap_or_else(|| "video/mp4".into());
+                    return Ok(Success { video: Video::Bytes { data: r.body, mime }, model: job.model.clone(), quality: None, simulated_seconds: None });
+                }
+                Ok(r) if is_transient(&r) => tokio::time::sleep(backoff.next_delay(poll_hint(&r.headers))).await,
+                Ok(r) => return Err(r.status_failure("download")),
+                Err(_) => tokio::time::sleep(backoff.next_delay(None)).await,
+            }
+        }
+    }
+}
+
+/// 408, 429 and 5xx during polling or downloading are waited out.
+pub(crate) fn is_transient(r: &Reply) -> bool {
+    super::http::classify_status(r.status) == FailureClass::Retryable
+}
+
+pub(crate) fn content_type(r: &Reply) -> Option<String> {
+    r.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
