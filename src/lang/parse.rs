@@ -43,15 +43,7 @@ pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
         .into_inner()
         .find(|p| p.as_rule() == Rule::expr)
         .ok_or_else(|| empty_error(text))?;
-    let tree = build(expr)?;
-    if tree.depth() > MAX_DEPTH {
-        return Err(ParseError::new(
-            tree.span,
-            format!("condition nests {} levels deep; the limit is {MAX_DEPTH}", tree.depth()),
-            "split it into several rules or flatten it",
-        ));
-    }
-    Ok(tree)
+    Ok(build(expr)?.0)
 }
 
 fn empty_error(text: &str) -> ParseError {
@@ -108,111 +100,125 @@ fn node(kind: ExprKind, span: Span) -> Expr {
     Expr { kind, span }
 }
 
-/// Builds the tree. Recursion here follows the pair tree, whose depth is bounded by
-/// [`check_nesting`]; chains are folded iteratively.
-fn build(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
+fn too_deep(span: Span) -> ParseError {
+    ParseError::new(
+        span,
+        format!("condition nests more than {MAX_DEPTH} levels deep"),
+        "split it into several rules or flatten it",
+    )
+}
+
+/// Wraps `e` (of depth `d`) in one more level, refusing to pass [`MAX_DEPTH`], so no deep
+/// tree is ever built (and later walked or dropped recursively).
+fn deeper(e: Expr, d: usize, kind: impl FnOnce(Box<Expr>) -> ExprKind, span: Span) -> Result<(Expr, usize), ParseError> {
+    if d + 1 > MAX_DEPTH {
+        return Err(too_deep(span));
+    }
+    Ok((node(kind(Box::new(e)), span), d + 1))
+}
+
+/// Builds the tree with its depth. Recursion here follows the pair tree, whose depth is
+/// bounded by [`check_nesting`]; chains are folded iteratively.
+fn build(pair: Pair<'_, Rule>) -> Result<(Expr, usize), ParseError> {
     let span = span_of(&pair);
     Ok(match pair.as_rule() {
         Rule::expr => chain(pair, Rule::or_op)?,
         Rule::and_expr => chain(pair, Rule::and_op)?,
-        Rule::not_expr => {
+        Rule::not_expr | Rule::unary => {
+            let (op_rule, op) = if pair.as_rule() == Rule::not_expr { (Rule::not_op, UnOp::Not) } else { (Rule::neg_op, UnOp::Neg) };
             let inner: Vec<_> = pair.into_inner().collect();
-            let nots: Vec<Span> = inner
-                .iter()
-                .filter(|p| p.as_rule() == Rule::not_op)
-                .map(span_of)
-                .collect();
-            let mut e = match inner.into_iter().find(|p| p.as_rule() != Rule::not_op) {
-                Some(p) => build(p)?,
-                None => return Ok(node(ExprKind::Bool(false), span)),
-            };
-            for op in nots.into_iter().rev() {
-                let s = op.to(e.span);
-                e = node(ExprKind::Unary(UnOp::Not, Box::new(e)), s);
+            let ops: Vec<Span> = inner.iter().filter(|p| p.as_rule() == op_rule).map(span_of).collect();
+            if ops.len() > MAX_DEPTH {
+                return Err(too_deep(span));
             }
-            e
+            let (mut e, mut d) = match inner.into_iter().find(|p| p.as_rule() != op_rule) {
+                Some(p) => build(p)?,
+                None => return Ok((node(ExprKind::Bool(false), span), 1)),
+            };
+            for o in ops.into_iter().rev() {
+                let s = o.to(e.span);
+                (e, d) = deeper(e, d, |b| ExprKind::Unary(op, b), s)?;
+            }
+            (e, d)
         }
         Rule::cmp_expr => {
             let mut inner = pair.into_inner();
             let Some(first) = inner.next() else {
-                return Ok(node(ExprKind::Bool(false), span));
+                return Ok((node(ExprKind::Bool(false), span), 1));
             };
-            let lhs = build(first)?;
+            let (lhs, ld) = build(first)?;
             match (inner.next(), inner.next()) {
                 (Some(op), Some(rhs)) if op.as_rule() == Rule::in_op => {
-                    let items = rhs.into_inner().map(build).collect::<Result<_, _>>()?;
-                    node(ExprKind::In(Box::new(lhs), items), span)
+                    let mut items = Vec::new();
+                    let mut d = ld;
+                    for p in rhs.into_inner() {
+                        let (item, id) = build(p)?;
+                        d = d.max(id);
+                        items.push(item);
+                    }
+                    deeper(lhs, d, |b| ExprKind::In(b, items), span)?
                 }
                 (Some(op), Some(rhs)) => {
                     let op = binop(op.as_str());
-                    node(ExprKind::Binary(op, Box::new(lhs), Box::new(build(rhs)?)), span)
+                    let (rhs, rd) = build(rhs)?;
+                    deeper(lhs, ld.max(rd), |b| ExprKind::Binary(op, b, Box::new(rhs)), span)?
                 }
-                _ => lhs,
+                _ => (lhs, ld),
             }
         }
         Rule::sum | Rule::product => {
             let mut inner = pair.into_inner();
             let Some(first) = inner.next() else {
-                return Ok(node(ExprKind::Bool(false), span));
+                return Ok((node(ExprKind::Bool(false), span), 1));
             };
-            let mut acc = build(first)?;
+            let (mut acc, mut d) = build(first)?;
             while let (Some(op), Some(rhs)) = (inner.next(), inner.next()) {
-                let rhs = build(rhs)?;
+                let (rhs, rd) = build(rhs)?;
                 let s = acc.span.to(rhs.span);
-                acc = node(ExprKind::Binary(binop(op.as_str()), Box::new(acc), Box::new(rhs)), s);
+                let op = binop(op.as_str());
+                (acc, d) = deeper(acc, d.max(rd), |b| ExprKind::Binary(op, b, Box::new(rhs)), s)?;
             }
-            acc
+            (acc, d)
         }
-        Rule::unary => {
-            let inner: Vec<_> = pair.into_inner().collect();
-            let negs: Vec<Span> = inner
-                .iter()
-                .filter(|p| p.as_rule() == Rule::neg_op)
-                .map(span_of)
-                .collect();
-            let mut e = match inner.into_iter().find(|p| p.as_rule() != Rule::neg_op) {
-                Some(p) => build(p)?,
-                None => return Ok(node(ExprKind::Bool(false), span)),
-            };
-            for op in negs.into_iter().rev() {
-                let s = op.to(e.span);
-                e = node(ExprKind::Unary(UnOp::Neg, Box::new(e)), s);
-            }
-            e
-        }
-        Rule::boolean => node(ExprKind::Bool(pair.as_str().eq_ignore_ascii_case("true")), span),
+        Rule::boolean => (node(ExprKind::Bool(pair.as_str().eq_ignore_ascii_case("true")), span), 1),
         Rule::number => match pair.as_str().parse() {
-            Ok(n) => node(ExprKind::Num(n), span),
+            Ok(n) => (node(ExprKind::Num(n), span), 1),
             Err(e) => {
                 let help = "numbers have at most 6 decimal places and 12 integer digits";
                 return Err(ParseError::new(span, e.to_string(), help));
             }
         },
-        Rule::string => node(ExprKind::Str(unescape(pair)), span),
-        Rule::name => node(ExprKind::Name(pair.as_str().to_string()), span),
+        Rule::string => (node(ExprKind::Str(unescape(pair)), span), 1),
+        Rule::name => (node(ExprKind::Name(pair.as_str().to_string()), span), 1),
         // Unreachable for well-formed pest output; a harmless leaf keeps this total.
-        _ => node(ExprKind::Bool(false), span),
+        _ => (node(ExprKind::Bool(false), span), 1),
     })
 }
 
 /// Folds `a op b op c` into one n-ary node, splicing in parenthesised chains of the same
 /// operator (`(a AND b) AND c` is `a AND b AND c`).
-fn chain(pair: Pair<'_, Rule>, op: Rule) -> Result<Expr, ParseError> {
+fn chain(pair: Pair<'_, Rule>, op: Rule) -> Result<(Expr, usize), ParseError> {
     let span = span_of(&pair);
     let is_or = op == Rule::or_op;
     let mut items = Vec::new();
+    let mut depth = 0;
     for p in pair.into_inner().filter(|p| p.as_rule() != op) {
-        match build(p)? {
+        let (e, d) = build(p)?;
+        depth = depth.max(d);
+        match e {
             Expr { kind: ExprKind::Or(v), .. } if is_or => items.extend(v),
             Expr { kind: ExprKind::And(v), .. } if !is_or => items.extend(v),
             e => items.push(e),
         }
     }
-    Ok(match items.len() {
-        1 => items.pop().unwrap_or_else(|| node(ExprKind::Bool(false), span)),
-        _ if is_or => node(ExprKind::Or(items), span),
-        _ => node(ExprKind::And(items), span),
-    })
+    if items.len() == 1 {
+        let e = items.pop().unwrap_or_else(|| node(ExprKind::Bool(false), span));
+        return Ok((e, depth));
+    }
+    if depth + 1 > MAX_DEPTH {
+        return Err(too_deep(span));
+    }
+    Ok((node(if is_or { ExprKind::Or(items) } else { ExprKind::And(items) }, span), depth + 1))
 }
 
 fn binop(s: &str) -> BinOp {

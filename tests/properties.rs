@@ -1,0 +1,347 @@
+//! Properties of the language, checked on random inputs:
+//! printing a tree and parsing it back gives the same tree; the evaluator (fast and traced)
+//! agrees with a small reference interpreter written here; the parser and checker never panic.
+
+use std::collections::HashMap;
+
+use genroute::check::check_condition;
+use genroute::check::scope::{builtin_enums, Scope};
+use genroute::eval::{self, Context, EvalError, EvalErrorKind, Tracer, Value};
+use genroute::lang::ast::{BinOp, Expr, ExprKind, Span, UnOp};
+use genroute::{parse_condition, Fixed};
+use proptest::prelude::*;
+
+fn e(kind: ExprKind) -> Expr {
+    Expr { kind, span: Span::default() }
+}
+
+/// n-ary AND/OR that never nests a chain in a chain of the same kind (the parser flattens).
+fn chain(and: bool, items: Vec<Expr>) -> Expr {
+    let mut flat = Vec::new();
+    for i in items {
+        match i.kind {
+            ExprKind::And(v) if and => flat.extend(v),
+            ExprKind::Or(v) if !and => flat.extend(v),
+            k => flat.push(e(k)),
+        }
+    }
+    e(if and { ExprKind::And(flat) } else { ExprKind::Or(flat) })
+}
+
+fn fixed() -> impl Strategy<Value = Fixed> {
+    (0i64..100_000, 0usize..3).prop_map(|(n, places)| Fixed::from_micros(n * 10i64.pow(6 - places as u32 * 2).max(1)))
+}
+
+const KEYWORDS: &[&str] = &["and", "or", "not", "in", "true", "false"];
+
+fn ident() -> impl Strategy<Value = String> {
+    "[a-z_][a-z0-9_]{0,6}".prop_filter("not a keyword", |s| !KEYWORDS.contains(&s.as_str()))
+}
+
+/// Any syntactically valid tree (not necessarily well typed).
+fn any_expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        any::<bool>().prop_map(|b| e(ExprKind::Bool(b))),
+        fixed().prop_map(|n| e(ExprKind::Num(n))),
+        any::<String>().prop_map(|s| e(ExprKind::Str(s))),
+        prop::collection::vec(ident(), 1..3).prop_map(|p| e(ExprKind::Name(p.join(".")))),
+    ];
+    leaf.prop_recursive(5, 48, 4, |inner| {
+        let binop = prop_oneof![
+            Just(BinOp::Add), Just(BinOp::Sub), Just(BinOp::Mul), Just(BinOp::Div), Just(BinOp::Eq),
+            Just(BinOp::Ne), Just(BinOp::Lt), Just(BinOp::Le), Just(BinOp::Gt), Just(BinOp::Ge)
+        ];
+        prop_oneof![
+            inner.clone().prop_map(|a| e(ExprKind::Unary(UnOp::Not, Box::new(a)))),
+            inner.clone().prop_map(|a| e(ExprKind::Unary(UnOp::Neg, Box::new(a)))),
+            (binop, inner.clone(), inner.clone()).prop_map(|(op, a, b)| e(ExprKind::Binary(op, Box::new(a), Box::new(b)))),
+            (inner.clone(), prop::collection::vec(inner.clone(), 0..3)).prop_map(|(a, l)| e(ExprKind::In(Box::new(a), l))),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| chain(true, v)),
+            prop::collection::vec(inner, 2..4).prop_map(|v| chain(false, v)),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn printed_tree_parses_back_to_the_same_tree(tree in any_expr()) {
+        let text = tree.to_string();
+        let back = parse_condition(&text).map_err(|err| TestCaseError::fail(format!("`{text}`: {err}")))?;
+        prop_assert_eq!(&back, &tree, "printed as `{}`", text);
+        prop_assert_eq!(back.to_string(), text, "printing is idempotent");
+    }
+
+    #[test]
+    fn parser_and_checker_never_panic_on_arbitrary_text(text in any::<String>()) {
+        check_any(&text);
+    }
+
+    #[test]
+    fn parser_and_checker_never_panic_on_token_soup(tokens in prop::collection::vec(prop_oneof![
+        Just("("), Just(")"), Just("["), Just("]"), Just("'"), Just("\""), Just("\\"), Just("AND"), Just("or"),
+        Just("!"), Just("NOT"), Just("=="), Just("<="), Just("in"), Just(","), Just("+"), Just("-"), Just("/"),
+        Just("1"), Just("0.5"), Just("1e9"), Just("priority"), Just("monthly_spend"), Just("'quality'"),
+        Just("backends.veo.breaker"), Just("true"), Just(" "), Just("9999999999999999999"),
+    ], 0..40)) {
+        check_any(&tokens.concat());
+    }
+}
+
+fn check_any(text: &str) {
+    let enums = builtin_enums();
+    let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
+    if let Ok(tree) = parse_condition(text) {
+        let _ = check_condition(&tree, &scope);
+    }
+}
+
+// ------------------------------------------------------------------ reference interpreter
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ref {
+    Bool(bool),
+    Num(i128),
+    Str(&'static str),
+}
+
+type Env = HashMap<&'static str, Ref>;
+
+fn micros(n: i128) -> Result<i128, EvalErrorKind> {
+    if n > i64::MAX as i128 || n < i64::MIN as i128 {
+        Err(EvalErrorKind::Overflow)
+    } else {
+        Ok(n)
+    }
+}
+
+/// Evaluates a tree directly, by names, with i128 arithmetic.
+fn reference(t: &Expr, env: &Env) -> Result<Ref, EvalErrorKind> {
+    Ok(match &t.kind {
+        ExprKind::Bool(b) => Ref::Bool(*b),
+        ExprKind::Num(n) => Ref::Num(n.micros() as i128),
+        ExprKind::Str(s) => Ref::Str(Box::leak(s.clone().into_boxed_str())),
+        ExprKind::Name(n) => env[n.as_str()],
+        ExprKind::Unary(UnOp::Not, a) => match reference(a, env)? {
+            Ref::Bool(b) => Ref::Bool(!b),
+            _ => unreachable!(),
+        },
+        ExprKind::Unary(UnOp::Neg, a) => match reference(a, env)? {
+            Ref::Num(n) => Ref::Num(micros(-n)?),
+            _ => unreachable!(),
+        },
+        ExprKind::And(items) => {
+            for i in items {
+                if reference(i, env)? == Ref::Bool(false) {
+                    return Ok(Ref::Bool(false));
+                }
+            }
+            Ref::Bool(true)
+        }
+        ExprKind::Or(items) => {
+            for i in items {
+                if reference(i, env)? == Ref::Bool(true) {
+                    return Ok(Ref::Bool(true));
+                }
+            }
+            Ref::Bool(false)
+        }
+        ExprKind::In(a, items) => {
+            let x = reference(a, env)?;
+            let mut found = false;
+            for i in items {
+                found |= reference(i, env)? == x;
+            }
+            Ref::Bool(found)
+        }
+        ExprKind::Binary(op, a, b) => {
+            let (x, y) = (reference(a, env)?, reference(b, env)?);
+            match (op, x, y) {
+                (BinOp::Eq, x, y) => Ref::Bool(x == y),
+                (BinOp::Ne, x, y) => Ref::Bool(x != y),
+                (op, Ref::Num(x), Ref::Num(y)) => match op {
+                    BinOp::Add => Ref::Num(micros(x + y)?),
+                    BinOp::Sub => Ref::Num(micros(x - y)?),
+                    BinOp::Mul => Ref::Num(micros(x * y / 1_000_000)?),
+                    BinOp::Div if y == 0 => return Err(EvalErrorKind::DivisionByZero),
+                    BinOp::Div => Ref::Num(micros(x * 1_000_000 / y)?),
+                    BinOp::Lt => Ref::Bool(x < y),
+                    BinOp::Le => Ref::Bool(x <= y),
+                    BinOp::Gt => Ref::Bool(x > y),
+                    _ => Ref::Bool(x >= y),
+                },
+                _ => unreachable!(),
+            }
+        }
+    })
+}
+
+const NUMS: &[&str] = &["duration", "quality_threshold", "failures", "hour", "monthly_spend", "monthly_budget", "cost_threshold"];
+
+fn num_expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        (0i64..2_000, 0usize..3).prop_map(|(n, p)| e(ExprKind::Num(Fixed::from_micros(n * 10i64.pow(6 - p as u32 * 2))))),
+        prop::sample::select(NUMS).prop_map(|n| e(ExprKind::Name(n.to_string()))),
+        Just(e(ExprKind::Num(Fixed::from_micros(9_000_000_000_000_000)))),
+    ];
+    leaf.prop_recursive(4, 24, 2, |inner| {
+        let op = prop_oneof![Just(BinOp::Add), Just(BinOp::Sub), Just(BinOp::Mul), Just(BinOp::Div)];
+        prop_oneof![
+            (op, inner.clone(), inner.clone()).prop_map(|(op, a, b)| e(ExprKind::Binary(op, Box::new(a), Box::new(b)))),
+            inner.prop_map(|a| e(ExprKind::Unary(UnOp::Neg, Box::new(a)))),
+        ]
+    })
+}
+
+fn str_lit(s: &str) -> Expr {
+    e(ExprKind::Str(s.to_string()))
+}
+
+fn bool_expr() -> impl Strategy<Value = Expr> {
+    let cmp = prop_oneof![Just(BinOp::Eq), Just(BinOp::Ne), Just(BinOp::Lt), Just(BinOp::Le), Just(BinOp::Gt), Just(BinOp::Ge)];
+    let leaf = prop_oneof![
+        any::<bool>().prop_map(|b| e(ExprKind::Bool(b))),
+        Just(e(ExprKind::Name("budget.available".into()))),
+        (cmp, num_expr(), num_expr()).prop_map(|(op, a, b)| e(ExprKind::Binary(op, Box::new(a), Box::new(b)))),
+        prop::sample::select(&["quality", "balanced", "speed"][..])
+            .prop_map(|p| e(ExprKind::Binary(BinOp::Eq, Box::new(e(ExprKind::Name("priority".into()))), Box::new(str_lit(p))))),
+        prop::collection::vec(prop::sample::select(&["16:9", "9:16", "1:1"][..]), 0..3).prop_map(|l| {
+            e(ExprKind::In(Box::new(e(ExprKind::Name("aspect_ratio".into()))), l.into_iter().map(str_lit).collect()))
+        }),
+        prop::sample::select(&["noir", "anime"][..])
+            .prop_map(|s| e(ExprKind::Binary(BinOp::Ne, Box::new(e(ExprKind::Name("style".into()))), Box::new(str_lit(s))))),
+    ];
+    leaf.prop_recursive(4, 32, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|a| e(ExprKind::Unary(UnOp::Not, Box::new(a)))),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| chain(true, v)),
+            prop::collection::vec(inner, 2..4).prop_map(|v| chain(false, v)),
+        ]
+    })
+}
+
+#[derive(Debug, Clone)]
+struct World {
+    nums: Vec<i64>,
+    priority: u16,
+    aspect: u16,
+    style: &'static str,
+}
+
+fn world() -> impl Strategy<Value = World> {
+    (prop::collection::vec(0i64..200_000_000, NUMS.len()), 0u16..3, 0u16..3, prop::sample::select(&["noir", "anime", "pastel"][..]))
+        .prop_map(|(nums, priority, aspect, style)| World { nums, priority, aspect, style })
+}
+
+struct Counting(usize);
+
+impl<'a> Tracer<'a> for Counting {
+    fn read(&mut self, _: Span, _: Value<'a>) {
+        self.0 += 1;
+    }
+    fn clause(&mut self, _: Span, _: Result<bool, EvalError>) {}
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn evaluator_agrees_with_the_reference_interpreter(tree in bool_expr(), w in world()) {
+        let enums = builtin_enums();
+        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
+        let checked = match check_condition(&tree, &scope) {
+            Ok(c) => c,
+            Err(errors) => {
+                // Only a constant sub-expression that always fails may be refused.
+                prop_assert!(errors.iter().all(|e| e.code == "constant-error"), "{errors:?} for `{tree}`");
+                return Ok(());
+            }
+        };
+        let n = |name: &str| Fixed::from_micros(w.nums[NUMS.iter().position(|x| *x == name).unwrap()]);
+        let ctx = Context {
+            priority: w.priority,
+            duration: n("duration"),
+            aspect_ratio: w.aspect,
+            quality_threshold: n("quality_threshold"),
+            style: Some(w.style),
+            fields: &[],
+            monthly_spend: n("monthly_spend"),
+            monthly_budget: n("monthly_budget"),
+            cost_threshold: n("cost_threshold"),
+            failures: n("failures"),
+            month_progress: Fixed::ZERO,
+            day_of_month: Fixed::ZERO,
+            hour: n("hour"),
+            breakers: &[],
+        };
+        let mut env: Env = NUMS.iter().map(|k| (*k, Ref::Num(n(k).micros() as i128))).collect();
+        let prio = ["quality", "balanced", "speed"][w.priority as usize];
+        let aspect = ["16:9", "9:16", "1:1"][w.aspect as usize];
+        env.insert("priority", Ref::Str(prio));
+        env.insert("aspect_ratio", Ref::Str(aspect));
+        env.insert("style", Ref::Str(w.style));
+        env.insert("budget.available", Ref::Bool(n("monthly_budget") > n("monthly_spend")));
+        let expected = reference(&tree, &env).map(|r| r == Ref::Bool(true));
+        let fast = eval::evaluate_bool(&checked, &ctx).map_err(|e| e.kind);
+        let traced = eval::eval_bool(&checked, &ctx, &mut Counting(0)).map_err(|e| e.kind);
+        prop_assert_eq!(&fast, &expected, "`{}`", tree);
+        prop_assert_eq!(&traced, &expected, "traced `{}`", tree);
+    }
+
+    #[test]
+    fn money_sums_are_exact(a in 0i64..100_000, b in 0i64..100_000, spend in 0i64..100_000) {
+        // Cents: `monthly_spend + a + b == total` holds exactly, as in integer arithmetic.
+        let cents = |c: i64| Fixed::from_micros(c * 10_000);
+        let text = format!("monthly_spend + {} + {} == {}", cents(a), cents(b), cents(spend + a + b));
+        let tree = parse_condition(&text).unwrap();
+        let enums = builtin_enums();
+        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
+        let checked = check_condition(&tree, &scope).unwrap();
+        let mut ctx = Context::constant();
+        ctx.monthly_spend = cents(spend);
+        prop_assert_eq!(eval::evaluate_bool(&checked, &ctx), Ok(true), "{}", text);
+    }
+}
+
+#[test]
+fn point_one_plus_point_two_equals_point_three_in_conditions() {
+    let enums = builtin_enums();
+    let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
+    let checked = check_condition(&parse_condition("monthly_spend + 0.1 + 0.2 == 0.3").unwrap(), &scope).unwrap();
+    assert_eq!(eval::evaluate_bool(&checked, &Context::constant()), Ok(true));
+}
+
+#[test]
+fn deep_inputs_are_refused_without_deep_recursion() {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let parens = format!("{}1 == 1{}", "(".repeat(10_000), ")".repeat(10_000));
+            assert!(parse_condition(&parens).unwrap_err().message.contains("nest"));
+            let nots = "NOT ".repeat(100_000) + "true";
+            assert!(parse_condition(&nots).is_err());
+            let chain = vec!["a == 1"; 100_000].join(" AND ");
+            assert!(parse_condition(&chain).is_err(), "longer than the 64 KiB limit");
+            check_any(&"-".repeat(60_000));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn sixty_thousand_prefix_operators_are_refused_without_deep_recursion() {
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            for op in ["!", "-", "NOT "] {
+                let text = format!("{}a", op.repeat(60_000 / op.len()));
+                let err = parse_condition(&text).unwrap_err();
+                assert!(err.message.contains("levels deep") || err.message.contains("expected"), "{op}: {}", err.message);
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
