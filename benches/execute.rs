@@ -35,20 +35,36 @@ backends:
 
 fn router(p: Policy) -> Router {
     let sink = Arc::new(DirSink(std::env::temp_dir().join("genroute-bench-videos")));
-    Router::new(Arc::new(p), Arc::new(MemoryStore::new()), &|_| None, Arc::new(SystemClock), sink)
+    Router::new(
+        Arc::new(p),
+        Arc::new(MemoryStore::new()),
+        &|_| None,
+        Arc::new(SystemClock),
+        sink,
+    )
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("generate");
-    group.sample_size(50).measurement_time(std::time::Duration::from_secs(3));
+    group
+        .sample_size(50)
+        .measurement_time(std::time::Duration::from_secs(3));
     for (name, rate, attempts) in [("first_backend_serves", "0", 1), ("one_fallback", "1", 2)] {
         let r = router(policy(rate));
-        let req = RequestBuilder::new("a red fox").set("quality_threshold", 0.5).build(r.policy()).unwrap();
+        let req = RequestBuilder::new("a red fox")
+            .set("quality_threshold", 0.5)
+            .build(r.policy())
+            .unwrap();
         let g = rt.block_on(r.generate(&req)).unwrap();
         assert_eq!(g.attempts.len(), attempts, "{g:?}");
         assert!(g.video.is_some());
-        group.bench_function(name, |b| b.iter(|| rt.block_on(r.generate(std::hint::black_box(&req))).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| rt.block_on(r.generate(std::hint::black_box(&req))).unwrap())
+        });
     }
     group.finish();
 }

@@ -62,7 +62,9 @@ impl Breaker {
     /// The state as of `now`: an open breaker whose timeout has passed reads as half-open.
     pub fn state_at(&self, now_ms: i64, cfg: &BreakerConfig) -> BreakerState {
         match self.state {
-            BreakerState::Open if now_ms >= self.opened_at_ms.saturating_add(cfg.timeout_ms) => BreakerState::HalfOpen,
+            BreakerState::Open if now_ms >= self.opened_at_ms.saturating_add(cfg.timeout_ms) => {
+                BreakerState::HalfOpen
+            }
             s => s,
         }
     }
@@ -81,12 +83,16 @@ impl Breaker {
                     self.probes_in_flight = 0;
                     self.probe_successes = 0;
                 }
-                if self.probes_in_flight > 0 && now_ms >= self.last_probe_at_ms.saturating_add(cfg.timeout_ms) {
+                if self.probes_in_flight > 0
+                    && now_ms >= self.last_probe_at_ms.saturating_add(cfg.timeout_ms)
+                {
                     self.probes_in_flight = 0;
                 }
                 if self.probes_in_flight + self.probe_successes >= cfg.half_open_requests {
                     return Err(Refused {
-                        retry_in_ms: (self.last_probe_at_ms.saturating_add(cfg.timeout_ms) - now_ms).max(0),
+                        retry_in_ms: (self.last_probe_at_ms.saturating_add(cfg.timeout_ms)
+                            - now_ms)
+                            .max(0),
                     });
                 }
                 self.probes_in_flight += 1;
@@ -153,7 +159,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CFG: BreakerConfig = BreakerConfig { failure_threshold: 5, timeout_ms: 60_000, half_open_requests: 3 };
+    const CFG: BreakerConfig = BreakerConfig {
+        failure_threshold: 5,
+        timeout_ms: 60_000,
+        half_open_requests: 3,
+    };
 
     #[test]
     fn seed_semantics_five_failures_sixty_seconds_three_successes() {
@@ -163,12 +173,20 @@ mod tests {
             b.on_failure(i, &CFG);
         }
         assert_eq!(b.state_at(10, &CFG), BreakerState::Open);
-        assert_eq!(b.try_acquire(59_000, &CFG), Err(Refused { retry_in_ms: 4 + 60_000 - 59_000 }));
+        assert_eq!(
+            b.try_acquire(59_000, &CFG),
+            Err(Refused {
+                retry_in_ms: 4 + 60_000 - 59_000
+            })
+        );
         assert_eq!(b.state_at(60_004, &CFG), BreakerState::HalfOpen);
         for t in 0..3 {
             assert!(b.try_acquire(60_010 + t, &CFG).is_ok());
         }
-        assert!(b.try_acquire(60_020, &CFG).is_err(), "a fourth probe is refused");
+        assert!(
+            b.try_acquire(60_020, &CFG).is_err(),
+            "a fourth probe is refused"
+        );
         for t in 0..3 {
             b.on_success(60_100 + t, &CFG);
         }
@@ -178,7 +196,11 @@ mod tests {
 
     #[test]
     fn a_failed_probe_opens_it_again() {
-        let mut b = Breaker { state: BreakerState::Open, opened_at_ms: 0, ..Breaker::default() };
+        let mut b = Breaker {
+            state: BreakerState::Open,
+            opened_at_ms: 0,
+            ..Breaker::default()
+        };
         assert!(b.try_acquire(60_000, &CFG).is_ok());
         b.on_failure(60_001, &CFG);
         assert_eq!(b.state_at(60_002, &CFG), BreakerState::Open);
@@ -200,11 +222,21 @@ mod tests {
 
     #[test]
     fn a_lost_probe_slot_is_reclaimed_after_the_timeout() {
-        let mut b = Breaker { state: BreakerState::Open, opened_at_ms: 0, ..Breaker::default() };
-        let one = BreakerConfig { half_open_requests: 1, ..CFG };
+        let mut b = Breaker {
+            state: BreakerState::Open,
+            opened_at_ms: 0,
+            ..Breaker::default()
+        };
+        let one = BreakerConfig {
+            half_open_requests: 1,
+            ..CFG
+        };
         assert!(b.try_acquire(60_000, &one).is_ok());
         assert!(b.try_acquire(61_000, &one).is_err());
-        assert!(b.try_acquire(120_000, &one).is_ok(), "the dead probe's slot came back");
+        assert!(
+            b.try_acquire(120_000, &one).is_ok(),
+            "the dead probe's slot came back"
+        );
     }
 
     #[derive(Debug, Clone)]

@@ -87,7 +87,12 @@ pub trait RouteTrace<'a>: Tracer<'a> {
     /// A rule is about to be evaluated.
     fn rule_start(&mut self, rule: usize);
     /// A rule was evaluated; `target` is the target's eligibility when it matched.
-    fn rule_end(&mut self, rule: usize, outcome: Result<bool, EvalError>, target: Option<Ineligible>);
+    fn rule_end(
+        &mut self,
+        rule: usize,
+        outcome: Result<bool, EvalError>,
+        target: Option<Ineligible>,
+    );
 }
 
 impl<'a> RouteTrace<'a> for NoTrace {
@@ -121,14 +126,33 @@ pub fn context<'a>(policy: &Policy, request: &'a Request, state: &'a State) -> C
 }
 
 /// Checks one backend. `priority_flags` is false for a rule's target (see the module docs).
-pub fn eligibility(b: &Backend, index: u16, cost: Fixed, ctx: &Context<'_>, priority_flags: bool) -> Ineligible {
+pub fn eligibility(
+    b: &Backend,
+    index: u16,
+    cost: Fixed,
+    ctx: &Context<'_>,
+    priority_flags: bool,
+) -> Ineligible {
     let mut why = Ineligible::default();
     why.add(Ineligible::DISABLED, !b.enabled);
     why.add(Ineligible::KEY_MISSING, b.key_missing.is_some());
-    let breaker = ctx.breakers.get(index as usize).copied().unwrap_or_default();
-    why.add(Ineligible::BREAKER_OPEN, breaker == eval::BreakerState::Open);
-    why.add(Ineligible::PRIORITY, priority_flags && !b.criteria.accepts_priority(ctx.priority));
-    why.add(Ineligible::BUDGET, b.criteria.budget_available && !ctx.cost_fits(cost));
+    let breaker = ctx
+        .breakers
+        .get(index as usize)
+        .copied()
+        .unwrap_or_default();
+    why.add(
+        Ineligible::BREAKER_OPEN,
+        breaker == eval::BreakerState::Open,
+    );
+    why.add(
+        Ineligible::PRIORITY,
+        priority_flags && !b.criteria.accepts_priority(ctx.priority),
+    );
+    why.add(
+        Ineligible::BUDGET,
+        b.criteria.budget_available && !ctx.cost_fits(cost),
+    );
     why.add(Ineligible::QUALITY, b.quality < ctx.quality_threshold);
     why
 }
@@ -172,7 +196,11 @@ pub fn decide_with<'p: 'a, 'a, T: RouteTrace<'a>>(
             let rule = &policy.rules[rule_index as usize];
             let b = &policy.backends[backend as usize];
             let model = rule.model.as_deref().or(b.default_model());
-            let others = policy.preference_order().iter().copied().filter(|x| *x != backend && eligible(*x));
+            let others = policy
+                .preference_order()
+                .iter()
+                .copied()
+                .filter(|x| *x != backend && eligible(*x));
             Decision {
                 backend: Some(backend),
                 rule: Some(rule_index),
@@ -182,10 +210,20 @@ pub fn decide_with<'p: 'a, 'a, T: RouteTrace<'a>>(
             }
         }
         None => {
-            let all = policy.preference_order().iter().copied().filter(|x| eligible(*x));
+            let all = policy
+                .preference_order()
+                .iter()
+                .copied()
+                .filter(|x| eligible(*x));
             let mut order = chain(policy, all, failures);
             if order.is_empty() {
-                return Decision { backend: None, rule: None, model: None, cost: Fixed::ZERO, fallbacks: order };
+                return Decision {
+                    backend: None,
+                    rule: None,
+                    model: None,
+                    cost: Fixed::ZERO,
+                    fallbacks: order,
+                };
             }
             let first = order.remove(0);
             let b = &policy.backends[first as usize];
@@ -204,7 +242,11 @@ pub fn decide_with<'p: 'a, 'a, T: RouteTrace<'a>>(
 /// after `failed` failures, holding back any backend whose `fallback_failures` is not yet met
 /// until enough positions precede it. Backends that can never qualify are left out.
 fn chain(policy: &Policy, candidates: impl Iterator<Item = u16>, failed: u32) -> Vec<u16> {
-    let needs = |b: u16| policy.backend(b).map_or(0, |x| x.criteria.fallback_failures);
+    let needs = |b: u16| {
+        policy
+            .backend(b)
+            .map_or(0, |x| x.criteria.fallback_failures)
+    };
     let mut out: Vec<u16> = Vec::new();
     let mut held: Vec<u16> = Vec::new();
     for b in candidates {
@@ -221,7 +263,10 @@ fn chain(policy: &Policy, candidates: impl Iterator<Item = u16>, failed: u32) ->
 
 /// Moves held backends into the chain, in order, while their requirement is met.
 fn release(out: &mut Vec<u16>, held: &mut Vec<u16>, failed: u32, needs: impl Fn(u16) -> u32) {
-    while let Some(pos) = held.iter().position(|b| needs(*b) <= failed + out.len() as u32) {
+    while let Some(pos) = held
+        .iter()
+        .position(|b| needs(*b) <= failed + out.len() as u32)
+    {
         out.push(held.remove(pos));
     }
 }

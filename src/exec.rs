@@ -133,9 +133,11 @@ pub struct DirSink(pub std::path::PathBuf);
 impl VideoSink for DirSink {
     fn store(&self, request_id: &str, data: &[u8], mime: &str) -> Result<String, String> {
         let ext = if mime.contains("webm") { "webm" } else { "mp4" };
-        std::fs::create_dir_all(&self.0).map_err(|e| format!("cannot create `{}`: {e}", self.0.display()))?;
+        std::fs::create_dir_all(&self.0)
+            .map_err(|e| format!("cannot create `{}`: {e}", self.0.display()))?;
         let path = self.0.join(format!("{request_id}.{ext}"));
-        std::fs::write(&path, data).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        std::fs::write(&path, data)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
         Ok(path.display().to_string())
     }
 }
@@ -162,8 +164,21 @@ impl Router {
         sink: Arc<dyn VideoSink>,
     ) -> Router {
         let client = crate::adapter::http_client();
-        let adapters = policy.backends.iter().map(|b| Adapter::new(b, env, &client)).collect();
-        Router { policy, store, adapters, clock, sink, state_ttl: std::time::Duration::ZERO, cached: std::sync::Mutex::new(None), trace_prompts: false }
+        let adapters = policy
+            .backends
+            .iter()
+            .map(|b| Adapter::new(b, env, &client))
+            .collect();
+        Router {
+            policy,
+            store,
+            adapters,
+            clock,
+            sink,
+            state_ttl: std::time::Duration::ZERO,
+            cached: std::sync::Mutex::new(None),
+            trace_prompts: false,
+        }
     }
 
     /// Lets the `generate_video` trace span carry the prompt text (off by default: prompts
@@ -191,7 +206,10 @@ impl Router {
     /// (possibly cached; see [`Router::with_state_ttl`]).
     pub fn state(&self, failures: u32) -> Result<State, LedgerError> {
         if !self.state_ttl.is_zero() {
-            let cached = self.cached.lock().map_err(|_| LedgerError::Store("state cache poisoned".into()))?;
+            let cached = self
+                .cached
+                .lock()
+                .map_err(|_| LedgerError::Store("state cache poisoned".into()))?;
             if let Some((at, state)) = cached.as_ref() {
                 if at.elapsed() < self.state_ttl {
                     let mut s = state.clone().with_failures(failures);
@@ -212,7 +230,9 @@ impl Router {
     fn fresh_state(&self, failures: u32) -> Result<State, LedgerError> {
         let now = self.clock.now();
         let totals = self.store.totals(Month::of(now), now)?;
-        let mut state = State::new(&self.policy, now).with_spend(totals.counted()).with_failures(failures);
+        let mut state = State::new(&self.policy, now)
+            .with_spend(totals.counted())
+            .with_failures(failures);
         for (i, b) in self.policy.backends.iter().enumerate() {
             let breaker = self.store.breaker(&b.name)?;
             state.breakers[i] = breaker.state_at(millis(now), &b.breaker);
@@ -248,23 +268,35 @@ impl Router {
             .collect();
         Ok(Generation {
             request_id: uuid::Uuid::new_v4().to_string(),
-            backend: decision.backend.map(|b| self.policy.backends[b as usize].name.clone()),
+            backend: decision
+                .backend
+                .map(|b| self.policy.backends[b as usize].name.clone()),
             model: decision.model.map(str::to_string),
             video: None,
             cost_usd: Fixed::ZERO,
             quality: None,
             attempts,
-            error: decision.backend.is_none().then(|| "no backend is eligible for this request".to_string()),
+            error: decision
+                .backend
+                .is_none()
+                .then(|| "no backend is eligible for this request".to_string()),
             dry_run: true,
         })
     }
 
     /// The chain to walk: (backend, model, expected cost).
-    fn chain<'a>(&'a self, d: &'a Decision<'_>) -> impl Iterator<Item = (u16, Option<String>, Fixed)> + 'a {
+    fn chain<'a>(
+        &'a self,
+        d: &'a Decision<'_>,
+    ) -> impl Iterator<Item = (u16, Option<String>, Fixed)> + 'a {
         let first = d.backend.map(|b| (b, d.model.map(str::to_string), d.cost));
         let rest = d.fallbacks.iter().map(|&b| {
             let backend = &self.policy.backends[b as usize];
-            (b, backend.default_model().map(str::to_string), backend.cost_of(None))
+            (
+                b,
+                backend.default_model().map(str::to_string),
+                backend.cost_of(None),
+            )
         });
         first.into_iter().chain(rest)
     }
@@ -291,7 +323,14 @@ impl Router {
             span.record("backend", g.backend.as_deref().unwrap_or("none"));
             span.record("cost_usd", g.cost_usd.to_f64());
             span.record("latency_seconds", started.elapsed().as_secs_f64());
-            span.record("outcome", if g.video.is_some() { "success" } else { "failure" });
+            span.record(
+                "outcome",
+                if g.video.is_some() {
+                    "success"
+                } else {
+                    "failure"
+                },
+            );
             if let Some(q) = g.quality {
                 span.record("quality_score", q.to_f64());
             }
@@ -302,7 +341,8 @@ impl Router {
     async fn run(&self, request: &Request) -> Result<Generation, LedgerError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let state = self.state(0)?;
-        let decision = info_span!("decide", request_id = %request_id).in_scope(|| decide(&self.policy, request, &state));
+        let decision = info_span!("decide", request_id = %request_id)
+            .in_scope(|| decide(&self.policy, request, &state));
         let mut out = Generation {
             request_id: request_id.clone(),
             backend: None,
@@ -315,7 +355,10 @@ impl Router {
             dry_run: false,
         };
         if decision.backend.is_none() {
-            out.error = Some("no backend is eligible for this request; run `genroute explain` for the reasons".into());
+            out.error = Some(
+                "no backend is eligible for this request; run `genroute explain` for the reasons"
+                    .into(),
+            );
             return Ok(out);
         }
         let steps: Vec<_> = self.chain(&decision).collect();
@@ -324,14 +367,20 @@ impl Router {
             let span = info_span!("attempt", backend = %backend.name, cost_usd = cost.to_f64(), attempt = n + 1,
                                   outcome = tracing::field::Empty, latency_ms = tracing::field::Empty,
                                   latency_seconds = tracing::field::Empty, quality_score = tracing::field::Empty);
-            let (attempt, success) = self.attempt(b, model, cost, &request_id, n as u32 + 1, request).instrument(span.clone()).await?;
+            let (attempt, success) = self
+                .attempt(b, model, cost, &request_id, n as u32 + 1, request)
+                .instrument(span.clone())
+                .await?;
             span.record("outcome", tracing::field::display(&attempt.outcome));
             span.record("latency_ms", attempt.latency_ms);
             span.record("latency_seconds", attempt.latency_ms as f64 / 1000.0);
             if let Some(q) = success.as_ref().and_then(|(s, _)| s.quality) {
                 span.record("quality_score", q.to_f64());
             }
-            out.cost_usd = out.cost_usd.checked_add(attempt.cost_usd).unwrap_or(out.cost_usd);
+            out.cost_usd = out
+                .cost_usd
+                .checked_add(attempt.cost_usd)
+                .unwrap_or(out.cost_usd);
             let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
             out.attempts.push(attempt);
             if let Some((s, video)) = success {
@@ -342,7 +391,10 @@ impl Router {
                 return Ok(out);
             }
             if rejected && !self.policy.execution.fallback_on_content_rejected {
-                out.error = Some("the prompt was refused by moderation; execution.on_content_rejected is `stop`".into());
+                out.error = Some(
+                    "the prompt was refused by moderation; execution.on_content_rejected is `stop`"
+                        .into(),
+                );
                 return Ok(out);
             }
         }
@@ -381,7 +433,12 @@ impl Router {
         };
         let now = self.clock.now();
         let cfg = backend.breaker;
-        if self.store.breaker(&backend.name)?.state_at(millis(now), &cfg) == BreakerState::Open {
+        if self
+            .store
+            .breaker(&backend.name)?
+            .state_at(millis(now), &cfg)
+            == BreakerState::Open
+        {
             return skip(attempt, "breaker_open", "circuit breaker is open".into());
         }
         let reservation = NewReservation {
@@ -391,16 +448,27 @@ impl Router {
             amount: cost,
             ttl_ms: backend.max_latency.micros() / 1000 * 2 + 60_000,
         };
-        let id = match self.store.reserve(&reservation, self.policy.budget.monthly, now) {
+        let id = match self
+            .store
+            .reserve(&reservation, self.policy.budget.monthly, now)
+        {
             Ok(id) => id,
-            Err(e @ LedgerError::OverBudget { .. }) => return skip(attempt, "over_budget", e.to_string()),
+            Err(e @ LedgerError::OverBudget { .. }) => {
+                return skip(attempt, "over_budget", e.to_string())
+            }
             Err(e) => return Err(e),
         };
         let mut admitted = false;
-        self.store.update_breaker(&backend.name, &mut |br| admitted = br.try_acquire(millis(now), &cfg).is_ok())?;
+        self.store.update_breaker(&backend.name, &mut |br| {
+            admitted = br.try_acquire(millis(now), &cfg).is_ok()
+        })?;
         if !admitted {
             self.store.release(&id, "breaker_open", self.clock.now())?;
-            return skip(attempt, "breaker_open", "circuit breaker refused the call (half-open probes taken)".into());
+            return skip(
+                attempt,
+                "breaker_open",
+                "circuit breaker refused the call (half-open probes taken)".into(),
+            );
         }
         let job = JobSpec {
             request_id: request_id.to_string(),
@@ -408,7 +476,9 @@ impl Router {
             prompt: request.prompt.clone(),
             negative_prompt: request.negative_prompt.clone(),
             duration_seconds: (request.duration.micros() / 1_000_000).clamp(1, 600) as u32,
-            aspect_ratio: self.policy.enum_values(crate::check::expr::EnumId::ASPECT_RATIO)
+            aspect_ratio: self
+                .policy
+                .enum_values(crate::check::expr::EnumId::ASPECT_RATIO)
                 .get(request.aspect_ratio as usize)
                 .cloned()
                 .unwrap_or_else(|| "16:9".into()),
@@ -426,7 +496,8 @@ impl Router {
                     Video::Bytes { data, mime } => self.sink.store(request_id, data, mime),
                 };
                 self.store.commit(&id, done)?;
-                self.store.update_breaker(&backend.name, &mut |br| br.on_success(millis(done), &cfg))?;
+                self.store
+                    .update_breaker(&backend.name, &mut |br| br.on_success(millis(done), &cfg))?;
                 attempt.cost_usd = cost;
                 attempt.simulated_seconds = success.simulated_seconds;
                 attempt.model = success.model.clone().or(attempt.model);
@@ -438,7 +509,9 @@ impl Router {
                     Err(message) => {
                         // Paid for, but lost locally: keep the spend, report the failure.
                         attempt.outcome = "success".into();
-                        attempt.message = Some(format!("the video was generated but could not be saved: {message}"));
+                        attempt.message = Some(format!(
+                            "the video was generated but could not be saved: {message}"
+                        ));
                         Ok((attempt, None))
                     }
                 }
@@ -451,10 +524,13 @@ impl Router {
                     self.store.release(&id, f.class.as_str(), done)?;
                 }
                 if f.class != FailureClass::ContentRejected {
-                    self.store.update_breaker(&backend.name, &mut |br| br.on_failure(millis(done), &cfg))?;
+                    self.store.update_breaker(&backend.name, &mut |br| {
+                        br.on_failure(millis(done), &cfg)
+                    })?;
                 } else {
                     // A refusal says nothing about the backend's health: hand the probe back.
-                    self.store.update_breaker(&backend.name, &mut |br| br.on_neutral())?;
+                    self.store
+                        .update_breaker(&backend.name, &mut |br| br.on_neutral())?;
                 }
                 attempt.outcome = f.class.as_str().to_string();
                 attempt.message = Some(f.message);
@@ -466,6 +542,8 @@ impl Router {
 
     /// Resets a backend's breaker to closed (an operator action).
     pub fn reset_breaker(&self, backend: &str) -> Result<(), LedgerError> {
-        self.store.update_breaker(backend, &mut |b| b.reset()).map(|_| ())
+        self.store
+            .update_breaker(backend, &mut |b| b.reset())
+            .map(|_| ())
     }
 }

@@ -230,7 +230,13 @@ fn summary(policy: &Policy, d: &Decision<'_>) -> String {
     }
 }
 
-fn rule_trace(policy: &Policy, i: usize, r: &Rule, rec: &Recorder<'_>, d: &Decision<'_>) -> RuleTrace {
+fn rule_trace(
+    policy: &Policy,
+    i: usize,
+    r: &Rule,
+    rec: &Recorder<'_>,
+    d: &Decision<'_>,
+) -> RuleTrace {
     let (outcome, target) = rec.outcomes.get(i).cloned().unwrap_or((Ok(false), None));
     let decided = d.rule == Some(i as u16);
     let after = d.rule.is_some_and(|x| (x as usize) < i);
@@ -268,7 +274,13 @@ fn describe_error(r: &Rule, e: &EvalError) -> String {
     format!("{} in `{at}`", e.kind)
 }
 
-fn clause_trace(policy: &Policy, rule: usize, r: &Rule, c: &CExpr, rec: &Recorder<'_>) -> ClauseTrace {
+fn clause_trace(
+    policy: &Policy,
+    rule: usize,
+    r: &Rule,
+    c: &CExpr,
+    rec: &Recorder<'_>,
+) -> ClauseTrace {
     let text = |s: Span| r.condition_text.get(s.range()).unwrap_or("").to_string();
     let recorded = rec
         .clauses
@@ -280,14 +292,19 @@ fn clause_trace(policy: &Policy, rule: usize, r: &Rule, c: &CExpr, rec: &Recorde
     for (_, span, v) in rec.reads.iter().filter(|(i, s, _)| *i == rule && inside(s)) {
         let name = text(*span);
         if reads.iter().all(|x| x.name != name) {
-            reads.push(ReadTrace { name, value: json_value(policy, r, *span, *v) });
+            reads.push(ReadTrace {
+                name,
+                value: json_value(policy, r, *span, *v),
+            });
         }
     }
     ClauseTrace {
         text: text(c.span),
         value: recorded.as_ref().and_then(|o| o.as_ref().ok().copied()),
         evaluated: recorded.is_some(),
-        error: recorded.and_then(|o| o.err()).map(|e| describe_error(r, &e)),
+        error: recorded
+            .and_then(|o| o.err())
+            .map(|e| describe_error(r, &e)),
         reads,
     }
 }
@@ -300,7 +317,12 @@ fn json_value(policy: &Policy, r: &Rule, span: Span, v: Value<'_>) -> serde_json
         Value::Str(s) => s.into(),
         Value::Enum(i) => {
             let id = enum_at(&r.condition, span).unwrap_or(EnumId::PRIORITY);
-            policy.enum_values(id).get(i as usize).cloned().unwrap_or_default().into()
+            policy
+                .enum_values(id)
+                .get(i as usize)
+                .cloned()
+                .unwrap_or_default()
+                .into()
         }
     }
 }
@@ -314,13 +336,21 @@ fn enum_at(e: &CExpr, span: Span) -> Option<EnumId> {
     }
     match &e.kind {
         CKind::Not(a) | CKind::Neg(a) | CKind::In(a, _) => enum_at(a, span),
-        CKind::Arith(_, a, b) | CKind::Cmp(_, a, b) => enum_at(a, span).or_else(|| enum_at(b, span)),
+        CKind::Arith(_, a, b) | CKind::Cmp(_, a, b) => {
+            enum_at(a, span).or_else(|| enum_at(b, span))
+        }
         CKind::And(v) | CKind::Or(v) => v.iter().find_map(|x| enum_at(x, span)),
         _ => None,
     }
 }
 
-fn backend_trace(policy: &Policy, i: u16, ctx: &crate::eval::Context<'_>, d: &Decision<'_>, failures: u32) -> BackendTrace {
+fn backend_trace(
+    policy: &Policy,
+    i: u16,
+    ctx: &crate::eval::Context<'_>,
+    d: &Decision<'_>,
+    failures: u32,
+) -> BackendTrace {
     let b = &policy.backends[i as usize];
     let cost = b.cost_of(None);
     let why = eligibility(b, i, cost, ctx, true);
@@ -353,7 +383,13 @@ fn backend_trace(policy: &Policy, i: u16, ctx: &crate::eval::Context<'_>, d: &De
     }
 }
 
-fn reasons(b: &Backend, why: Ineligible, cost: Fixed, policy: &Policy, priority: Option<u16>) -> Vec<String> {
+fn reasons(
+    b: &Backend,
+    why: Ineligible,
+    cost: Fixed,
+    policy: &Policy,
+    priority: Option<u16>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if why.has(Ineligible::DISABLED) {
         out.push(match &b.enabled_by {
@@ -371,8 +407,14 @@ fn reasons(b: &Backend, why: Ineligible, cost: Fixed, policy: &Policy, priority:
     if why.has(Ineligible::PRIORITY) {
         let p = priority.unwrap_or(0);
         let flag = ["priority_high", "priority_balanced", "priority_speed"][usize::from(p.min(2))];
-        let name = policy.enum_values(EnumId::PRIORITY).get(p as usize).cloned().unwrap_or_default();
-        out.push(format!("selection_criteria.{flag} is false, so it does not serve '{name}' requests"));
+        let name = policy
+            .enum_values(EnumId::PRIORITY)
+            .get(p as usize)
+            .cloned()
+            .unwrap_or_default();
+        out.push(format!(
+            "selection_criteria.{flag} is false, so it does not serve '{name}' requests"
+        ));
     }
     if why.has(Ineligible::BUDGET) {
         out.push(format!(
@@ -380,13 +422,22 @@ fn reasons(b: &Backend, why: Ineligible, cost: Fixed, policy: &Policy, priority:
         ));
     }
     if why.has(Ineligible::QUALITY) {
-        out.push(format!("quality {} is below the request's quality_threshold", b.quality));
+        out.push(format!(
+            "quality {} is below the request's quality_threshold",
+            b.quality
+        ));
     }
     out
 }
 
 fn request_view(policy: &Policy, r: &Request) -> RequestView {
-    let enum_name = |id: EnumId, i: u16| policy.enum_values(id).get(i as usize).cloned().unwrap_or_default();
+    let enum_name = |id: EnumId, i: u16| {
+        policy
+            .enum_values(id)
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_default()
+    };
     let fields = policy
         .fields
         .iter()
@@ -419,7 +470,11 @@ fn context_view(policy: &Policy, s: &State) -> ContextView {
         now: s.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         monthly_spend: s.spend,
         monthly_budget: policy.budget.monthly,
-        budget_remaining: policy.budget.monthly.checked_sub(s.spend).unwrap_or(Fixed::ZERO),
+        budget_remaining: policy
+            .budget
+            .monthly
+            .checked_sub(s.spend)
+            .unwrap_or(Fixed::ZERO),
         cost_threshold: policy.budget.threshold,
         failures: s.failures,
         month_progress: clock.month_progress,
@@ -462,12 +517,31 @@ impl Explanation {
             "time      {} (day_of_month = {}, hour = {}, month_progress = {}); failures = {}",
             c.now, c.day_of_month, c.hour, c.month_progress, c.failures
         );
-        let breakers: Vec<String> = c.breakers.iter().map(|(k, v)| format!("{k} {}", v.as_str())).collect();
+        let breakers: Vec<String> = c
+            .breakers
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.as_str()))
+            .collect();
         let _ = writeln!(o, "breakers  {}", breakers.join(", "));
-        let _ = writeln!(o, "\nrules (tried in order; the first that matches with an eligible target decides)");
+        let _ = writeln!(
+            o,
+            "\nrules (tried in order; the first that matches with an eligible target decides)"
+        );
         for (n, rule) in self.rules.iter().enumerate() {
-            let model = rule.model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
-            let _ = writeln!(o, "  {}. {} -> {}{}    [{}]", n + 1, rule.name, rule.backend, model, rule.location);
+            let model = rule
+                .model
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {}. {} -> {}{}    [{}]",
+                n + 1,
+                rule.name,
+                rule.backend,
+                model,
+                rule.location
+            );
             let _ = writeln!(o, "     when {}", rule.condition);
             for cl in &rule.clauses {
                 let value = match (cl.evaluated, cl.value) {
@@ -476,7 +550,11 @@ impl Explanation {
                     (true, Some(false)) => "false",
                     (true, None) => "error",
                 };
-                let reads: Vec<String> = cl.reads.iter().map(|x| format!("{} = {}", x.name, show(&x.value))).collect();
+                let reads: Vec<String> = cl
+                    .reads
+                    .iter()
+                    .map(|x| format!("{} = {}", x.name, show(&x.value)))
+                    .collect();
                 let detail = match (&cl.error, cl.evaluated) {
                     (Some(e), _) => format!("  ({e})"),
                     (None, false) => "  (not evaluated)".to_string(),
@@ -487,21 +565,43 @@ impl Explanation {
             }
             let outcome = match rule.status {
                 "decided" => "matched; target eligible: DECIDES".to_string(),
-                "target ineligible" => format!("matched, but {} is ineligible: {}", rule.backend, rule.target_reasons.join("; ")),
+                "target ineligible" => format!(
+                    "matched, but {} is ineligible: {}",
+                    rule.backend,
+                    rule.target_reasons.join("; ")
+                ),
                 "error" => format!("error: {}", rule.error.as_deref().unwrap_or("")),
-                "not reached" => format!("not reached (would {})", if rule.matched { "have matched" } else { "not have matched" }),
+                "not reached" => format!(
+                    "not reached (would {})",
+                    if rule.matched {
+                        "have matched"
+                    } else {
+                        "not have matched"
+                    }
+                ),
                 _ => "not matched".to_string(),
             };
             let _ = writeln!(o, "     => {outcome}");
         }
         let _ = writeln!(o, "\nbackends (in preference order)");
-        let width = self.backends.iter().map(|b| b.name.len()).max().unwrap_or(0);
+        let width = self
+            .backends
+            .iter()
+            .map(|b| b.name.len())
+            .max()
+            .unwrap_or(0);
         for b in &self.backends {
             let state = if b.eligible { "eligible" } else { "ineligible" };
             let _ = write!(
                 o,
                 "  {:width$}  priority {:<4} cost {:<6} quality {:<5} breaker {:<9} {:<10} {}",
-                b.name, b.priority.to_string(), b.cost_usd.to_string(), b.quality.to_string(), b.breaker.as_str(), state, b.role
+                b.name,
+                b.priority.to_string(),
+                b.cost_usd.to_string(),
+                b.quality.to_string(),
+                b.breaker.as_str(),
+                state,
+                b.role
             );
             if !b.reasons.is_empty() {
                 let _ = write!(o, ": {}", b.reasons.join("; "));
@@ -520,7 +620,11 @@ impl Explanation {
             }
         }
         let _ = writeln!(o, "because   {}", self.summary);
-        let fallbacks = if self.fallbacks.is_empty() { "(none)".to_string() } else { self.fallbacks.join(" -> ") };
+        let fallbacks = if self.fallbacks.is_empty() {
+            "(none)".to_string()
+        } else {
+            self.fallbacks.join(" -> ")
+        };
         let _ = writeln!(o, "fallbacks {fallbacks}");
         o
     }

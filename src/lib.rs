@@ -10,7 +10,7 @@
 //! ```
 //! use genroute::{Policy, RequestBuilder, State};
 //!
-//! let policy = Policy::from_yaml("videogen.yaml", genroute::EXAMPLE_POLICY)?;
+//! let policy = Policy::from_yaml("demo.yaml", genroute::DEMO_POLICY)?;
 //! let request = RequestBuilder::new("a lighthouse in a storm")
 //!     .set("priority", "quality")
 //!     .build(&policy)?;
@@ -53,8 +53,12 @@ pub use policy::{LoadOptions, Policy};
 pub use request::{Request, RequestBuilder, RequestError};
 pub use state::State;
 
-/// `policies/videogen.yaml`, built in: the seed's four backends and seven rules.
+/// `policies/videogen.yaml`, built in: the seed's four backends and seven rules, reached
+/// through their real APIs (their keys come from the environment).
 pub const EXAMPLE_POLICY: &str = include_str!("../policies/videogen.yaml");
+
+/// `policies/demo.yaml`, built in: the same backends and rules, simulated.
+pub const DEMO_POLICY: &str = include_str!("../policies/demo.yaml");
 
 /// A policy that failed to load, with every diagnostic. `Display` renders them like rustc.
 #[derive(Debug, Clone)]
@@ -81,7 +85,10 @@ impl Policy {
 
     /// Loads a policy with explicit options (such as an environment for feature flags).
     pub fn load(source: Source, options: &LoadOptions<'_>) -> Result<Policy, LoadError> {
-        policy::load(&source, options).map_err(|diagnostics| LoadError { source, diagnostics })
+        policy::load(&source, options).map_err(|diagnostics| LoadError {
+            source,
+            diagnostics,
+        })
     }
 
     /// Decides which backend serves `request`.

@@ -185,12 +185,39 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Check { files, format } => check(&files, format),
-        Command::Explain { policy, request, spend, data_dir, breakers, failures, now, format } => {
+        Command::Explain {
+            policy,
+            request,
+            spend,
+            data_dir,
+            breakers,
+            failures,
+            now,
+            format,
+        } => {
             let ledger = LedgerArgs { spend, data_dir };
-            explain(&policy, &request, ledger, &breakers, failures, now.as_deref(), format)
+            explain(
+                &policy,
+                &request,
+                ledger,
+                &breakers,
+                failures,
+                now.as_deref(),
+                format,
+            )
         }
         Command::Generate {
-            policy, prompt, priority, duration, aspect_ratio, quality_threshold, negative_prompt, fields, data_dir, dry_run, format,
+            policy,
+            prompt,
+            priority,
+            duration,
+            aspect_ratio,
+            quality_threshold,
+            negative_prompt,
+            fields,
+            data_dir,
+            dry_run,
+            format,
         } => {
             let mut body = serde_json::Map::new();
             body.insert("prompt".into(), prompt.into());
@@ -200,7 +227,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     serde_json::from_str::<serde_json::Value>(&v)
                         .ok()
                         .filter(serde_json::Value::is_number)
-                        .ok_or_else(|| format!("--{}: `{v}` is not a number", k.replace('_', "-")))?
+                        .ok_or_else(|| {
+                            format!("--{}: `{v}` is not a number", k.replace('_', "-"))
+                        })?
                 } else {
                     v.into()
                 };
@@ -220,9 +249,21 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Budget { command } => budget(command),
-        Command::Serve { policy, listen, store, data_dir, metrics_prefix, state_ttl_ms } => {
-            serve(policy, &listen, store.as_deref(), data_dir, metrics_prefix, state_ttl_ms)
-        }
+        Command::Serve {
+            policy,
+            listen,
+            store,
+            data_dir,
+            metrics_prefix,
+            state_ttl_ms,
+        } => serve(
+            policy,
+            &listen,
+            store.as_deref(),
+            data_dir,
+            metrics_prefix,
+            state_ttl_ms,
+        ),
         Command::Names => {
             names();
             Ok(ExitCode::SUCCESS)
@@ -257,7 +298,11 @@ fn check(files: &[String], format: Format) -> Result<ExitCode, String> {
             }
             Ok(Ok(policy)) => {
                 if format == Format::Text {
-                    println!("{path}: ok ({} backends, {} rules)", policy.backends.len(), policy.rules.len());
+                    println!(
+                        "{path}: ok ({} backends, {} rules)",
+                        policy.backends.len(),
+                        policy.rules.len()
+                    );
                 }
                 report.push(serde_json::json!({"file": path, "ok": true, "diagnostics": []}));
             }
@@ -268,14 +313,23 @@ fn check(files: &[String], format: Format) -> Result<ExitCode, String> {
                     let n = e.diagnostics.len();
                     eprintln!("{path}: {n} error{}", if n == 1 { "" } else { "s" });
                 }
-                report.push(serde_json::json!({"file": path, "ok": false, "diagnostics": e.diagnostics}));
+                report.push(
+                    serde_json::json!({"file": path, "ok": false, "diagnostics": e.diagnostics}),
+                );
             }
         }
     }
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings). When
@@ -285,7 +339,8 @@ fn init_tracing() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     let fmt = tracing_subscriber::fmt::layer()
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_ansi(std::io::stderr().is_terminal())
@@ -298,7 +353,10 @@ fn init_tracing() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
             .with_tracer(p.tracer("genroute"))
             .with_filter(tracing_subscriber::EnvFilter::new("genroute=info"))
     });
-    let _ = tracing_subscriber::registry().with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
     provider
 }
 
@@ -314,18 +372,30 @@ fn otlp_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
             return None;
         }
     };
-    let resource = opentelemetry_sdk::Resource::builder().with_service_name("genroute").build();
-    Some(opentelemetry_sdk::trace::SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("genroute")
+        .build();
+    Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    )
 }
 
-fn merge_fields(body: &mut serde_json::Map<String, serde_json::Value>, fields: Option<&str>) -> Result<(), String> {
+fn merge_fields(
+    body: &mut serde_json::Map<String, serde_json::Value>,
+    fields: Option<&str>,
+) -> Result<(), String> {
     let Some(text) = fields else { return Ok(()) };
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(map)) => {
             body.extend(map);
             Ok(())
         }
-        _ => Err(format!("--fields: `{text}` is not a JSON object such as {{\"tier\": \"pro\"}}")),
+        _ => Err(format!(
+            "--fields: `{text}` is not a JSON object such as {{\"tier\": \"pro\"}}"
+        )),
     }
 }
 
@@ -338,7 +408,8 @@ fn data_dir(flag: Option<PathBuf>) -> PathBuf {
 }
 
 fn open_store(dir: &std::path::Path) -> Result<SqliteStore, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create data directory `{}`: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create data directory `{}`: {e}", dir.display()))?;
     SqliteStore::open(&dir.join("ledger.sqlite3")).map_err(|e| e.to_string())
 }
 
@@ -347,15 +418,23 @@ fn load_valid(path: &str) -> Result<Policy, String> {
         Ok(p) => Ok(p),
         Err(e) => {
             eprint!("{e}");
-            Err(format!("`{path}` is not a valid policy; run `genroute check {path}`"))
+            Err(format!(
+                "`{path}` is not a valid policy; run `genroute check {path}`"
+            ))
         }
     }
 }
 
 fn router(policy: Policy, dir: &std::path::Path) -> Result<Router, String> {
     let store = open_store(dir)?;
-    Ok(Router::new(Arc::new(policy), Arc::new(store), &env_var, Arc::new(SystemClock), Arc::new(DirSink(dir.join("videos"))))
-        .with_trace_prompts(trace_prompts()))
+    Ok(Router::new(
+        Arc::new(policy),
+        Arc::new(store),
+        &env_var,
+        Arc::new(SystemClock),
+        Arc::new(DirSink(dir.join("videos"))),
+    )
+    .with_trace_prompts(trace_prompts()))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -384,31 +463,80 @@ fn generate(
     }
     .map_err(|e| e.to_string())?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+        ),
         Format::Text => print!("{}", generation_text(&result)),
     }
     let served = result.backend.is_some() && (dry_run || result.video.is_some());
-    Ok(if served { ExitCode::SUCCESS } else { ExitCode::from(NONE_ELIGIBLE) })
+    Ok(if served {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NONE_ELIGIBLE)
+    })
 }
 
 fn generation_text(g: &Generation) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let _ = writeln!(o, "request   {}{}", g.request_id, if g.dry_run { " (dry run: nothing called, nothing spent)" } else { "" });
+    let _ = writeln!(
+        o,
+        "request   {}{}",
+        g.request_id,
+        if g.dry_run {
+            " (dry run: nothing called, nothing spent)"
+        } else {
+            ""
+        }
+    );
     for (i, a) in g.attempts.iter().enumerate() {
-        let model = a.model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
-        let sim = a.simulated_seconds.map(|s| format!(", simulated {s} s")).unwrap_or_default();
-        let msg = a.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-        let _ = writeln!(o, "attempt   {}. {}{model} -> {} in {} ms{sim}, cost {}{msg}", i + 1, a.backend, a.outcome, a.latency_ms, a.cost_usd);
+        let model = a
+            .model
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        let sim = a
+            .simulated_seconds
+            .map(|s| format!(", simulated {s} s"))
+            .unwrap_or_default();
+        let msg = a
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "attempt   {}. {}{model} -> {} in {} ms{sim}, cost {}{msg}",
+            i + 1,
+            a.backend,
+            a.outcome,
+            a.latency_ms,
+            a.cost_usd
+        );
     }
     match (&g.backend, &g.video) {
         (Some(b), Some(v)) => {
-            let _ = writeln!(o, "backend   {b}{}", g.model.as_deref().map(|m| format!(" (model {m})")).unwrap_or_default());
+            let _ = writeln!(
+                o,
+                "backend   {b}{}",
+                g.model
+                    .as_deref()
+                    .map(|m| format!(" (model {m})"))
+                    .unwrap_or_default()
+            );
             let _ = writeln!(o, "video     {v}");
             let _ = writeln!(o, "cost      {}", g.cost_usd);
         }
         (Some(b), None) if g.dry_run => {
-            let _ = writeln!(o, "would use {b}{}", g.model.as_deref().map(|m| format!(" (model {m})")).unwrap_or_default());
+            let _ = writeln!(
+                o,
+                "would use {b}{}",
+                g.model
+                    .as_deref()
+                    .map(|m| format!(" (model {m})"))
+                    .unwrap_or_default()
+            );
         }
         _ => {
             let _ = writeln!(o, "failed    {}", g.error.as_deref().unwrap_or("no video"));
@@ -420,12 +548,19 @@ fn generation_text(g: &Generation) -> String {
 
 fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
     match command {
-        BudgetCommand::Show { policy, data_dir: dir, month, format } => {
+        BudgetCommand::Show {
+            policy,
+            data_dir: dir,
+            month,
+            format,
+        } => {
             let policy = load_valid(&policy)?;
             let store = open_store(&data_dir(dir))?;
             let now = chrono::Utc::now();
             let month = match month {
-                Some(m) => Month::parse(&m).ok_or_else(|| format!("--month: `{m}` is not YYYY-MM"))?,
+                Some(m) => {
+                    Month::parse(&m).ok_or_else(|| format!("--month: `{m}` is not YYYY-MM"))?
+                }
                 None => Month::of(now),
             };
             let t = store.totals(month, now).map_err(|e| e.to_string())?;
@@ -448,26 +583,46 @@ fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
                 "utilization_percent": utilization,
             });
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+                ),
                 Format::Text => {
                     println!("month      {month}");
-                    println!("spent      {} (committed {}, in doubt {})", t.spent(), t.committed, t.in_doubt);
+                    println!(
+                        "spent      {} (committed {}, in doubt {})",
+                        t.spent(),
+                        t.committed,
+                        t.in_doubt
+                    );
                     println!("reserved   {}", t.reserved);
-                    println!("budget     {budget} (threshold {})", policy.budget.threshold);
+                    println!(
+                        "budget     {budget} (threshold {})",
+                        policy.budget.threshold
+                    );
                     println!("remaining  {remaining}");
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        BudgetCommand::History { data_dir: dir, month, format } => {
+        BudgetCommand::History {
+            data_dir: dir,
+            month,
+            format,
+        } => {
             let store = open_store(&data_dir(dir))?;
             let month = match month {
-                Some(m) => Some(Month::parse(&m).ok_or_else(|| format!("--month: `{m}` is not YYYY-MM"))?),
+                Some(m) => {
+                    Some(Month::parse(&m).ok_or_else(|| format!("--month: `{m}` is not YYYY-MM"))?)
+                }
                 None => None,
             };
             let entries = store.entries(month).map_err(|e| e.to_string())?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?
+                ),
                 Format::Text => {
                     for e in &entries {
                         println!(
@@ -478,7 +633,10 @@ fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
                             e.backend,
                             e.model.as_deref().unwrap_or("-"),
                             e.request_id,
-                            e.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default()
+                            e.note
+                                .as_deref()
+                                .map(|n| format!("  ({n})"))
+                                .unwrap_or_default()
                         );
                     }
                     println!("{} entries", entries.len());
@@ -501,14 +659,19 @@ fn store_from_flag(flag: Option<&str>, dir: &std::path::Path) -> Result<Arc<dyn 
         Some(s) if s.starts_with("sqlite:") => {
             let path = PathBuf::from(&s["sqlite:".len()..]);
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
             }
-            Ok(Arc::new(SqliteStore::open(&path).map_err(|e| e.to_string())?))
+            Ok(Arc::new(
+                SqliteStore::open(&path).map_err(|e| e.to_string())?,
+            ))
         }
-        Some(s) if s.starts_with("redis://") => {
-            Ok(Arc::new(genroute::ledger::redis::RedisStore::open(s).map_err(|e| e.to_string())?))
-        }
-        Some(other) => Err(format!("--store: `{other}` is not sqlite:PATH or redis://HOST:PORT/DB")),
+        Some(s) if s.starts_with("redis://") => Ok(Arc::new(
+            genroute::ledger::redis::RedisStore::open(s).map_err(|e| e.to_string())?,
+        )),
+        Some(other) => Err(format!(
+            "--store: `{other}` is not sqlite:PATH or redis://HOST:PORT/DB"
+        )),
     }
 }
 
@@ -520,7 +683,9 @@ fn serve(
     metrics_prefix: String,
     state_ttl_ms: u64,
 ) -> Result<ExitCode, String> {
-    let addr: std::net::SocketAddr = listen.parse().map_err(|e| format!("--listen: `{listen}` is not an address such as 127.0.0.1:8080 ({e})"))?;
+    let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+        format!("--listen: `{listen}` is not an address such as 127.0.0.1:8080 ({e})")
+    })?;
     let dir = data_dir(data_dir_flag);
     let store = store_from_flag(store, &dir)?;
     let config = genroute::server::Config {
@@ -532,11 +697,18 @@ fn serve(
     };
     let env: genroute::server::Env = Arc::new(env_var);
     let sink = Arc::new(DirSink(dir.join("videos")));
-    let app = genroute::server::App::new(config, store, env, Arc::new(SystemClock), sink).map_err(|e| e.to_string())?;
+    let app = genroute::server::App::new(config, store, env, Arc::new(SystemClock), sink)
+        .map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
-        let _watcher = genroute::server::watch(app.clone()).map_err(|e| format!("cannot watch the policy file: {e}"))?;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        eprintln!("genroute listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let _watcher = genroute::server::watch(app.clone())
+            .map_err(|e| format!("cannot watch the policy file: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        eprintln!(
+            "genroute listening on http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
         axum::serve(listener, genroute::server::routes(app))
             .with_graceful_shutdown(shutdown())
             .await
@@ -549,10 +721,11 @@ async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -580,25 +753,34 @@ fn explain(
         Ok(p) => p,
         Err(e) => {
             eprint!("{e}");
-            return Err(format!("`{policy_path}` is not a valid policy; run `genroute check {policy_path}`"));
+            return Err(format!(
+                "`{policy_path}` is not a valid policy; run `genroute check {policy_path}`"
+            ));
         }
     };
     let body = match request.strip_prefix('@') {
-        Some(file) => std::fs::read_to_string(file).map_err(|e| format!("cannot read request file `{file}`: {e}"))?,
+        Some(file) => std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read request file `{file}`: {e}"))?,
         None => request.to_string(),
     };
     let request = Request::from_json(&policy, &body).map_err(|e| format!("--request: {e}"))?;
     let now = match now {
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .map_err(|e| format!("--now: `{t}` is not an RFC 3339 time ({e}); e.g. 2026-11-25T12:00:00Z"))?
+            .map_err(|e| {
+                format!("--now: `{t}` is not an RFC 3339 time ({e}); e.g. 2026-11-25T12:00:00Z")
+            })?
             .with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
     };
     let mut state = match &ledger.spend {
         Some(spend) => {
-            let spend: Fixed = spend.parse().map_err(|e| format!("--spend: {e}; give USD such as 12.50"))?;
+            let spend: Fixed = spend
+                .parse()
+                .map_err(|e| format!("--spend: {e}; give USD such as 12.50"))?;
             if spend.is_negative() {
-                return Err(format!("--spend: {spend} is negative; give the month's spend in USD, e.g. 12.50"));
+                return Err(format!(
+                    "--spend: {spend} is negative; give the month's spend in USD, e.g. 12.50"
+                ));
             }
             genroute::State::new(&policy, now).with_spend(spend)
         }
@@ -619,24 +801,47 @@ fn explain(
             "closed" => BreakerState::Closed,
             "open" => BreakerState::Open,
             "half_open" => BreakerState::HalfOpen,
-            other => return Err(format!("--breaker: `{other}` is not closed, open or half_open")),
+            other => {
+                return Err(format!(
+                    "--breaker: `{other}` is not closed, open or half_open"
+                ))
+            }
         };
-        state.set_breaker(&policy, name, value).map_err(|e| format!("--breaker: {e}"))?;
+        state
+            .set_breaker(&policy, name, value)
+            .map_err(|e| format!("--breaker: {e}"))?;
     }
     let why = policy.explain(&request, &state);
     match format {
         Format::Text => print!("{}", why.to_text()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&why).map_err(|e| e.to_string())?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&why).map_err(|e| e.to_string())?
+        ),
     }
-    Ok(if why.backend.is_some() { ExitCode::SUCCESS } else { ExitCode::from(NONE_ELIGIBLE) })
+    Ok(if why.backend.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NONE_ELIGIBLE)
+    })
 }
 
 fn names() {
-    let width = BUILTIN_NAMES.iter().map(|n| n.name.len()).max().unwrap_or(0);
+    let width = BUILTIN_NAMES
+        .iter()
+        .map(|n| n.name.len())
+        .max()
+        .unwrap_or(0);
     for n in BUILTIN_NAMES {
         let alias = n.alias.map(|a| format!(" (or `{a}`)")).unwrap_or_default();
         println!("{:width$}  {:<32} {}{alias}", n.name, n.ty, n.doc);
     }
-    println!("{:width$}  {:<32} same as backend.*, for any backend by name", "backends.<name>.*", "");
-    println!("{:width$}  {:<32} a field the policy declares under request_fields", "request.<field>", "");
+    println!(
+        "{:width$}  {:<32} same as backend.*, for any backend by name",
+        "backends.<name>.*", ""
+    );
+    println!(
+        "{:width$}  {:<32} a field the policy declares under request_fields",
+        "request.<field>", ""
+    );
 }

@@ -268,7 +268,10 @@ mod tests {
         assert!(matches!("1e5".parse::<Fixed>(), Err(NumError::Syntax(_))));
         assert!(matches!("1.".parse::<Fixed>(), Err(NumError::Syntax(_))));
         assert!(matches!(".5".parse::<Fixed>(), Err(NumError::Syntax(_))));
-        assert!(matches!("0.0000001".parse::<Fixed>(), Err(NumError::TooPrecise(_))));
+        assert!(matches!(
+            "0.0000001".parse::<Fixed>(),
+            Err(NumError::TooPrecise(_))
+        ));
         assert!(matches!(
             "99999999999999999".parse::<Fixed>(),
             Err(NumError::Overflow(_))

@@ -91,13 +91,22 @@ impl Request {
     /// Parses and validates a JSON request body.
     pub fn from_json(policy: &Policy, text: &str) -> Result<Request, RequestError> {
         if text.len() > MAX_REQUEST_BYTES {
-            return Err(err("(body)", format!("the request is {} bytes; the limit is {MAX_REQUEST_BYTES}", text.len())));
+            return Err(err(
+                "(body)",
+                format!(
+                    "the request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
+                    text.len()
+                ),
+            ));
         }
         let value: Json = serde_json::from_str(text)
             .map_err(|e| err("(body)", format!("not valid JSON: {e}")))?;
         match value {
             Json::Object(map) => Request::from_map(policy, map),
-            _ => Err(err("(body)", "expected a JSON object such as {\"prompt\": \"...\", \"priority\": \"quality\"}")),
+            _ => Err(err(
+                "(body)",
+                "expected a JSON object such as {\"prompt\": \"...\", \"priority\": \"quality\"}",
+            )),
         }
     }
 
@@ -107,14 +116,17 @@ impl Request {
         let prompt = take_string(&mut map, "prompt")?.unwrap_or_default();
         let negative_prompt = take_string(&mut map, "negative_prompt")?;
         let style = take_string(&mut map, "style")?;
-        let priority = take_enum(&mut map, policy, "priority", EnumId::PRIORITY)?.unwrap_or(d.priority);
-        let aspect_ratio = take_enum(&mut map, policy, "aspect_ratio", EnumId::ASPECT_RATIO)?.unwrap_or(d.aspect_ratio);
+        let priority =
+            take_enum(&mut map, policy, "priority", EnumId::PRIORITY)?.unwrap_or(d.priority);
+        let aspect_ratio = take_enum(&mut map, policy, "aspect_ratio", EnumId::ASPECT_RATIO)?
+            .unwrap_or(d.aspect_ratio);
         let duration = take_number(&mut map, "duration")?.unwrap_or(d.duration);
         let max = Fixed::from_int(MAX_DURATION_SECONDS).unwrap_or(Fixed::ZERO);
         if duration <= Fixed::ZERO || duration > max {
             return Err(err("duration", format!("{duration} is out of range; give seconds between 0 and {MAX_DURATION_SECONDS}, e.g. 8")));
         }
-        let quality_threshold = take_number(&mut map, "quality_threshold")?.unwrap_or(d.quality_threshold);
+        let quality_threshold =
+            take_number(&mut map, "quality_threshold")?.unwrap_or(d.quality_threshold);
         if quality_threshold < Fixed::ZERO || quality_threshold > Fixed::ONE {
             return Err(err("quality_threshold", format!("{quality_threshold} is out of range; give a fraction between 0 and 1, e.g. 0.8")));
         }
@@ -127,15 +139,34 @@ impl Request {
             });
         }
         if let Some(unknown) = map.keys().next() {
-            let mut known: Vec<&str> = vec!["prompt", "negative_prompt", "style", "priority", "aspect_ratio", "duration", "quality_threshold"];
+            let mut known: Vec<&str> = vec![
+                "prompt",
+                "negative_prompt",
+                "style",
+                "priority",
+                "aspect_ratio",
+                "duration",
+                "quality_threshold",
+            ];
             known.extend(policy.fields.iter().map(|f| f.name.as_str()));
             let hint = match did_you_mean(unknown, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => "declare it under `request_fields` in the policy to route on it".to_string(),
+                None => {
+                    "declare it under `request_fields` in the policy to route on it".to_string()
+                }
             };
             return Err(err(unknown, format!("unknown field; {hint}")));
         }
-        Ok(Request { prompt, negative_prompt, priority, duration, aspect_ratio, quality_threshold, style, fields })
+        Ok(Request {
+            prompt,
+            negative_prompt,
+            priority,
+            duration,
+            aspect_ratio,
+            quality_threshold,
+            style,
+            fields,
+        })
     }
 }
 
@@ -143,7 +174,10 @@ fn take_string(map: &mut Map<String, Json>, field: &str) -> Result<Option<String
     match map.remove(field) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) => Ok(Some(s)),
-        Some(other) => Err(err(field, format!("expected a string, got {}", kind(&other)))),
+        Some(other) => Err(err(
+            field,
+            format!("expected a string, got {}", kind(&other)),
+        )),
     }
 }
 
@@ -166,7 +200,12 @@ fn number(field: &str, v: &Json) -> Result<Fixed, RequestError> {
     }
 }
 
-fn take_enum(map: &mut Map<String, Json>, policy: &Policy, field: &str, id: EnumId) -> Result<Option<u16>, RequestError> {
+fn take_enum(
+    map: &mut Map<String, Json>,
+    policy: &Policy,
+    field: &str,
+    id: EnumId,
+) -> Result<Option<u16>, RequestError> {
     match map.remove(field) {
         None | Some(Json::Null) => Ok(None),
         Some(v) => enum_index(policy, field, id, &v).map(Some),
@@ -177,11 +216,25 @@ fn enum_index(policy: &Policy, field: &str, id: EnumId, v: &Json) -> Result<u16,
     enum_index_in(&policy.enums, field, id, v)
 }
 
-fn enum_index_in(enums: &[EnumDef], field: &str, id: EnumId, v: &Json) -> Result<u16, RequestError> {
-    let values: &[String] = enums.get(id.0 as usize).map_or(&[], |d| d.values.as_slice());
-    let listed = values.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");
+fn enum_index_in(
+    enums: &[EnumDef],
+    field: &str,
+    id: EnumId,
+    v: &Json,
+) -> Result<u16, RequestError> {
+    let values: &[String] = enums
+        .get(id.0 as usize)
+        .map_or(&[], |d| d.values.as_slice());
+    let listed = values
+        .iter()
+        .map(|v| format!("'{v}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let Json::String(s) = v else {
-        return Err(err(field, format!("expected one of {listed}, got {}", kind(v))));
+        return Err(err(
+            field,
+            format!("expected one of {listed}, got {}", kind(v)),
+        ));
     };
     match values.iter().position(|x| x == s) {
         Some(i) => Ok(i as u16),
@@ -196,15 +249,29 @@ fn enum_index_in(enums: &[EnumDef], field: &str, id: EnumId, v: &Json) -> Result
 }
 
 /// Validates a value for a declared field.
-pub(crate) fn field_value(enums: &[EnumDef], def: &FieldDef, v: Json) -> Result<FieldValue, RequestError> {
+pub(crate) fn field_value(
+    enums: &[EnumDef],
+    def: &FieldDef,
+    v: Json,
+) -> Result<FieldValue, RequestError> {
     let field = def.name.as_str();
     Ok(match (def.ty, v) {
         (Type::Bool, Json::Bool(b)) => FieldValue::Bool(b),
         (Type::Num | Type::Money, v) => FieldValue::Num(number(field, &v)?),
         (Type::Str, Json::String(s)) => FieldValue::Str(s),
         (Type::Enum(id), v) => FieldValue::Enum(enum_index_in(enums, field, id, &v)?),
-        (Type::Bool, other) => return Err(err(field, format!("expected true or false, got {}", kind(&other)))),
-        (Type::Str, other) => return Err(err(field, format!("expected a string, got {}", kind(&other)))),
+        (Type::Bool, other) => {
+            return Err(err(
+                field,
+                format!("expected true or false, got {}", kind(&other)),
+            ))
+        }
+        (Type::Str, other) => {
+            return Err(err(
+                field,
+                format!("expected a string, got {}", kind(&other)),
+            ))
+        }
     })
 }
 

@@ -47,7 +47,12 @@ impl State {
     }
 
     /// Sets one backend's breaker state by name.
-    pub fn set_breaker(&mut self, policy: &Policy, backend: &str, state: BreakerState) -> Result<(), String> {
+    pub fn set_breaker(
+        &mut self,
+        policy: &Policy,
+        backend: &str,
+        state: BreakerState,
+    ) -> Result<(), String> {
         let i = policy
             .backend_index(backend)
             .ok_or_else(|| format!("unknown backend `{backend}`"))?;
@@ -73,11 +78,16 @@ impl Clock {
     /// Computes the calendar facts of `now`.
     pub fn of(now: DateTime<Utc>) -> Clock {
         let start = month_start(now.year(), now.month());
-        let (ny, nm) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+        let (ny, nm) = if now.month() == 12 {
+            (now.year() + 1, 1)
+        } else {
+            (now.year(), now.month() + 1)
+        };
         let end = month_start(ny, nm);
         let total = (end - start).num_seconds().max(1);
         let elapsed = (now - start).num_seconds().clamp(0, total);
-        let progress = Fixed::from_micros((i128::from(elapsed) * 1_000_000 / i128::from(total)) as i64);
+        let progress =
+            Fixed::from_micros((i128::from(elapsed) * 1_000_000 / i128::from(total)) as i64);
         Clock {
             month_progress: progress,
             day_of_month: now.day(),

@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Json;
-use genroute::adapter::{gemini::Gemini, http_client, openai::OpenAi, pixverse::PixVerse, vertex::Vertex};
+use genroute::adapter::{
+    gemini::Gemini, http_client, openai::OpenAi, pixverse::PixVerse, vertex::Vertex,
+};
 use genroute::adapter::{Adapter, Endpoint, FailureClass, JobSpec, Outcome, Secret, Video};
 use serde_json::{json, Value};
 
@@ -35,7 +37,12 @@ impl Stub {
         self.seen.lock().unwrap().push(what.into());
     }
     fn count(&self, what: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|s| s.as_str() == what).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.as_str() == what)
+            .count()
     }
     fn poll(&self) -> u32 {
         let mut p = self.polls.lock().unwrap();
@@ -84,9 +91,19 @@ fn slow() -> impl std::future::Future<Output = ()> {
 
 // ---------------------------------------------------------------- Vertex AI
 
-async fn vertex_model(State(s): State<Stub>, Path((_p, _l, model_verb)): Path<(String, String, String)>, headers: HeaderMap, body: Bytes) -> Response {
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {KEY}")) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "status": "UNAUTHENTICATED"}}))).into_response();
+async fn vertex_model(
+    State(s): State<Stub>,
+    Path((_p, _l, model_verb)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {KEY}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"code": 401, "status": "UNAUTHENTICATED"}})),
+        )
+            .into_response();
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let sc = s.scenario();
@@ -107,7 +124,10 @@ async fn vertex_model(State(s): State<Stub>, Path((_p, _l, model_verb)): Path<(S
     }
     if model_verb.ends_with(":fetchPredictOperation") {
         s.saw("poll");
-        assert!(body["operationName"].as_str().unwrap().ends_with("/operations/123"));
+        assert!(body["operationName"]
+            .as_str()
+            .unwrap()
+            .ends_with("/operations/123"));
         let n = s.poll();
         if sc == "slow_poll" {
             slow().await;
@@ -119,12 +139,28 @@ async fn vertex_model(State(s): State<Stub>, Path((_p, _l, model_verb)): Path<(S
             return Json(json!({"name": "op", "done": false})).into_response();
         }
         let response = match sc.as_str() {
-            "bytes" => json!({"videos": [{"bytesBase64Encoded": "RkFLRU1QNA==", "mimeType": "video/mp4"}]}),
-            "filtered" => json!({"videos": [], "raiMediaFilteredCount": 1, "raiMediaFilteredReasons": ["unsafe"]}),
+            "bytes" => {
+                json!({"videos": [{"bytesBase64Encoded": "RkFLRU1QNA==", "mimeType": "video/mp4"}]})
+            }
+            "filtered" => {
+                json!({"videos": [], "raiMediaFilteredCount": 1, "raiMediaFilteredReasons": ["unsafe"]})
+            }
             "no_video" => json!({"videos": [], "raiMediaFilteredCount": 0}),
-            "error" => return Json(json!({"done": true, "error": {"code": 3, "message": "invalid prompt"}})).into_response(),
-            "error_busy" => return Json(json!({"done": true, "error": {"code": 8, "message": "resource exhausted"}})).into_response(),
-            _ => json!({"videos": [{"gcsUri": "gs://bucket/video.mp4", "mimeType": "video/mp4"}], "raiMediaFilteredCount": 0}),
+            "error" => {
+                return Json(
+                    json!({"done": true, "error": {"code": 3, "message": "invalid prompt"}}),
+                )
+                .into_response()
+            }
+            "error_busy" => {
+                return Json(
+                    json!({"done": true, "error": {"code": 8, "message": "resource exhausted"}}),
+                )
+                .into_response()
+            }
+            _ => {
+                json!({"videos": [{"gcsUri": "gs://bucket/video.mp4", "mimeType": "video/mp4"}], "raiMediaFilteredCount": 0})
+            }
         };
         return Json(json!({"name": "op", "done": true, "response": response})).into_response();
     }
@@ -140,11 +176,22 @@ async fn vertex(scenario: &str, key: &str) -> (Outcome, Stub) {
     let stub = Stub::default();
     *stub.scenario.lock().unwrap() = scenario.into();
     let app = axum::Router::new()
-        .route("/v1/projects/{p}/locations/{l}/publishers/google/models/{mv}", post(vertex_model))
-        .route("/v1/projects/{p}/locations/{l}/publishers/google/models/{m}/operations/{id}", get(vertex_get_operation))
+        .route(
+            "/v1/projects/{p}/locations/{l}/publishers/google/models/{mv}",
+            post(vertex_model),
+        )
+        .route(
+            "/v1/projects/{p}/locations/{l}/publishers/google/models/{m}/operations/{id}",
+            get(vertex_get_operation),
+        )
         .with_state(stub.clone());
     let url = serve(app).await;
-    let a = Vertex { endpoint: endpoint(&url, Some(key)), client: http_client(), project: "p".into(), location: "us-central1".into() };
+    let a = Vertex {
+        endpoint: endpoint(&url, Some(key)),
+        client: http_client(),
+        project: "p".into(),
+        location: "us-central1".into(),
+    };
     let mut j = job("veo-3.0-generate-001");
     if scenario == "slow_poll" {
         j.deadline = Duration::from_millis(300);
@@ -155,16 +202,28 @@ async fn vertex(scenario: &str, key: &str) -> (Outcome, Stub) {
 #[tokio::test]
 async fn vertex_polls_with_fetch_predict_operation_never_a_plain_get() {
     let (o, stub) = vertex("ok", KEY).await;
-    assert_eq!(o.as_ref().unwrap().video, Video::Uri("gs://bucket/video.mp4".into()));
+    assert_eq!(
+        o.as_ref().unwrap().video,
+        Video::Uri("gs://bucket/video.mp4".into())
+    );
     assert_eq!(o.unwrap().model.as_deref(), Some("veo-3.0-generate-001"));
     assert_eq!(stub.count("plain_get"), 0);
     assert_eq!(stub.count("create"), 1);
     assert!(stub.count("poll") >= 2);
     // The stub answers a plain GET of the operation exactly as Vertex does.
-    let url = serve(axum::Router::new().route("/op", get(vertex_get_operation)).with_state(Stub::default())).await;
+    let url = serve(
+        axum::Router::new()
+            .route("/op", get(vertex_get_operation))
+            .with_state(Stub::default()),
+    )
+    .await;
     let r = reqwest::get(format!("{url}/op")).await.unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("The Operation ID must be a Long"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("The Operation ID must be a Long"));
 }
 
 #[tokio::test]
@@ -183,13 +242,23 @@ async fn vertex_failure_modes() {
         let (o, stub) = vertex(scenario, KEY).await;
         assert_eq!(class(&o), Some(*expected), "{scenario}: {o:?}");
         let f = o.unwrap_err();
-        assert!(!f.message.contains("SECRET123"), "{scenario}: {}", f.message);
+        assert!(
+            !f.message.contains("SECRET123"),
+            "{scenario}: {}",
+            f.message
+        );
         assert_eq!(stub.count("create"), 1, "{scenario}: a create is sent once");
         let in_doubt = matches!(*scenario, "slow_create" | "malformed_create" | "slow_poll");
         assert_eq!(f.in_doubt, in_doubt, "{scenario}");
     }
     let (o, _) = vertex("bytes", KEY).await;
-    assert_eq!(o.unwrap().video, Video::Bytes { data: b"FAKEMP4".to_vec(), mime: "video/mp4".into() });
+    assert_eq!(
+        o.unwrap().video,
+        Video::Bytes {
+            data: b"FAKEMP4".to_vec(),
+            mime: "video/mp4".into()
+        }
+    );
     let (o, _) = vertex("ok", "wrong-token").await;
     assert_eq!(class(&o), Some(FailureClass::Terminal));
     let (o, _) = vertex("malformed_poll", KEY).await;
@@ -198,10 +267,19 @@ async fn vertex_failure_modes() {
 
 // ---------------------------------------------------------------- Gemini API
 
-async fn gemini_create(State(s): State<Stub>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn gemini_create(
+    State(s): State<Stub>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     assert!(uri.query().is_none(), "the key never travels in the URL");
     if headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
-        return (StatusCode::FORBIDDEN, Json(json!({"error": {"code": 403, "message": "API key not valid"}}))).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": {"code": 403, "message": "API key not valid"}})),
+        )
+            .into_response();
     }
     s.saw("create");
     let body: Value = serde_json::from_slice(&body).unwrap();
@@ -210,12 +288,18 @@ async fn gemini_create(State(s): State<Stub>, uri: Uri, headers: HeaderMap, body
 }
 
 async fn gemini_operation(State(s): State<Stub>, headers: HeaderMap) -> Response {
-    assert_eq!(headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()), Some(KEY));
+    assert_eq!(
+        headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()),
+        Some(KEY)
+    );
     s.saw("poll");
     if s.poll() < 2 {
         return Json(json!({"name": "op1", "done": false})).into_response();
     }
-    let url = format!("http://{}/v1beta/files/abc:download", headers.get("host").unwrap().to_str().unwrap());
+    let url = format!(
+        "http://{}/v1beta/files/abc:download",
+        headers.get("host").unwrap().to_str().unwrap()
+    );
     match s.scenario().as_str() {
         "filtered" => Json(json!({"done": true, "response": {"generateVideoResponse": {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": ["x"]}}})).into_response(),
         "error" => Json(json!({"done": true, "error": {"code": 3, "message": "bad"}})).into_response(),
@@ -224,7 +308,10 @@ async fn gemini_operation(State(s): State<Stub>, headers: HeaderMap) -> Response
 }
 
 async fn gemini_download(State(s): State<Stub>, headers: HeaderMap) -> Response {
-    assert_eq!(headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()), Some(KEY));
+    assert_eq!(
+        headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()),
+        Some(KEY)
+    );
     s.saw("download");
     (StatusCode::FOUND, [("location", "/blob/abc")]).into_response()
 }
@@ -244,14 +331,28 @@ async fn gemini(scenario: &str, key: &str) -> (Outcome, Stub) {
         .route("/blob/{f}", get(gemini_blob))
         .with_state(stub.clone());
     let url = serve(app).await;
-    let a = Gemini { endpoint: endpoint(&url, Some(key)), client: http_client() };
-    (Adapter::Gemini(a).generate(&job("veo-3.0-generate-001")).await, stub)
+    let a = Gemini {
+        endpoint: endpoint(&url, Some(key)),
+        client: http_client(),
+    };
+    (
+        Adapter::Gemini(a)
+            .generate(&job("veo-3.0-generate-001"))
+            .await,
+        stub,
+    )
 }
 
 #[tokio::test]
 async fn gemini_polls_with_get_and_follows_the_download_redirect() {
     let (o, stub) = gemini("ok", KEY).await;
-    assert_eq!(o.unwrap().video, Video::Bytes { data: b"FAKEMP4".to_vec(), mime: "video/mp4".into() });
+    assert_eq!(
+        o.unwrap().video,
+        Video::Bytes {
+            data: b"FAKEMP4".to_vec(),
+            mime: "video/mp4".into()
+        }
+    );
     assert_eq!((stub.count("download"), stub.count("blob")), (1, 1));
     let (o, _) = gemini("filtered", KEY).await;
     assert_eq!(class(&o), Some(FailureClass::ContentRejected));
@@ -275,22 +376,33 @@ async fn pixverse_create(State(s): State<Stub>, headers: HeaderMap, body: Bytes)
     assert_eq!(body["aspect_ratio"], "16:9");
     match s.scenario().as_str() {
         "busy" => Json(json!({"ErrCode": 500044, "ErrMsg": "concurrency limit"})).into_response(),
-        "broke" => Json(json!({"ErrCode": 500090, "ErrMsg": "insufficient balance"})).into_response(),
+        "broke" => {
+            Json(json!({"ErrCode": 500090, "ErrMsg": "insufficient balance"})).into_response()
+        }
         "malformed" => (StatusCode::OK, "{\"ErrCode\": 0, ").into_response(),
         "slow" => {
             slow().await;
             Json(json!({"ErrCode": 0, "Resp": {"video_id": 42}})).into_response()
         }
-        _ => Json(json!({"ErrCode": 0, "ErrMsg": "success", "Resp": {"video_id": 42}})).into_response(),
+        _ => Json(json!({"ErrCode": 0, "ErrMsg": "success", "Resp": {"video_id": 42}}))
+            .into_response(),
     }
 }
 
 fn record_trace(s: &Stub, headers: &HeaderMap) {
-    let id = headers.get("ai-trace-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let id = headers
+        .get("ai-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     s.trace_ids.lock().unwrap().push(id);
 }
 
-async fn pixverse_result(State(s): State<Stub>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn pixverse_result(
+    State(s): State<Stub>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     record_trace(&s, &headers);
     assert_eq!(id, "42");
     s.saw("poll");
@@ -312,7 +424,10 @@ async fn pixverse(scenario: &str, key: &str) -> (Outcome, Stub) {
         .route("/openapi/v2/video/result/{id}", get(pixverse_result))
         .with_state(stub.clone());
     let url = serve(app).await;
-    let a = PixVerse { endpoint: endpoint(&url, Some(key)), client: http_client() };
+    let a = PixVerse {
+        endpoint: endpoint(&url, Some(key)),
+        client: http_client(),
+    };
     (Adapter::PixVerse(a).generate(&job("v5")).await, stub)
 }
 
@@ -323,7 +438,11 @@ async fn pixverse_sends_a_fresh_trace_id_on_every_call() {
     let ids = stub.trace_ids.lock().unwrap().clone();
     assert!(ids.len() >= 4, "{ids:?}");
     let unique: std::collections::HashSet<_> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "every call has its own Ai-trace-id");
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "every call has its own Ai-trace-id"
+    );
     assert!(ids.iter().all(|i| uuid::Uuid::parse_str(i).is_ok()));
 }
 
@@ -341,7 +460,11 @@ async fn pixverse_error_codes_and_statuses() {
     for (scenario, key, expected, in_doubt) in cases {
         let (o, stub) = pixverse(scenario, key).await;
         let f = o.unwrap_err();
-        assert_eq!((f.class, f.in_doubt), (*expected, *in_doubt), "{scenario}: {f:?}");
+        assert_eq!(
+            (f.class, f.in_doubt),
+            (*expected, *in_doubt),
+            "{scenario}: {f:?}"
+        );
         assert!(!f.message.contains("SECRET123"));
         assert!(stub.count("create") <= 1, "{scenario}: never re-submitted");
     }
@@ -350,7 +473,10 @@ async fn pixverse_error_codes_and_statuses() {
 // ---------------------------------------------------------------- /v1/videos
 
 async fn videos_create(State(s): State<Stub>, headers: HeaderMap, body: Bytes) -> Response {
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     s.saw(format!("auth:{}", auth.as_deref().unwrap_or("none")));
     s.saw("create");
     let body: Value = serde_json::from_slice(&body).unwrap();
@@ -376,10 +502,18 @@ async fn videos_status(State(s): State<Stub>) -> Response {
         return (StatusCode::OK, "<html>").into_response();
     }
     let body = match (sc.as_str(), n) {
-        (_, 1) => json!({"id": "vid_1", "object": "video", "status": "in_progress", "progress": 50, "error": null}),
-        ("failed", _) => json!({"id": "vid_1", "object": "video", "status": "failed", "progress": 50, "error": {"code": "moderation_blocked", "message": "refused"}}),
-        ("failed_server", _) => json!({"id": "vid_1", "object": "video", "status": "failed", "error": {"code": "server_error", "message": "gpu lost"}}),
-        _ => json!({"id": "vid_1", "object": "video", "status": "completed", "progress": 100, "error": null}),
+        (_, 1) => {
+            json!({"id": "vid_1", "object": "video", "status": "in_progress", "progress": 50, "error": null})
+        }
+        ("failed", _) => {
+            json!({"id": "vid_1", "object": "video", "status": "failed", "progress": 50, "error": {"code": "moderation_blocked", "message": "refused"}})
+        }
+        ("failed_server", _) => {
+            json!({"id": "vid_1", "object": "video", "status": "failed", "error": {"code": "server_error", "message": "gpu lost"}})
+        }
+        _ => {
+            json!({"id": "vid_1", "object": "video", "status": "completed", "progress": 100, "error": null})
+        }
     };
     ([("openai-poll-after-ms", "5")], Json(body)).into_response()
 }
@@ -402,7 +536,10 @@ async fn videos(scenario: &str, key: Option<&str>) -> (Outcome, Stub) {
         .fallback(any(|| async { StatusCode::NOT_FOUND }))
         .with_state(stub.clone());
     let url = serve(app).await;
-    let a = OpenAi { endpoint: endpoint(&url, key), client: http_client() };
+    let a = OpenAi {
+        endpoint: endpoint(&url, key),
+        client: http_client(),
+    };
     let mut j = job("CogVideoX-5b");
     if scenario == "slow_poll" {
         j.deadline = Duration::from_millis(300);
@@ -413,11 +550,21 @@ async fn videos(scenario: &str, key: Option<&str>) -> (Outcome, Stub) {
 #[tokio::test]
 async fn videos_api_creates_polls_and_downloads() {
     let (o, stub) = videos("ok", Some(KEY)).await;
-    assert_eq!(o.unwrap().video, Video::Bytes { data: b"FAKEMP4".to_vec(), mime: "video/mp4".into() });
+    assert_eq!(
+        o.unwrap().video,
+        Video::Bytes {
+            data: b"FAKEMP4".to_vec(),
+            mime: "video/mp4".into()
+        }
+    );
     assert_eq!(stub.count(&format!("auth:Bearer {KEY}")), 1);
     let (o, stub) = videos("ok", None).await;
     assert!(o.is_ok());
-    assert_eq!(stub.count("auth:none"), 1, "no key configured, no Authorization header");
+    assert_eq!(
+        stub.count("auth:none"),
+        1,
+        "no key configured, no Authorization header"
+    );
     let (o, _) = videos("flaky", Some(KEY)).await;
     assert!(o.is_ok(), "a 500 while polling is waited out: {o:?}");
     let (o, _) = videos("malformed_poll", Some(KEY)).await;
@@ -437,7 +584,11 @@ async fn videos_api_failure_modes() {
     for (scenario, expected, in_doubt) in cases {
         let (o, stub) = videos(scenario, Some(KEY)).await;
         let f = o.unwrap_err();
-        assert_eq!((f.class, f.in_doubt), (*expected, *in_doubt), "{scenario}: {f:?}");
+        assert_eq!(
+            (f.class, f.in_doubt),
+            (*expected, *in_doubt),
+            "{scenario}: {f:?}"
+        );
         assert_eq!(stub.count("create"), 1);
         messages.insert(*scenario, f.message);
     }

@@ -27,7 +27,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-const EXPLAIN: &[&str] = &["explain", "--policy", "policies/videogen.yaml", "--now", common::NOW];
+const EXPLAIN: &[&str] = &[
+    "explain",
+    "--policy",
+    "policies/videogen.yaml",
+    "--now",
+    common::NOW,
+];
 
 fn explain(extra: &[&str]) -> Output {
     genroute(&[EXPLAIN, extra].concat())
@@ -37,7 +43,10 @@ fn explain(extra: &[&str]) -> Output {
 fn check_accepts_the_shipped_policy() {
     let o = genroute(&["check", "policies/videogen.yaml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "policies/videogen.yaml: ok (4 backends, 7 rules)\n");
+    assert_eq!(
+        stdout(&o),
+        "policies/videogen.yaml: ok (4 backends, 7 rules)\n"
+    );
 }
 
 #[test]
@@ -45,13 +54,19 @@ fn check_reports_every_error_and_exits_1() {
     let dir = tempdir();
     let bad = dir.join("bad.yaml");
     let text = genroute::EXAMPLE_POLICY
-        .replace("priority == 'speed' AND budget_available", "prioirty == 'speed' AND budget_available")
+        .replace(
+            "priority == 'speed' AND budget_available",
+            "prioirty == 'speed' AND budget_available",
+        )
         .replace("backend: \"cogvideox\"", "backend: \"cogvidex\"");
     std::fs::write(&bad, text).unwrap();
     let o = genroute(&["check", "policies/videogen.yaml", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o).replace(dir.to_str().unwrap(), "$DIR");
-    let at = format!("$DIR/bad.yaml:{}:17", line_of("priority == 'speed' AND budget_available"));
+    let at = format!(
+        "$DIR/bad.yaml:{}:17",
+        line_of("priority == 'speed' AND budget_available")
+    );
     assert!(err.contains(&at), "{err}");
     assert!(err.contains("$DIR/bad.yaml: 3 errors"), "{err}");
     assert!(stdout(&o).contains("policies/videogen.yaml: ok"));
@@ -62,30 +77,60 @@ fn check_reports_every_error_and_exits_1() {
 fn check_json_lists_diagnostics_with_line_and_column() {
     let dir = tempdir();
     let bad = dir.join("bad.yaml");
-    std::fs::write(&bad, genroute::EXAMPLE_POLICY.replace("priority == 'quality' AND budget_available", "priority == 'qualty' AND budget_available")).unwrap();
+    std::fs::write(
+        &bad,
+        genroute::EXAMPLE_POLICY.replace(
+            "priority == 'quality' AND budget_available",
+            "priority == 'qualty' AND budget_available",
+        ),
+    )
+    .unwrap();
     let o = genroute(&["check", "--format", "json", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let d = &v[0]["diagnostics"][0];
     assert_eq!(d["code"], "unknown-enum-value");
-    assert_eq!(d["line"], line_of("priority == 'quality' AND budget_available"));
+    assert_eq!(
+        d["line"],
+        line_of("priority == 'quality' AND budget_available")
+    );
     assert_eq!(d["column"], 29);
-    assert_eq!(d["help"], "did you mean 'quality'? `priority` is one of 'quality', 'balanced', 'speed'");
+    assert_eq!(
+        d["help"],
+        "did you mean 'quality'? `priority` is one of 'quality', 'balanced', 'speed'"
+    );
 }
 
 #[test]
 fn explain_text_shows_clauses_values_and_the_decision() {
-    let o = explain(&["--request", r#"{"priority": "balanced", "aspect_ratio": "9:16"}"#, "--spend", "20"]);
+    let o = explain(&[
+        "--request",
+        r#"{"priority": "balanced", "aspect_ratio": "9:16"}"#,
+        "--spend",
+        "20",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("decision  pixverse"), "{out}");
-    assert!(out.contains("true   aspect_ratio in ['9:16', '1:1']  (aspect_ratio = '9:16')"), "{out}");
+    assert!(
+        out.contains("true   aspect_ratio in ['9:16', '1:1']  (aspect_ratio = '9:16')"),
+        "{out}"
+    );
     snap!("cli_explain_text", out);
 }
 
 #[test]
 fn explain_json_has_the_documented_keys() {
-    let o = explain(&["--request", r#"{"priority": "quality"}"#, "--format", "json", "--breaker", "veo=open", "--spend", "12.5"]);
+    let o = explain(&[
+        "--request",
+        r#"{"priority": "quality"}"#,
+        "--format",
+        "json",
+        "--breaker",
+        "veo=open",
+        "--spend",
+        "12.5",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["backend"], "mochi");
@@ -101,10 +146,16 @@ fn explain_json_has_the_documented_keys() {
 
 #[test]
 fn explain_exits_3_when_nothing_is_eligible_and_still_prints() {
-    let o = explain(&["--request", r#"{"priority": "speed", "quality_threshold": 0.95}"#]);
+    let o = explain(&[
+        "--request",
+        r#"{"priority": "speed", "quality_threshold": 0.95}"#,
+    ]);
     assert_eq!(o.status.code(), Some(3));
     let out = stdout(&o);
-    assert!(out.contains("decision  none: no backend is eligible"), "{out}");
+    assert!(
+        out.contains("decision  none: no backend is eligible"),
+        "{out}"
+    );
     snap!("cli_explain_none", out);
 }
 
@@ -127,19 +178,39 @@ fn environment_feature_flag_reaches_explain() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3));
-    assert!(stdout(&o).contains("disabled by environment variable VIDEOGEN_BACKEND_PIXVERSE_ENABLED"));
+    assert!(
+        stdout(&o).contains("disabled by environment variable VIDEOGEN_BACKEND_PIXVERSE_ENABLED")
+    );
 }
 
 #[test]
 fn bad_input_gets_one_line_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--request", r#"{"priority": "fast"}"#], "error: --request: request field `priority`: 'fast' is not one of"),
-        (&["--request", "{not json"], "error: --request: request field `(body)`: not valid JSON"),
+        (
+            &["--request", r#"{"priority": "fast"}"#],
+            "error: --request: request field `priority`: 'fast' is not one of",
+        ),
+        (
+            &["--request", "{not json"],
+            "error: --request: request field `(body)`: not valid JSON",
+        ),
         (&["--spend", "-3"], "error: --spend: -3 is negative"),
-        (&["--spend", "lots"], "error: --spend: `lots` is not a decimal number"),
-        (&["--breaker", "veo=broken"], "error: --breaker: `broken` is not closed, open or half_open"),
-        (&["--breaker", "vo=open"], "error: --breaker: unknown backend `vo`"),
-        (&["--request", "@/nonexistent/req.json"], "error: cannot read request file `/nonexistent/req.json`"),
+        (
+            &["--spend", "lots"],
+            "error: --spend: `lots` is not a decimal number",
+        ),
+        (
+            &["--breaker", "veo=broken"],
+            "error: --breaker: `broken` is not closed, open or half_open",
+        ),
+        (
+            &["--breaker", "vo=open"],
+            "error: --breaker: unknown backend `vo`",
+        ),
+        (
+            &["--request", "@/nonexistent/req.json"],
+            "error: cannot read request file `/nonexistent/req.json`",
+        ),
     ];
     for (args, expected) in cases {
         let o = explain(args);
@@ -149,7 +220,13 @@ fn bad_input_gets_one_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(stdout(&o).is_empty());
     }
-    let o = genroute(&["explain", "--policy", "policies/videogen.yaml", "--now", "yesterday"]);
+    let o = genroute(&[
+        "explain",
+        "--policy",
+        "policies/videogen.yaml",
+        "--now",
+        "yesterday",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).starts_with("error: --now: `yesterday` is not an RFC 3339 time"));
 }
@@ -170,7 +247,13 @@ fn names_lists_every_name_with_its_type() {
     let o = genroute(&["names"]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    for name in ["request.priority", "budget.monthly_spend", "backend.breaker", "attempt.failures", "time.hour"] {
+    for name in [
+        "request.priority",
+        "budget.monthly_spend",
+        "backend.breaker",
+        "attempt.failures",
+        "time.hour",
+    ] {
         assert!(out.contains(name), "{name}");
     }
     snap!("cli_names", out);
@@ -178,13 +261,21 @@ fn names_lists_every_name_with_its_type() {
 
 /// 1-based line of the first line of the shipped policy containing `needle`.
 fn line_of(needle: &str) -> usize {
-    genroute::EXAMPLE_POLICY.lines().position(|l| l.contains(needle)).unwrap() + 1
+    genroute::EXAMPLE_POLICY
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap()
+        + 1
 }
 
 fn tempdir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("genroute-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let dir = std::env::temp_dir().join(format!(
+        "genroute-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -41,7 +41,11 @@ fn seed_budget_exhaustion_at_99_98_of_100_routes_to_cogvideox() {
     // The seed's test: spend 99.98, threshold 0.70, balanced. 99.98 + 0.02 is exactly 100.00,
     // which fits; in binary floating point it would be 100.00000000000001 and would not.
     let p = videogen();
-    let e = explain(&p, r#"{"priority": "balanced", "quality_threshold": 0.70, "duration": 5}"#, "99.98");
+    let e = explain(
+        &p,
+        r#"{"priority": "balanced", "quality_threshold": 0.70, "duration": 5}"#,
+        "99.98",
+    );
     assert_eq!(e.backend.as_deref(), Some("cogvideox"));
     assert_eq!(e.rule.as_deref(), Some("budget_exhausted"));
     assert_eq!(e.cost_usd, Some("0.02".parse().unwrap()));
@@ -52,7 +56,10 @@ fn seed_budget_exhaustion_at_99_98_of_100_routes_to_cogvideox() {
 #[test]
 fn budget_check_is_exact_at_the_boundary() {
     let p = videogen();
-    assert_eq!(chosen(&p, r#"{"priority": "quality"}"#, "79.85"), Some("veo".into()));
+    assert_eq!(
+        chosen(&p, r#"{"priority": "quality"}"#, "79.85"),
+        Some("veo".into())
+    );
     let e = explain(&p, r#"{"priority": "quality"}"#, "99.85");
     // 99.85 >= 80 triggers budget_exhausted only after quality_priority, which still fits.
     assert_eq!(e.rule.as_deref(), Some("quality_priority"));
@@ -68,24 +75,38 @@ fn budget_check_is_exact_at_the_boundary() {
 #[test]
 fn seed_quality_threshold_filters_backends() {
     let p = videogen();
-    let e = explain(&p, r#"{"priority": "balanced", "quality_threshold": 0.9}"#, "0");
+    let e = explain(
+        &p,
+        r#"{"priority": "balanced", "quality_threshold": 0.9}"#,
+        "0",
+    );
     assert_eq!(e.backend.as_deref(), Some("veo"));
     assert!(e.fallbacks.is_empty());
     let pix = e.backends.iter().find(|b| b.name == "pixverse").unwrap();
     assert!(!pix.eligible);
-    assert!(pix.reasons.iter().any(|r| r.contains("below the request's quality_threshold")));
+    assert!(pix
+        .reasons
+        .iter()
+        .any(|r| r.contains("below the request's quality_threshold")));
 }
 
 #[test]
 fn nothing_eligible_is_a_decision_with_every_reason() {
     let p = videogen();
-    let e = explain(&p, r#"{"priority": "speed", "quality_threshold": 0.9}"#, "0");
+    let e = explain(
+        &p,
+        r#"{"priority": "speed", "quality_threshold": 0.9}"#,
+        "0",
+    );
     assert_eq!(e.backend, None);
     assert_eq!(e.summary, "no backend is eligible for this request");
     let speed = e.rules.iter().find(|r| r.name == "speed_priority").unwrap();
     assert!(speed.matched);
     assert_eq!(speed.status, "target ineligible");
-    assert!(e.backends.iter().all(|b| !b.eligible && !b.reasons.is_empty()));
+    assert!(e
+        .backends
+        .iter()
+        .all(|b| !b.eligible && !b.reasons.is_empty()));
 }
 
 #[test]
@@ -115,12 +136,20 @@ fn half_open_breaker_still_admits_calls() {
 fn rule_targets_skip_priority_flags_but_not_quality() {
     let p = videogen();
     // cogvideox has priority_high: false, yet budget_exhausted may send quality work there.
-    let e = explain(&p, r#"{"priority": "quality", "quality_threshold": 0.7}"#, "99.9");
+    let e = explain(
+        &p,
+        r#"{"priority": "quality", "quality_threshold": 0.7}"#,
+        "99.9",
+    );
     assert_eq!(e.rule.as_deref(), Some("budget_exhausted"));
     assert_eq!(e.backend.as_deref(), Some("cogvideox"));
     // With the default threshold 0.8, cogvideox (0.75) is not eligible, rule or no rule.
     let e = explain(&p, r#"{"priority": "quality"}"#, "99.9");
-    let rule = e.rules.iter().find(|r| r.name == "budget_exhausted").unwrap();
+    let rule = e
+        .rules
+        .iter()
+        .find(|r| r.name == "budget_exhausted")
+        .unwrap();
     assert_eq!(rule.status, "target ineligible");
 }
 
@@ -154,11 +183,18 @@ fn environment_flag_disables_a_backend() {
         "VIDEOGEN_BACKEND_PIXVERSE_ENABLED" => Some("false".to_string()),
         _ => common::fake_keys(k),
     };
-    let p = Policy::load(Source::new("videogen.yaml", genroute::EXAMPLE_POLICY), &LoadOptions { env: &env }).unwrap();
+    let p = Policy::load(
+        Source::new("videogen.yaml", genroute::EXAMPLE_POLICY),
+        &LoadOptions { env: &env },
+    )
+    .unwrap();
     let e = explain(&p, r#"{"priority": "speed"}"#, "0");
     assert_eq!(e.backend, None);
     let pix = e.backends.iter().find(|b| b.name == "pixverse").unwrap();
-    assert_eq!(pix.reasons, ["disabled by environment variable VIDEOGEN_BACKEND_PIXVERSE_ENABLED"]);
+    assert_eq!(
+        pix.reasons,
+        ["disabled by environment variable VIDEOGEN_BACKEND_PIXVERSE_ENABLED"]
+    );
 }
 
 const SMALL: &str = r#"
@@ -182,10 +218,17 @@ fn runtime_error_means_no_match_and_is_shown() {
     let ratio = &e.rules[0];
     assert!(!ratio.matched);
     assert_eq!(ratio.status, "error");
-    assert_eq!(ratio.error.as_deref(), Some("division by zero in `monthly_spend / monthly_budget`"));
+    assert_eq!(
+        ratio.error.as_deref(),
+        Some("division by zero in `monthly_spend / monthly_budget`")
+    );
     let team = &e.rules[1];
     assert_eq!(team.status, "error");
-    assert!(team.error.as_deref().unwrap().contains("does not set"), "{:?}", team.error);
+    assert!(
+        team.error.as_deref().unwrap().contains("does not set"),
+        "{:?}",
+        team.error
+    );
     assert!(e.to_text().contains("error: division by zero"));
 }
 
@@ -214,7 +257,11 @@ fn decide_and_explain_always_agree() {
     let tiers = ["free", "pro", "enterprise"];
     let spends = ["0", "35", "79.99", "80", "99.9", "99.98", "100", "150"];
     let thresholds = ["0", "0.7", "0.8", "0.9", "1"];
-    let breakers = [BreakerState::Closed, BreakerState::Open, BreakerState::HalfOpen];
+    let breakers = [
+        BreakerState::Closed,
+        BreakerState::Open,
+        BreakerState::HalfOpen,
+    ];
     let mut checked = 0;
     for pr in priorities {
         for ar in ratios {
@@ -238,7 +285,10 @@ fn decide_and_explain_always_agree() {
                             let name = |i: u16| p.backend(i).unwrap().name.clone();
                             assert_eq!(d.backend.map(name), e.backend);
                             assert_eq!(d.rule.map(|r| p.rules[r as usize].name.clone()), e.rule);
-                            assert_eq!(d.fallbacks.iter().map(|&b| name(b)).collect::<Vec<_>>(), e.fallbacks);
+                            assert_eq!(
+                                d.fallbacks.iter().map(|&b| name(b)).collect::<Vec<_>>(),
+                                e.fallbacks
+                            );
                             assert_eq!(d.model.map(str::to_string), e.model);
                             // Whatever is chosen or in the chain is never an open breaker.
                             if *br == BreakerState::Open {
@@ -261,7 +311,11 @@ fn chosen_backend_always_fits_the_budget_when_it_requires_it() {
     for cents in (9_900..10_010).step_by(1) {
         let spend = genroute::Fixed::from_micros(cents * 10_000);
         for pr in ["quality", "balanced", "speed"] {
-            let req = RequestBuilder::new("x").set("priority", pr).set("quality_threshold", 0).build(&p).unwrap();
+            let req = RequestBuilder::new("x")
+                .set("priority", pr)
+                .set("quality_threshold", 0)
+                .build(&p)
+                .unwrap();
             let s = State::new(&p, common::NOW.parse().unwrap()).with_spend(spend);
             let d = p.decide(&req, &s);
             if let Some(b) = d.backend {
@@ -276,7 +330,11 @@ fn chosen_backend_always_fits_the_budget_when_it_requires_it() {
 #[test]
 fn bad_requests_get_one_clear_error() {
     let p = videogen();
-    let err = |json: &str| genroute::Request::from_json(&p, json).unwrap_err().to_string();
+    let err = |json: &str| {
+        genroute::Request::from_json(&p, json)
+            .unwrap_err()
+            .to_string()
+    };
     assert_eq!(
         err(r#"{"priority": "qualty"}"#),
         "request field `priority`: 'qualty' is not one of 'quality', 'balanced', 'speed'; did you mean 'quality'?"

@@ -39,11 +39,17 @@ fn exported() -> String {
         dry_run: false,
     };
     m.record(&g, "balanced");
-    m.budget(Fixed::from_micros(96_000_000), Fixed::from_micros(100_000_000));
+    m.budget(
+        Fixed::from_micros(96_000_000),
+        Fixed::from_micros(100_000_000),
+    );
     m.breaker("veo", BreakerState::Open);
     m.reload(true);
     let text = m.render();
-    assert!(text.contains("videogen_budget_utilization_percent 96"), "{text}");
+    assert!(
+        text.contains("videogen_budget_utilization_percent 96"),
+        "{text}"
+    );
     assert!(text.contains("videogen_circuit_breaker_state{backend=\"veo\"} 2"));
     assert!(text.contains("videogen_fallback_count{from=\"veo\",to=\"pixverse\"} 1"));
     text
@@ -53,13 +59,25 @@ fn exported() -> String {
 fn alert_rules_use_exported_metrics() {
     let rules = include_str!("../deploy/prometheus/alerts.yaml");
     let doc: serde_yaml::Value = serde_yaml::from_str(rules).unwrap();
-    let alerts: Vec<&str> = doc["groups"][0]["rules"].as_sequence().unwrap().iter().map(|r| r["alert"].as_str().unwrap()).collect();
-    for a in ["VideoGenBackendDown", "VideoGenBudgetExhausted", "VideoGenCircuitBreakerOpen"] {
+    let alerts: Vec<&str> = doc["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    for a in [
+        "VideoGenBackendDown",
+        "VideoGenBudgetExhausted",
+        "VideoGenCircuitBreakerOpen",
+    ] {
         assert!(alerts.contains(&a), "{a}");
     }
     let text = exported();
     for name in metric_names(rules) {
-        assert!(text.contains(&name), "alerts use `{name}`, which /metrics does not export");
+        assert!(
+            text.contains(&name),
+            "alerts use `{name}`, which /metrics does not export"
+        );
     }
 }
 
@@ -72,6 +90,9 @@ fn dashboard_uses_exported_metrics() {
     let names = metric_names(dash);
     assert!(names.len() >= 8, "{names:?}");
     for name in names {
-        assert!(text.contains(&name), "the dashboard uses `{name}`, which /metrics does not export");
+        assert!(
+            text.contains(&name),
+            "the dashboard uses `{name}`, which /metrics does not export"
+        );
     }
 }

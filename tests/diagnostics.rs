@@ -44,7 +44,10 @@ fn base_policy_is_valid() {
 
 #[test]
 fn unknown_name_suggests_the_closest() {
-    let out = diagnostics("p.yaml", &with_rules(&rule("q", "prioirty == 'quality'", "veo")));
+    let out = diagnostics(
+        "p.yaml",
+        &with_rules(&rule("q", "prioirty == 'quality'", "veo")),
+    );
     assert!(out.contains("unknown name `prioirty`"), "{out}");
     assert!(out.contains("did you mean `priority`?"), "{out}");
     assert!(out.contains("p.yaml:24:17"), "{out}");
@@ -53,22 +56,34 @@ fn unknown_name_suggests_the_closest() {
 
 #[test]
 fn money_compared_with_a_string_is_a_type_error() {
-    let out = diagnostics("p.yaml", &with_rules(&rule("m", "monthly_spend == 'high'", "veo")));
+    let out = diagnostics(
+        "p.yaml",
+        &with_rules(&rule("m", "monthly_spend == 'high'", "veo")),
+    );
     assert!(out.contains("cannot compare money with a string"), "{out}");
     snap!("type_mismatch", out);
 }
 
 #[test]
 fn misspelled_enum_value_suggests_the_right_one() {
-    let out = diagnostics("p.yaml", &with_rules(&rule("q", "priority == 'qualty'", "veo")));
-    assert!(out.contains("'qualty' is not a value of `priority`"), "{out}");
+    let out = diagnostics(
+        "p.yaml",
+        &with_rules(&rule("q", "priority == 'qualty'", "veo")),
+    );
+    assert!(
+        out.contains("'qualty' is not a value of `priority`"),
+        "{out}"
+    );
     assert!(out.contains("did you mean 'quality'?"), "{out}");
     snap!("enum_value", out);
 }
 
 #[test]
 fn rule_targeting_an_unknown_backend() {
-    let out = diagnostics("p.yaml", &with_rules(&rule("s", "priority == 'speed'", "pixvers")));
+    let out = diagnostics(
+        "p.yaml",
+        &with_rules(&rule("s", "priority == 'speed'", "pixvers")),
+    );
     assert!(out.contains("targets unknown backend `pixvers`"), "{out}");
     assert!(out.contains("did you mean `pixverse`?"), "{out}");
     snap!("unknown_backend", out);
@@ -76,7 +91,8 @@ fn rule_targeting_an_unknown_backend() {
 
 #[test]
 fn duplicate_rule_names_point_at_the_first() {
-    let rules = rule("same", "priority == 'speed'", "pixverse") + &rule("same", "priority == 'quality'", "veo");
+    let rules = rule("same", "priority == 'speed'", "pixverse")
+        + &rule("same", "priority == 'quality'", "veo");
     let out = diagnostics("p.yaml", &with_rules(&rules));
     assert!(out.contains("duplicate rule name `same`"), "{out}");
     assert!(out.contains("is at line 23"), "{out}");
@@ -85,7 +101,10 @@ fn duplicate_rule_names_point_at_the_first() {
 
 #[test]
 fn yaml_syntax_error_is_located() {
-    let out = diagnostics("p.yaml", "budget:\n  monthly_budget_usd: 100\n  cost_threshold_usd: \"80\nbackends: {}\n");
+    let out = diagnostics(
+        "p.yaml",
+        "budget:\n  monthly_budget_usd: 100\n  cost_threshold_usd: \"80\nbackends: {}\n",
+    );
     assert!(out.contains("error[yaml-syntax]"), "{out}");
     assert!(out.contains("p.yaml:5:1"), "{out}");
     snap!("yaml_syntax", out);
@@ -95,7 +114,10 @@ fn yaml_syntax_error_is_located() {
 fn unknown_keys_are_errors_with_suggestions() {
     let yaml = with_rules(&rule("ok", "true", "veo"))
         .replace("    priority: 2\n", "    priority: 2\n    enabeld: false\n")
-        .replace("  cost_threshold_usd: 80\n", "  cost_threshold_usd: 80\n  x-owner: finance\n");
+        .replace(
+            "  cost_threshold_usd: 80\n",
+            "  cost_threshold_usd: 80\n  x-owner: finance\n",
+        );
     let out = diagnostics("p.yaml", &yaml);
     assert!(out.contains("unknown key `enabeld`"), "{out}");
     assert!(out.contains("did you mean `enabled`?"), "{out}");
@@ -107,13 +129,20 @@ fn unknown_keys_are_errors_with_suggestions() {
 fn every_error_is_reported_in_one_pass() {
     let rules = [
         rule("a", "prioirty == 'quality'", "veo"),
-        rule("b", "monthly_spend == 'high' AND priority == 'qualty'", "veo"),
+        rule(
+            "b",
+            "monthly_spend == 'high' AND priority == 'qualty'",
+            "veo",
+        ),
         rule("c", "duration > ", "veo"),
         rule("d", "true", "mochi"),
         rule("a", "true", "veo"),
     ]
     .concat();
-    let yaml = with_rules(&rules).replace("    cost: {per_video_usd: 0.05}", "    cost: {per_vidoe_usd: 0.05}");
+    let yaml = with_rules(&rules).replace(
+        "    cost: {per_video_usd: 0.05}",
+        "    cost: {per_vidoe_usd: 0.05}",
+    );
     let out = diagnostics("p.yaml", &yaml);
     for needle in [
         "unknown name `prioirty`",
@@ -145,27 +174,40 @@ fn columns_are_exact_inside_escaped_and_block_conditions() {
 fn unknown_model_preference() {
     let yaml = with_rules("  - name: q\n    condition: \"true\"\n    backend: veo\n    model_preference: veo-3.0-generate-previw\n");
     let out = diagnostics("p.yaml", &yaml);
-    assert!(out.contains("has no model `veo-3.0-generate-previw`"), "{out}");
-    assert!(out.contains("did you mean `veo-3.0-generate-preview`?"), "{out}");
+    assert!(
+        out.contains("has no model `veo-3.0-generate-previw`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("did you mean `veo-3.0-generate-preview`?"),
+        "{out}"
+    );
 }
 
 #[test]
 fn missing_section_names_the_key() {
-    let yaml = with_rules(&rule("ok", "true", "veo")).replace("budget:\n  monthly_budget_usd: 100\n  cost_threshold_usd: 80\n", "");
+    let yaml = with_rules(&rule("ok", "true", "veo")).replace(
+        "budget:\n  monthly_budget_usd: 100\n  cost_threshold_usd: 80\n",
+        "",
+    );
     let out = diagnostics("p.yaml", &yaml);
     assert!(out.contains("missing field `budget`"), "{out}");
 }
 
 #[test]
 fn money_with_more_than_six_decimals_is_refused() {
-    let yaml = with_rules(&rule("ok", "true", "veo")).replace("per_video_usd: 0.05", "per_video_usd: 0.0500001");
+    let yaml = with_rules(&rule("ok", "true", "veo"))
+        .replace("per_video_usd: 0.05", "per_video_usd: 0.0500001");
     let out = diagnostics("p.yaml", &yaml);
     assert!(out.contains("more than 6 decimal places"), "{out}");
 }
 
 #[test]
 fn condition_that_is_not_boolean() {
-    let out = diagnostics("p.yaml", &with_rules(&rule("n", "monthly_spend + 1", "veo")));
+    let out = diagnostics(
+        "p.yaml",
+        &with_rules(&rule("n", "monthly_spend + 1", "veo")),
+    );
     assert!(out.contains("a condition must be true or false"), "{out}");
 }
 
@@ -179,16 +221,26 @@ fn constant_division_by_zero_is_caught_at_load() {
 fn deeply_nested_condition_in_a_policy_is_an_error_not_a_crash() {
     let deep = format!("{}true{}", "(".repeat(10_000), ")".repeat(10_000));
     let out = diagnostics("p.yaml", &with_rules(&rule("deep", &deep, "veo")));
-    assert!(out.contains("parentheses nest more than 64 levels deep"), "{out}");
+    assert!(
+        out.contains("parentheses nest more than 64 levels deep"),
+        "{out}"
+    );
 }
 
 #[test]
 fn invalid_feature_flag_value_names_the_variable() {
     let yaml = with_rules(&rule("ok", "true", "veo"));
     let env = |k: &str| (k == "GENROUTE_BACKEND_PIXVERSE_ENABLED").then(|| "maybe".to_string());
-    let err = genroute::Policy::load(genroute::Source::new("p.yaml", yaml), &genroute::LoadOptions { env: &env }).unwrap_err();
+    let err = genroute::Policy::load(
+        genroute::Source::new("p.yaml", yaml),
+        &genroute::LoadOptions { env: &env },
+    )
+    .unwrap_err();
     let out = err.to_string();
-    assert!(out.contains("`GENROUTE_BACKEND_PIXVERSE_ENABLED` is `maybe`"), "{out}");
+    assert!(
+        out.contains("`GENROUTE_BACKEND_PIXVERSE_ENABLED` is `maybe`"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -101,7 +101,11 @@ backends:
 "#
     );
     let env = |k: &str| (k == "REMOTE_KEY").then(|| "remote-SECRET-key".to_string());
-    Policy::load(genroute::Source::new("exec.yaml", yaml), &genroute::LoadOptions { env: &env }).unwrap()
+    Policy::load(
+        genroute::Source::new("exec.yaml", yaml),
+        &genroute::LoadOptions { env: &env },
+    )
+    .unwrap()
 }
 
 struct Fixture {
@@ -115,15 +119,28 @@ async fn fixture(on_rejected: &str) -> Fixture {
     let (url, stub) = start_stub().await;
     let policy = Arc::new(policy(&url, on_rejected));
     let store = Arc::new(MemoryStore::new());
-    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 10, 12, 0, 0).unwrap()));
+    let clock = Arc::new(ManualClock::new(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 10, 12, 0, 0)
+            .unwrap(),
+    ));
     let env = |k: &str| (k == "REMOTE_KEY").then(|| "remote-SECRET-key".to_string());
-    let sink = Arc::new(DirSink(std::env::temp_dir().join(format!("genroute-exec-{}", std::process::id()))));
+    let sink = Arc::new(DirSink(
+        std::env::temp_dir().join(format!("genroute-exec-{}", std::process::id())),
+    ));
     let router = Router::new(policy, store.clone(), &env, clock.clone(), sink);
-    Fixture { router, store, clock, stub }
+    Fixture {
+        router,
+        store,
+        clock,
+        stub,
+    }
 }
 
 fn request(p: &Policy) -> genroute::Request {
-    RequestBuilder::new("a paper boat on a river").build(p).unwrap()
+    RequestBuilder::new("a paper boat on a river")
+        .build(p)
+        .unwrap()
 }
 
 fn spent(f: &Fixture) -> Fixed {
@@ -142,12 +159,28 @@ async fn every_retryable_class_falls_back_to_the_next_backend() {
     ] {
         let f = fixture("stop").await;
         f.stub.mode.store(mode as u8, Ordering::SeqCst);
-        let g = f.router.generate(&request(f.router.policy())).await.unwrap();
-        let story: Vec<(&str, &str)> = g.attempts.iter().map(|a| (a.backend.as_str(), a.outcome.as_str())).collect();
-        assert_eq!(story, [("remote", outcome), ("backup", "success")], "{mode:?}: {g:#?}");
+        let g = f
+            .router
+            .generate(&request(f.router.policy()))
+            .await
+            .unwrap();
+        let story: Vec<(&str, &str)> = g
+            .attempts
+            .iter()
+            .map(|a| (a.backend.as_str(), a.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            story,
+            [("remote", outcome), ("backup", "success")],
+            "{mode:?}: {g:#?}"
+        );
         assert_eq!(g.backend.as_deref(), Some("backup"));
         assert!(g.video.as_deref().unwrap().starts_with("sim://backup/"));
-        assert_eq!(f.stub.creates.load(Ordering::SeqCst), 1, "{mode:?}: a create is never re-sent");
+        assert_eq!(
+            f.stub.creates.load(Ordering::SeqCst),
+            1,
+            "{mode:?}: a create is never re-sent"
+        );
         if mode == Mode::Slow {
             // The create timed out: the job may exist, so its cost stays counted.
             assert!(g.attempts[0].in_doubt);
@@ -155,7 +188,11 @@ async fn every_retryable_class_falls_back_to_the_next_backend() {
         } else {
             assert_eq!(g.cost_usd, "0.05".parse().unwrap(), "{mode:?}");
         }
-        assert_eq!(spent(&f), g.cost_usd, "{mode:?}: the ledger matches what the client saw");
+        assert_eq!(
+            spent(&f),
+            g.cost_usd,
+            "{mode:?}: the ledger matches what the client saw"
+        );
         let msg = g.attempts[0].message.as_deref().unwrap_or_default();
         assert!(!msg.contains("SECRET"), "{msg}");
     }
@@ -164,7 +201,11 @@ async fn every_retryable_class_falls_back_to_the_next_backend() {
 #[tokio::test]
 async fn success_on_the_first_backend_downloads_and_commits() {
     let f = fixture("stop").await;
-    let g = f.router.generate(&request(f.router.policy())).await.unwrap();
+    let g = f
+        .router
+        .generate(&request(f.router.policy()))
+        .await
+        .unwrap();
     assert_eq!(g.backend.as_deref(), Some("remote"));
     assert_eq!(g.attempts.len(), 1);
     let path = g.video.unwrap();
@@ -176,7 +217,11 @@ async fn success_on_the_first_backend_downloads_and_commits() {
 async fn content_rejection_stops_or_falls_through_as_the_policy_says() {
     let f = fixture("stop").await;
     f.stub.mode.store(Mode::Moderation as u8, Ordering::SeqCst);
-    let g = f.router.generate(&request(f.router.policy())).await.unwrap();
+    let g = f
+        .router
+        .generate(&request(f.router.policy()))
+        .await
+        .unwrap();
     assert_eq!(g.attempts.len(), 1);
     assert_eq!(g.attempts[0].outcome, "content_rejected");
     assert_eq!(g.backend, None);
@@ -184,7 +229,11 @@ async fn content_rejection_stops_or_falls_through_as_the_policy_says() {
 
     let f = fixture("fallback").await;
     f.stub.mode.store(Mode::Moderation as u8, Ordering::SeqCst);
-    let g = f.router.generate(&request(f.router.policy())).await.unwrap();
+    let g = f
+        .router
+        .generate(&request(f.router.policy()))
+        .await
+        .unwrap();
     assert_eq!(g.backend.as_deref(), Some("backup"));
 }
 
@@ -208,19 +257,29 @@ async fn breaker_opens_after_n_failures_then_half_opens_and_closes() {
     let g = f.router.generate(&req).await.unwrap();
     assert_eq!(g.attempts.len(), 1);
     assert_eq!(g.attempts[0].backend, "backup");
-    assert_eq!(f.stub.creates.load(Ordering::SeqCst), before, "no call while open");
+    assert_eq!(
+        f.stub.creates.load(Ordering::SeqCst),
+        before,
+        "no call while open"
+    );
 
     // After the timeout it is half-open and admits probes; two successes close it.
     f.clock.advance(chrono::Duration::seconds(61));
     f.stub.mode.store(Mode::Ok as u8, Ordering::SeqCst);
     let e = f.router.explain(&req).unwrap();
-    assert_eq!(e.context.breakers["remote"], genroute::BreakerState::HalfOpen);
+    assert_eq!(
+        e.context.breakers["remote"],
+        genroute::BreakerState::HalfOpen
+    );
     assert_eq!(e.backend.as_deref(), Some("remote"));
     for _ in 0..2 {
         let g = f.router.generate(&req).await.unwrap();
         assert_eq!(g.backend.as_deref(), Some("remote"));
     }
-    assert_eq!(f.router.explain(&req).unwrap().context.breakers["remote"], genroute::BreakerState::Closed);
+    assert_eq!(
+        f.router.explain(&req).unwrap().context.breakers["remote"],
+        genroute::BreakerState::Closed
+    );
 }
 
 #[tokio::test]
@@ -233,8 +292,14 @@ async fn a_failed_probe_reopens_the_breaker() {
     }
     f.clock.advance(chrono::Duration::seconds(61));
     let g = f.router.generate(&req).await.unwrap();
-    assert_eq!(g.attempts[0].outcome, "retryable", "the probe was admitted and failed");
-    assert_eq!(f.router.explain(&req).unwrap().context.breakers["remote"], genroute::BreakerState::Open);
+    assert_eq!(
+        g.attempts[0].outcome, "retryable",
+        "the probe was admitted and failed"
+    );
+    assert_eq!(
+        f.router.explain(&req).unwrap().context.breakers["remote"],
+        genroute::BreakerState::Open
+    );
 }
 
 #[tokio::test]
@@ -273,7 +338,11 @@ async fn concurrent_requests_never_pass_the_budget() {
         tasks.push(tokio::spawn(async move {
             let mut seen = Fixed::ZERO;
             for _ in 0..4 {
-                let g = f.router.generate(&request(f.router.policy())).await.unwrap();
+                let g = f
+                    .router
+                    .generate(&request(f.router.policy()))
+                    .await
+                    .unwrap();
                 seen = seen.checked_add(g.cost_usd).unwrap();
             }
             seen

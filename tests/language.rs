@@ -74,7 +74,12 @@ fn comparisons_do_not_chain() {
 #[test]
 fn keywords_are_case_insensitive_and_have_symbol_spellings() {
     let canonical = "(or (and a b) (not c))";
-    for text in ["a AND b OR NOT c", "a and b or not c", "a And b Or Not c", "a && b || !c"] {
+    for text in [
+        "a AND b OR NOT c",
+        "a and b or not c",
+        "a And b Or Not c",
+        "a && b || !c",
+    ] {
         assert_eq!(tree(text), canonical, "{text}");
     }
     assert_eq!(tree("TRUE OR False"), "(or true false)");
@@ -113,7 +118,10 @@ fn numbers_are_exact_decimals() {
 
 #[test]
 fn dotted_names() {
-    assert_eq!(tree("backends.veo.breaker == 'open'"), "(== backends.veo.breaker \"open\")");
+    assert_eq!(
+        tree("backends.veo.breaker == 'open'"),
+        "(== backends.veo.breaker \"open\")"
+    );
     assert_eq!(tree("request.tier != 'free'"), "(!= request.tier \"free\")");
 }
 
@@ -129,7 +137,11 @@ fn printer_writes_the_canonical_form() {
 fn syntax_errors_say_what_was_expected_and_where() {
     let e = parse_condition("priority == 'quality' AND").unwrap_err();
     assert_eq!(e.span.start, 25);
-    assert!(e.message.contains("expected an expression"), "{}", e.message);
+    assert!(
+        e.message.contains("expected an expression"),
+        "{}",
+        e.message
+    );
     let e = parse_condition("(a == 1").unwrap_err();
     assert!(e.message.contains("expected"), "{}", e.message);
     assert!(error("").contains("expected"));
@@ -140,7 +152,11 @@ fn syntax_errors_say_what_was_expected_and_where() {
 fn ten_thousand_nested_parentheses_give_a_clear_error() {
     let text = format!("{}1 == 1{}", "(".repeat(10_000), ")".repeat(10_000));
     let e = parse_condition(&text).unwrap_err();
-    assert!(e.message.contains("nest more than 64 levels"), "{}", e.message);
+    assert!(
+        e.message.contains("nest more than 64 levels"),
+        "{}",
+        e.message
+    );
     assert_eq!(e.span.start, 64);
     assert!(e.help.contains("parentheses"));
 }

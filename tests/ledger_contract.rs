@@ -22,11 +22,20 @@ fn usd(s: &str) -> Fixed {
 }
 
 fn res(amount: &str) -> NewReservation {
-    NewReservation { request_id: "req-1".into(), backend: "veo".into(), model: Some("veo-3".into()), amount: usd(amount), ttl_ms: 60_000 }
+    NewReservation {
+        request_id: "req-1".into(),
+        backend: "veo".into(),
+        model: Some("veo-3".into()),
+        amount: usd(amount),
+        ttl_ms: 60_000,
+    }
 }
 
 fn nov() -> Month {
-    Month { year: 2026, month: 11 }
+    Month {
+        year: 2026,
+        month: 11,
+    }
 }
 
 fn reserve_commit_release_and_in_doubt(s: &dyn Store) {
@@ -37,7 +46,10 @@ fn reserve_commit_release_and_in_doubt(s: &dyn Store) {
     assert!(matches!(over, LedgerError::OverBudget { .. }), "{over}");
     let c = s.reserve(&res("0.20"), budget, t(1, 3)).unwrap();
     let totals = s.totals(nov(), t(1, 4)).unwrap();
-    assert_eq!((totals.reserved, totals.spent()), (usd("1.00"), Fixed::ZERO));
+    assert_eq!(
+        (totals.reserved, totals.spent()),
+        (usd("1.00"), Fixed::ZERO)
+    );
     s.commit(&a, t(1, 5)).unwrap();
     s.release(&b, "retryable", t(1, 6)).unwrap();
     s.keep_in_doubt(&c, "retryable", t(1, 7)).unwrap();
@@ -47,9 +59,18 @@ fn reserve_commit_release_and_in_doubt(s: &dyn Store) {
     assert_eq!(totals.reserved, Fixed::ZERO);
     assert_eq!(totals.counted(), usd("0.60"));
     // A finished reservation cannot be finished again.
-    assert!(matches!(s.commit(&a, t(1, 9)), Err(LedgerError::UnknownReservation(_))));
-    assert!(matches!(s.release(&a, "x", t(1, 9)), Err(LedgerError::UnknownReservation(_))));
-    assert!(matches!(s.commit("nope", t(1, 9)), Err(LedgerError::UnknownReservation(_))));
+    assert!(matches!(
+        s.commit(&a, t(1, 9)),
+        Err(LedgerError::UnknownReservation(_))
+    ));
+    assert!(matches!(
+        s.release(&a, "x", t(1, 9)),
+        Err(LedgerError::UnknownReservation(_))
+    ));
+    assert!(matches!(
+        s.commit("nope", t(1, 9)),
+        Err(LedgerError::UnknownReservation(_))
+    ));
 }
 
 fn exact_money_after_many_small_commits(s: &dyn Store) {
@@ -58,19 +79,35 @@ fn exact_money_after_many_small_commits(s: &dyn Store) {
         s.commit(&id, t(2, i % 60)).unwrap();
     }
     assert_eq!(s.totals(nov(), t(2, 59)).unwrap().committed, usd("7.00"));
-    assert!(s.reserve(&res("0.000001"), usd("7.00"), t(2, 59)).is_err(), "not a micro-dollar over");
+    assert!(
+        s.reserve(&res("0.000001"), usd("7.00"), t(2, 59)).is_err(),
+        "not a micro-dollar over"
+    );
 }
 
 fn expired_reservations_stop_counting_but_commits_still_land(s: &dyn Store) {
     let a = s.reserve(&res("0.90"), usd("1.00"), t(3, 0)).unwrap();
     assert!(s.reserve(&res("0.20"), usd("1.00"), t(3, 30)).is_err());
     // 60 s later the reservation's process is presumed dead.
-    let b = s.reserve(&res("0.20"), usd("1.00"), t(3, 0) + chrono::Duration::seconds(61)).unwrap();
-    s.commit(&b, t(3, 0) + chrono::Duration::seconds(62)).unwrap();
-    let states: Vec<_> = s.entries(Some(nov())).unwrap().into_iter().map(|e| e.state).collect();
+    let b = s
+        .reserve(
+            &res("0.20"),
+            usd("1.00"),
+            t(3, 0) + chrono::Duration::seconds(61),
+        )
+        .unwrap();
+    s.commit(&b, t(3, 0) + chrono::Duration::seconds(62))
+        .unwrap();
+    let states: Vec<_> = s
+        .entries(Some(nov()))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.state)
+        .collect();
     assert_eq!(states, [EntryState::Expired, EntryState::Committed]);
     // The frozen process wakes up and commits: money spent is recorded, not lost.
-    s.commit(&a, t(3, 0) + chrono::Duration::seconds(63)).unwrap();
+    s.commit(&a, t(3, 0) + chrono::Duration::seconds(63))
+        .unwrap();
     assert_eq!(s.totals(nov(), t(3, 59)).unwrap().committed, usd("1.10"));
 }
 
@@ -81,20 +118,34 @@ fn months_are_separate_and_old_months_stay_readable(s: &dyn Store) {
     let b = s.reserve(&res("0.50"), usd("0.50"), dec).unwrap();
     s.commit(&b, dec).unwrap();
     assert_eq!(s.totals(nov(), dec).unwrap().committed, usd("0.50"));
-    assert_eq!(s.totals(Month::of(dec), dec).unwrap().committed, usd("0.50"));
+    assert_eq!(
+        s.totals(Month::of(dec), dec).unwrap().committed,
+        usd("0.50")
+    );
     assert_eq!(s.entries(Some(nov())).unwrap().len(), 1);
     assert_eq!(s.entries(None).unwrap().len(), 2);
     let e = &s.entries(Some(Month::of(dec))).unwrap()[0];
-    assert_eq!((e.month.as_str(), e.request_id.as_str(), e.backend.as_str()), ("2026-12", "req-1", "veo"));
-    assert_eq!((e.model.as_deref(), e.amount_usd, e.state), (Some("veo-3"), usd("0.50"), EntryState::Committed));
+    assert_eq!(
+        (e.month.as_str(), e.request_id.as_str(), e.backend.as_str()),
+        ("2026-12", "req-1", "veo")
+    );
+    assert_eq!(
+        (e.model.as_deref(), e.amount_usd, e.state),
+        (Some("veo-3"), usd("0.50"), EntryState::Committed)
+    );
     assert_eq!(e.created, "2026-12-01T00:00:00.000Z");
 }
 
 fn breakers_persist_and_update_atomically(s: &dyn Store) {
-    let cfg = BreakerConfig { failure_threshold: 2, timeout_ms: 1000, half_open_requests: 1 };
+    let cfg = BreakerConfig {
+        failure_threshold: 2,
+        timeout_ms: 1000,
+        half_open_requests: 1,
+    };
     assert_eq!(s.breaker("veo").unwrap().state, BreakerState::Closed);
     for _ in 0..2 {
-        s.update_breaker("veo", &mut |b| b.on_failure(5_000, &cfg)).unwrap();
+        s.update_breaker("veo", &mut |b| b.on_failure(5_000, &cfg))
+            .unwrap();
     }
     let b = s.breaker("veo").unwrap();
     assert_eq!(b.state_at(5_500, &cfg), BreakerState::Open);
@@ -160,14 +211,21 @@ macro_rules! contract {
 fn sqlite() -> SqliteStore {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("genroute-contract-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let dir = std::env::temp_dir().join(format!(
+        "genroute-contract-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     SqliteStore::open(&dir.join("ledger.sqlite3")).unwrap()
 }
 
 contract!(memory, MemoryStore::new());
 contract!(sqlite_store, sqlite());
-contract!(redis_store, genroute::ledger::redis::RedisStore::open(&redis_server::fresh_url()).unwrap());
+contract!(
+    redis_store,
+    genroute::ledger::redis::RedisStore::open(&redis_server::fresh_url()).unwrap()
+);
 
 #[test]
 fn redis_down_fails_closed() {

@@ -39,9 +39,17 @@ backends:
 
 fn generate(policy: &Path, data: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_genroute"));
-    c.args(["generate", "--policy", policy.to_str().unwrap(), "--prompt", "race", "--format", "json"])
-        .arg("--data-dir")
-        .arg(data);
+    c.args([
+        "generate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--prompt",
+        "race",
+        "--format",
+        "json",
+    ])
+    .arg("--data-dir")
+    .arg(data);
     c
 }
 
@@ -65,7 +73,12 @@ fn eight_processes_never_pass_the_budget_and_the_ledger_matches_the_clients() {
                 for _ in 0..12 {
                     let out = generate(&policy, &data).output().unwrap();
                     let code = out.status.code();
-                    assert!(matches!(code, Some(0) | Some(3)), "{:?} {}", code, String::from_utf8_lossy(&out.stderr));
+                    assert!(
+                        matches!(code, Some(0) | Some(3)),
+                        "{:?} {}",
+                        code,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                     let cost: Fixed = v["cost_usd"].to_string().parse().unwrap();
                     seen = seen.checked_add(cost).unwrap();
@@ -86,11 +99,26 @@ fn eight_processes_never_pass_the_budget_and_the_ledger_matches_the_clients() {
         successes += n;
     }
     let t = totals(&data);
-    assert_eq!(t.reserved, Fixed::ZERO, "every reservation was committed or released");
-    assert_eq!(t.spent(), seen, "committed spend equals the sum of what clients were told");
-    assert!(t.spent() <= "1.00".parse().unwrap(), "overspent: {}", t.spent());
+    assert_eq!(
+        t.reserved,
+        Fixed::ZERO,
+        "every reservation was committed or released"
+    );
+    assert_eq!(
+        t.spent(),
+        seen,
+        "committed spend equals the sum of what clients were told"
+    );
+    assert!(
+        t.spent() <= "1.00".parse().unwrap(),
+        "overspent: {}",
+        t.spent()
+    );
     assert_eq!(t.spent(), Fixed::from_micros(50_000 * i64::from(successes)));
-    assert_eq!(successes, 20, "the budget fits exactly twenty videos, and 96 requests want more");
+    assert_eq!(
+        successes, 20,
+        "the budget fits exactly twenty videos, and 96 requests want more"
+    );
 }
 
 #[test]
@@ -106,18 +134,33 @@ fn kill_dash_nine_loses_no_committed_spend_and_its_reservation_expires() {
 
     // Then a call that takes ten seconds of wall-clock time, killed half-way.
     let slow = write_policy(&dir, "0", "1");
-    let mut child = generate(&slow, &data).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = generate(&slow, &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     while totals(&data).reserved == Fixed::ZERO {
-        assert!(started.elapsed() < Duration::from_secs(30), "the slow call never reserved");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slow call never reserved"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
     let t = totals(&data);
-    assert_eq!(t.committed, "0.10".parse().unwrap(), "committed spend survived kill -9");
-    assert_eq!(t.reserved, "0.05".parse().unwrap(), "the dead call's reservation is still held");
+    assert_eq!(
+        t.committed,
+        "0.10".parse().unwrap(),
+        "committed spend survived kill -9"
+    );
+    assert_eq!(
+        t.reserved,
+        "0.05".parse().unwrap(),
+        "the dead call's reservation is still held"
+    );
 
     // Its reservation expires after twice the backend's maximum time plus a minute.
     let store = SqliteStore::open(&data.join("ledger.sqlite3")).unwrap();
@@ -125,6 +168,18 @@ fn kill_dash_nine_loses_no_committed_spend_and_its_reservation_expires() {
     let t = store.totals(Month::of(later), later).unwrap();
     assert_eq!(t.reserved, Fixed::ZERO);
     assert_eq!(t.committed, "0.10".parse().unwrap());
-    let states: Vec<EntryState> = store.entries(None).unwrap().iter().map(|e| e.state).collect();
-    assert_eq!(states, [EntryState::Committed, EntryState::Committed, EntryState::Expired]);
+    let states: Vec<EntryState> = store
+        .entries(None)
+        .unwrap()
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            EntryState::Committed,
+            EntryState::Committed,
+            EntryState::Expired
+        ]
+    );
 }

@@ -12,7 +12,10 @@ use genroute::{parse_condition, Fixed};
 use proptest::prelude::*;
 
 fn e(kind: ExprKind) -> Expr {
-    Expr { kind, span: Span::default() }
+    Expr {
+        kind,
+        span: Span::default(),
+    }
 }
 
 /// n-ary AND/OR that never nests a chain in a chain of the same kind (the parser flattens).
@@ -25,11 +28,16 @@ fn chain(and: bool, items: Vec<Expr>) -> Expr {
             k => flat.push(e(k)),
         }
     }
-    e(if and { ExprKind::And(flat) } else { ExprKind::Or(flat) })
+    e(if and {
+        ExprKind::And(flat)
+    } else {
+        ExprKind::Or(flat)
+    })
 }
 
 fn fixed() -> impl Strategy<Value = Fixed> {
-    (0i64..100_000, 0usize..3).prop_map(|(n, places)| Fixed::from_micros(n * 10i64.pow(6 - places as u32 * 2).max(1)))
+    (0i64..100_000, 0usize..3)
+        .prop_map(|(n, places)| Fixed::from_micros(n * 10i64.pow(6 - places as u32 * 2).max(1)))
 }
 
 const KEYWORDS: &[&str] = &["and", "or", "not", "in", "true", "false"];
@@ -48,14 +56,31 @@ fn any_expr() -> impl Strategy<Value = Expr> {
     ];
     leaf.prop_recursive(5, 48, 4, |inner| {
         let binop = prop_oneof![
-            Just(BinOp::Add), Just(BinOp::Sub), Just(BinOp::Mul), Just(BinOp::Div), Just(BinOp::Eq),
-            Just(BinOp::Ne), Just(BinOp::Lt), Just(BinOp::Le), Just(BinOp::Gt), Just(BinOp::Ge)
+            Just(BinOp::Add),
+            Just(BinOp::Sub),
+            Just(BinOp::Mul),
+            Just(BinOp::Div),
+            Just(BinOp::Eq),
+            Just(BinOp::Ne),
+            Just(BinOp::Lt),
+            Just(BinOp::Le),
+            Just(BinOp::Gt),
+            Just(BinOp::Ge)
         ];
         prop_oneof![
-            inner.clone().prop_map(|a| e(ExprKind::Unary(UnOp::Not, Box::new(a)))),
-            inner.clone().prop_map(|a| e(ExprKind::Unary(UnOp::Neg, Box::new(a)))),
-            (binop, inner.clone(), inner.clone()).prop_map(|(op, a, b)| e(ExprKind::Binary(op, Box::new(a), Box::new(b)))),
-            (inner.clone(), prop::collection::vec(inner.clone(), 0..3)).prop_map(|(a, l)| e(ExprKind::In(Box::new(a), l))),
+            inner
+                .clone()
+                .prop_map(|a| e(ExprKind::Unary(UnOp::Not, Box::new(a)))),
+            inner
+                .clone()
+                .prop_map(|a| e(ExprKind::Unary(UnOp::Neg, Box::new(a)))),
+            (binop, inner.clone(), inner.clone()).prop_map(|(op, a, b)| e(ExprKind::Binary(
+                op,
+                Box::new(a),
+                Box::new(b)
+            ))),
+            (inner.clone(), prop::collection::vec(inner.clone(), 0..3))
+                .prop_map(|(a, l)| e(ExprKind::In(Box::new(a), l))),
             prop::collection::vec(inner.clone(), 2..4).prop_map(|v| chain(true, v)),
             prop::collection::vec(inner, 2..4).prop_map(|v| chain(false, v)),
         ]
@@ -91,7 +116,12 @@ proptest! {
 
 fn check_any(text: &str) {
     let enums = builtin_enums();
-    let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
+    let scope = Scope {
+        enums: &enums,
+        fields: &[],
+        backends: &[],
+        target: None,
+    };
     if let Ok(tree) = parse_condition(text) {
         let _ = check_condition(&tree, &scope);
     }
@@ -177,18 +207,37 @@ fn reference(t: &Expr, env: &Env) -> Result<Ref, EvalErrorKind> {
     })
 }
 
-const NUMS: &[&str] = &["duration", "quality_threshold", "failures", "hour", "monthly_spend", "monthly_budget", "cost_threshold"];
+const NUMS: &[&str] = &[
+    "duration",
+    "quality_threshold",
+    "failures",
+    "hour",
+    "monthly_spend",
+    "monthly_budget",
+    "cost_threshold",
+];
 
 fn num_expr() -> impl Strategy<Value = Expr> {
     let leaf = prop_oneof![
-        (0i64..2_000, 0usize..3).prop_map(|(n, p)| e(ExprKind::Num(Fixed::from_micros(n * 10i64.pow(6 - p as u32 * 2))))),
+        (0i64..2_000, 0usize..3).prop_map(|(n, p)| e(ExprKind::Num(Fixed::from_micros(
+            n * 10i64.pow(6 - p as u32 * 2)
+        )))),
         prop::sample::select(NUMS).prop_map(|n| e(ExprKind::Name(n.to_string()))),
         Just(e(ExprKind::Num(Fixed::from_micros(9_000_000_000_000_000)))),
     ];
     leaf.prop_recursive(4, 24, 2, |inner| {
-        let op = prop_oneof![Just(BinOp::Add), Just(BinOp::Sub), Just(BinOp::Mul), Just(BinOp::Div)];
+        let op = prop_oneof![
+            Just(BinOp::Add),
+            Just(BinOp::Sub),
+            Just(BinOp::Mul),
+            Just(BinOp::Div)
+        ];
         prop_oneof![
-            (op, inner.clone(), inner.clone()).prop_map(|(op, a, b)| e(ExprKind::Binary(op, Box::new(a), Box::new(b)))),
+            (op, inner.clone(), inner.clone()).prop_map(|(op, a, b)| e(ExprKind::Binary(
+                op,
+                Box::new(a),
+                Box::new(b)
+            ))),
             inner.prop_map(|a| e(ExprKind::Unary(UnOp::Neg, Box::new(a)))),
         ]
     })
@@ -199,22 +248,48 @@ fn str_lit(s: &str) -> Expr {
 }
 
 fn bool_expr() -> impl Strategy<Value = Expr> {
-    let cmp = prop_oneof![Just(BinOp::Eq), Just(BinOp::Ne), Just(BinOp::Lt), Just(BinOp::Le), Just(BinOp::Gt), Just(BinOp::Ge)];
+    let cmp = prop_oneof![
+        Just(BinOp::Eq),
+        Just(BinOp::Ne),
+        Just(BinOp::Lt),
+        Just(BinOp::Le),
+        Just(BinOp::Gt),
+        Just(BinOp::Ge)
+    ];
     let leaf = prop_oneof![
         any::<bool>().prop_map(|b| e(ExprKind::Bool(b))),
         Just(e(ExprKind::Name("budget.available".into()))),
-        (cmp, num_expr(), num_expr()).prop_map(|(op, a, b)| e(ExprKind::Binary(op, Box::new(a), Box::new(b)))),
-        prop::sample::select(&["quality", "balanced", "speed"][..])
-            .prop_map(|p| e(ExprKind::Binary(BinOp::Eq, Box::new(e(ExprKind::Name("priority".into()))), Box::new(str_lit(p))))),
-        prop::collection::vec(prop::sample::select(&["16:9", "9:16", "1:1"][..]), 0..3).prop_map(|l| {
-            e(ExprKind::In(Box::new(e(ExprKind::Name("aspect_ratio".into()))), l.into_iter().map(str_lit).collect()))
-        }),
-        prop::sample::select(&["noir", "anime"][..])
-            .prop_map(|s| e(ExprKind::Binary(BinOp::Ne, Box::new(e(ExprKind::Name("style".into()))), Box::new(str_lit(s))))),
+        (cmp, num_expr(), num_expr()).prop_map(|(op, a, b)| e(ExprKind::Binary(
+            op,
+            Box::new(a),
+            Box::new(b)
+        ))),
+        prop::sample::select(&["quality", "balanced", "speed"][..]).prop_map(|p| e(
+            ExprKind::Binary(
+                BinOp::Eq,
+                Box::new(e(ExprKind::Name("priority".into()))),
+                Box::new(str_lit(p))
+            )
+        )),
+        prop::collection::vec(prop::sample::select(&["16:9", "9:16", "1:1"][..]), 0..3).prop_map(
+            |l| {
+                e(ExprKind::In(
+                    Box::new(e(ExprKind::Name("aspect_ratio".into()))),
+                    l.into_iter().map(str_lit).collect(),
+                ))
+            }
+        ),
+        prop::sample::select(&["noir", "anime"][..]).prop_map(|s| e(ExprKind::Binary(
+            BinOp::Ne,
+            Box::new(e(ExprKind::Name("style".into()))),
+            Box::new(str_lit(s))
+        ))),
     ];
     leaf.prop_recursive(4, 32, 3, |inner| {
         prop_oneof![
-            inner.clone().prop_map(|a| e(ExprKind::Unary(UnOp::Not, Box::new(a)))),
+            inner
+                .clone()
+                .prop_map(|a| e(ExprKind::Unary(UnOp::Not, Box::new(a)))),
             prop::collection::vec(inner.clone(), 2..4).prop_map(|v| chain(true, v)),
             prop::collection::vec(inner, 2..4).prop_map(|v| chain(false, v)),
         ]
@@ -230,8 +305,18 @@ struct World {
 }
 
 fn world() -> impl Strategy<Value = World> {
-    (prop::collection::vec(0i64..200_000_000, NUMS.len()), 0u16..3, 0u16..3, prop::sample::select(&["noir", "anime", "pastel"][..]))
-        .prop_map(|(nums, priority, aspect, style)| World { nums, priority, aspect, style })
+    (
+        prop::collection::vec(0i64..200_000_000, NUMS.len()),
+        0u16..3,
+        0u16..3,
+        prop::sample::select(&["noir", "anime", "pastel"][..]),
+    )
+        .prop_map(|(nums, priority, aspect, style)| World {
+            nums,
+            priority,
+            aspect,
+            style,
+        })
 }
 
 struct Counting(usize);
@@ -307,9 +392,21 @@ proptest! {
 #[test]
 fn point_one_plus_point_two_equals_point_three_in_conditions() {
     let enums = builtin_enums();
-    let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
-    let checked = check_condition(&parse_condition("monthly_spend + 0.1 + 0.2 == 0.3").unwrap(), &scope).unwrap();
-    assert_eq!(eval::evaluate_bool(&checked, &Context::constant()), Ok(true));
+    let scope = Scope {
+        enums: &enums,
+        fields: &[],
+        backends: &[],
+        target: None,
+    };
+    let checked = check_condition(
+        &parse_condition("monthly_spend + 0.1 + 0.2 == 0.3").unwrap(),
+        &scope,
+    )
+    .unwrap();
+    assert_eq!(
+        eval::evaluate_bool(&checked, &Context::constant()),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -318,11 +415,17 @@ fn deep_inputs_are_refused_without_deep_recursion() {
         .stack_size(2 << 20)
         .spawn(|| {
             let parens = format!("{}1 == 1{}", "(".repeat(10_000), ")".repeat(10_000));
-            assert!(parse_condition(&parens).unwrap_err().message.contains("nest"));
+            assert!(parse_condition(&parens)
+                .unwrap_err()
+                .message
+                .contains("nest"));
             let nots = "NOT ".repeat(100_000) + "true";
             assert!(parse_condition(&nots).is_err());
             let chain = vec!["a == 1"; 100_000].join(" AND ");
-            assert!(parse_condition(&chain).is_err(), "longer than the 64 KiB limit");
+            assert!(
+                parse_condition(&chain).is_err(),
+                "longer than the 64 KiB limit"
+            );
             check_any(&"-".repeat(60_000));
         })
         .unwrap()
@@ -338,7 +441,11 @@ fn sixty_thousand_prefix_operators_are_refused_without_deep_recursion() {
             for op in ["!", "-", "NOT "] {
                 let text = format!("{}a", op.repeat(60_000 / op.len()));
                 let err = parse_condition(&text).unwrap_err();
-                assert!(err.message.contains("levels deep") || err.message.contains("expected"), "{op}: {}", err.message);
+                assert!(
+                    err.message.contains("levels deep") || err.message.contains("expected"),
+                    "{op}: {}",
+                    err.message
+                );
             }
         })
         .unwrap()

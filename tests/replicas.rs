@@ -41,13 +41,25 @@ struct Replica {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn replica(policy: &std::path::Path, redis: &str, data: &std::path::Path) -> Replica {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_genroute"))
-        .args(["serve", "--policy", policy.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}"), "--store", redis])
+        .args([
+            "serve",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--store",
+            redis,
+        ])
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::null())
@@ -57,7 +69,10 @@ fn replica(policy: &std::path::Path, redis: &str, data: &std::path::Path) -> Rep
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "replica did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "replica did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Replica { url, child }
@@ -70,7 +85,14 @@ impl Drop for Replica {
     }
 }
 
-fn setup(tag: &str) -> (redis_server::RedisServer, String, std::path::PathBuf, std::path::PathBuf) {
+fn setup(
+    tag: &str,
+) -> (
+    redis_server::RedisServer,
+    String,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
     let server = redis_server::start();
     let url = format!("redis://127.0.0.1:{}/0", server.port);
     let dir = std::env::temp_dir().join(format!("genroute-replicas-{tag}-{}", std::process::id()));
@@ -104,7 +126,9 @@ async fn load(urls: Vec<String>, clients: usize, n: usize) -> (Fixed, usize, usi
                     };
                     if resp.status() == 200 {
                         let v: serde_json::Value = resp.json().await.unwrap();
-                        seen = seen.checked_add(v["cost_usd"].to_string().parse().unwrap()).unwrap();
+                        seen = seen
+                            .checked_add(v["cost_usd"].to_string().parse().unwrap())
+                            .unwrap();
                         ok += 1;
                     }
                 }
@@ -121,7 +145,10 @@ async fn load(urls: Vec<String>, clients: usize, n: usize) -> (Fixed, usize, usi
 }
 
 fn totals(url: &str, at: chrono::DateTime<chrono::Utc>) -> genroute::ledger::Totals {
-    RedisStore::open(url).unwrap().totals(Month::of(at), at).unwrap()
+    RedisStore::open(url)
+        .unwrap()
+        .totals(Month::of(at), at)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -133,9 +160,20 @@ async fn two_replicas_share_one_budget_and_never_overspend() {
     assert_eq!(refused, 0);
     let t = totals(&url, chrono::Utc::now());
     assert_eq!(t.reserved, Fixed::ZERO);
-    assert_eq!(t.spent(), seen, "committed spend equals the successes the clients received");
-    assert!(t.spent() <= "7.50".parse().unwrap(), "overspent: {}", t.spent());
-    assert_eq!(ok, 150, "7.50 at 0.05 fits 150 videos, and 320 requests want more");
+    assert_eq!(
+        t.spent(),
+        seen,
+        "committed spend equals the successes the clients received"
+    );
+    assert!(
+        t.spent() <= "7.50".parse().unwrap(),
+        "overspent: {}",
+        t.spent()
+    );
+    assert_eq!(
+        ok, 150,
+        "7.50 at 0.05 fits 150 videos, and 320 requests want more"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -150,19 +188,30 @@ async fn killing_a_replica_mid_load_loses_no_committed_spend() {
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     let (seen, _, refused) = traffic.await.unwrap();
-    assert!(refused > 0, "the kill happened while clients were still sending");
+    assert!(
+        refused > 0,
+        "the kill happened while clients were still sending"
+    );
     let now = chrono::Utc::now();
     let t = totals(&url, now);
     // Every success a client received is in the ledger; A may have committed a few whose
     // answers died with it (at most its 8 in-flight calls).
-    assert!(t.spent() >= seen, "lost committed spend: ledger {} < seen {seen}", t.spent());
+    assert!(
+        t.spent() >= seen,
+        "lost committed spend: ledger {} < seen {seen}",
+        t.spent()
+    );
     assert!(t.spent().checked_sub(seen).unwrap() <= "0.40".parse().unwrap());
     assert!(t.spent() <= "7.50".parse().unwrap());
     // A's open reservations expire (2 × max_generation_time + 60 s) and stop holding budget.
     let later = now + chrono::Duration::seconds(2 * 60 + 61);
     let after = totals(&url, later);
     assert_eq!(after.reserved, Fixed::ZERO);
-    assert_eq!(after.spent(), t.spent(), "expiry never touches committed spend");
+    assert_eq!(
+        after.spent(),
+        t.spent(),
+        "expiry never touches committed spend"
+    );
     drop(b);
 }
 
@@ -183,8 +232,21 @@ async fn a_breaker_tripped_through_one_replica_is_open_on_the_other() {
     }
     // B caches ledger figures for at most 100 ms.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let v: serde_json::Value = client.get(format!("{}/v1/backends", b.url)).send().await.unwrap().json().await.unwrap();
-    let flaky = v["backends"].as_array().unwrap().iter().find(|x| x["name"] == "flaky").unwrap().clone();
+    let v: serde_json::Value = client
+        .get(format!("{}/v1/backends", b.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flaky = v["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "flaky")
+        .unwrap()
+        .clone();
     assert_eq!(flaky["breaker"], "open", "{v}");
     let e: serde_json::Value = client
         .post(format!("{}/v1/decide", b.url))
@@ -195,6 +257,11 @@ async fn a_breaker_tripped_through_one_replica_is_open_on_the_other() {
         .json()
         .await
         .unwrap();
-    let reasons = &e["backends"].as_array().unwrap().iter().find(|x| x["name"] == "flaky").unwrap()["reasons"];
+    let reasons = &e["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "flaky")
+        .unwrap()["reasons"];
     assert_eq!(reasons[0], "circuit breaker is open");
 }

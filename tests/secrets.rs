@@ -15,7 +15,10 @@ const KEYS: [(&str, &str); 4] = [
 
 /// Answers everything with 401 and the request's headers in the body.
 async fn echo(headers: HeaderMap) -> impl IntoResponse {
-    let dump: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or(""))).collect();
+    let dump: Vec<String> = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
+        .collect();
     (StatusCode::UNAUTHORIZED, dump.join("\n"))
 }
 
@@ -30,7 +33,11 @@ fn policy(url: &str) -> String {
         backend("pix", 1, "protocol: pixverse, key_env: PIX_KEY"),
         backend("oai", 2, "protocol: openai, key_env: OAI_KEY"),
         backend("gem", 3, "protocol: gemini, key_env: GEM_KEY"),
-        backend("vtx", 4, "protocol: vertex, key_env: VTX_TOKEN, project: p, location: us-central1"),
+        backend(
+            "vtx",
+            4,
+            "protocol: vertex, key_env: VTX_TOKEN, project: p, location: us-central1"
+        ),
     )
 }
 
@@ -38,7 +45,11 @@ fn policy(url: &str) -> String {
 async fn keys_never_reach_stdout_stderr_or_logs() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(echo)).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(echo))
+            .await
+            .unwrap()
+    });
 
     let dir = std::env::temp_dir().join(format!("genroute-secrets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -46,7 +57,9 @@ async fn keys_never_reach_stdout_stderr_or_logs() {
     std::fs::write(&path, policy(&url)).unwrap();
     let p = path.to_str().unwrap().to_string();
     let runs: Vec<Vec<&str>> = vec![
-        vec!["generate", "--policy", &p, "--prompt", "x", "--format", "json"],
+        vec![
+            "generate", "--policy", &p, "--prompt", "x", "--format", "json",
+        ],
         vec!["generate", "--policy", &p, "--prompt", "x"],
         vec!["generate", "--policy", &p, "--prompt", "x", "--dry-run"],
         vec!["explain", "--policy", &p, "--format", "json"],
@@ -57,11 +70,15 @@ async fn keys_never_reach_stdout_stderr_or_logs() {
     let mut all = String::new();
     for args in runs {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_genroute"));
-        cmd.args(&args).env("RUST_LOG", "trace").env("GENROUTE_DATA_DIR", dir.join("data"));
+        cmd.args(&args)
+            .env("RUST_LOG", "trace")
+            .env("GENROUTE_DATA_DIR", dir.join("data"));
         for (k, v) in KEYS {
             cmd.env(k, v);
         }
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
         all.push_str(&String::from_utf8_lossy(&out.stdout));
         all.push_str(&String::from_utf8_lossy(&out.stderr));
     }
@@ -70,6 +87,9 @@ async fn keys_never_reach_stdout_stderr_or_logs() {
     assert!(all.contains("\"outcome\": \"terminal\""), "{all}");
     for (_, secret) in KEYS {
         assert!(!all.contains(secret), "{secret} leaked");
-        assert!(!all.contains(&secret[secret.len() - 9..]), "part of {secret} leaked");
+        assert!(
+            !all.contains(&secret[secret.len() - 9..]),
+            "part of {secret} leaked"
+        );
     }
 }

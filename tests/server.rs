@@ -38,7 +38,11 @@ struct Server {
 }
 
 async fn start(admin: Option<&str>) -> Server {
-    let dir = std::env::temp_dir().join(format!("genroute-server-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+    let dir = std::env::temp_dir().join(format!(
+        "genroute-server-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let policy_path = dir.join("policy.yaml");
     std::fs::write(&policy_path, POLICY).unwrap();
@@ -49,24 +53,44 @@ async fn start(admin: Option<&str>) -> Server {
         state_ttl: Duration::ZERO,
         trace_prompts: false,
     };
-    let app = App::new(config, Arc::new(MemoryStore::new()), Arc::new(|_: &str| None), Arc::new(SystemClock), Arc::new(DirSink(dir.join("videos")))).unwrap();
+    let app = App::new(
+        config,
+        Arc::new(MemoryStore::new()),
+        Arc::new(|_: &str| None),
+        Arc::new(SystemClock),
+        Arc::new(DirSink(dir.join("videos"))),
+    )
+    .unwrap();
     let watcher = genroute::server::watch(app.clone()).unwrap();
     std::mem::forget(watcher);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, routes(app)).await.unwrap() });
     let spec: Value = serde_yaml::from_str(include_str!("../openapi.yaml")).unwrap();
-    Server { url, client: reqwest::Client::new(), policy_path, spec }
+    Server {
+        url,
+        client: reqwest::Client::new(),
+        policy_path,
+        spec,
+    }
 }
 
 impl Server {
-    async fn call(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> (u16, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
         let mut req = match method {
             "get" => self.client.get(format!("{}{path}", self.url)),
             _ => self.client.post(format!("{}{path}", self.url)),
         };
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -89,24 +113,37 @@ impl Server {
         let op = &self.spec["paths"][template][method];
         assert!(op.is_object(), "{method} {template} is not in openapi.yaml");
         let mut response = op["responses"][status.to_string()].clone();
-        assert!(response.is_object(), "{method} {path} answered {status}, which openapi.yaml does not document: {body}");
+        assert!(
+            response.is_object(),
+            "{method} {path} answered {status}, which openapi.yaml does not document: {body}"
+        );
         if let Some(r) = response.get("$ref").and_then(Value::as_str) {
             let name = r.rsplit('/').next().unwrap();
             response = self.spec["components"]["responses"][name].clone();
         }
-        let Some(schema) = response.pointer("/content/application~1json/schema") else { return };
+        let Some(schema) = response.pointer("/content/application~1json/schema") else {
+            return;
+        };
         let mut root = schema.clone();
         root["components"] = self.spec["components"].clone();
         let validator = jsonschema::validator_for(&root).unwrap();
-        let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path())).collect();
-        assert!(errors.is_empty(), "{method} {path} {status}: body does not match openapi.yaml: {errors:?}\n{body}");
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {path} {status}: body does not match openapi.yaml: {errors:?}\n{body}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn decide_returns_the_explain_json() {
     let s = start(None).await;
-    let (status, v) = s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await;
+    let (status, v) = s
+        .call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(v["backend"], "cheap");
     assert_eq!(v["rule"], "speed_cheap");
@@ -133,17 +170,36 @@ async fn bad_bodies_get_400_naming_the_field_and_413_when_too_large() {
     let huge = format!(r#"{{"prompt": "{}"}}"#, "x".repeat(300 * 1024));
     let (status, _) = s.call("post", "/v1/decide", Some(&huge), None).await;
     assert_eq!(status, 413);
-    let nope = s.client.get(format!("{}/nope", s.url)).send().await.unwrap();
+    let nope = s
+        .client
+        .get(format!("{}/nope", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(nope.status().as_u16(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn generate_sync_and_async_then_budget_and_metrics() {
     let s = start(None).await;
-    let (status, g) = s.call("post", "/v1/generate", Some(r#"{"prompt": "a kite", "priority": "balanced"}"#), None).await;
+    let (status, g) = s
+        .call(
+            "post",
+            "/v1/generate",
+            Some(r#"{"prompt": "a kite", "priority": "balanced"}"#),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{g}");
     assert_eq!(g["backend"], "fast");
-    let (status, job) = s.call("post", "/v1/jobs", Some(r#"{"prompt": "a kite", "priority": "speed"}"#), None).await;
+    let (status, job) = s
+        .call(
+            "post",
+            "/v1/jobs",
+            Some(r#"{"prompt": "a kite", "priority": "speed"}"#),
+            None,
+        )
+        .await;
     assert_eq!(status, 202);
     let id = job["id"].as_str().unwrap().to_string();
     let mut done = Value::Null;
@@ -197,14 +253,26 @@ async fn exhausted_budget_answers_402_with_the_reasons() {
     let s = start(None).await;
     let mut last = (0, Value::Null);
     for _ in 0..60 {
-        last = s.call("post", "/v1/generate", Some(r#"{"prompt": "x", "priority": "speed"}"#), None).await;
+        last = s
+            .call(
+                "post",
+                "/v1/generate",
+                Some(r#"{"prompt": "x", "priority": "speed"}"#),
+                None,
+            )
+            .await;
         if last.0 != 200 {
             break;
         }
     }
     assert_eq!(last.0, 402, "{}", last.1);
-    assert!(last.1["explanation"]["backends"][0]["reasons"][0].as_str().unwrap().contains("remaining budget"));
-    let (status, v) = s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await;
+    assert!(last.1["explanation"]["backends"][0]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("remaining budget"));
+    let (status, v) = s
+        .call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None)
+        .await;
     assert_eq!(status, 402);
     assert_eq!(v["backend"], Value::Null);
 }
@@ -218,14 +286,22 @@ async fn admin_endpoints_need_the_token_and_are_off_without_one() {
     for token in [None, Some("wrong")] {
         let (status, _) = s.call("post", "/v1/admin/reload", None, token).await;
         assert_eq!(status, 401);
-        let (status, _) = s.call("post", "/v1/admin/breakers/fast/reset", None, token).await;
+        let (status, _) = s
+            .call("post", "/v1/admin/breakers/fast/reset", None, token)
+            .await;
         assert_eq!(status, 401);
     }
-    let (status, _) = s.call("post", "/v1/admin/reload", None, Some("t0ken")).await;
+    let (status, _) = s
+        .call("post", "/v1/admin/reload", None, Some("t0ken"))
+        .await;
     assert_eq!(status, 200);
-    let (status, v) = s.call("post", "/v1/admin/breakers/fast/reset", None, Some("t0ken")).await;
+    let (status, v) = s
+        .call("post", "/v1/admin/breakers/fast/reset", None, Some("t0ken"))
+        .await;
     assert_eq!((status, v["breaker"].as_str()), (200, Some("closed")));
-    let (status, _) = s.call("post", "/v1/admin/breakers/nope/reset", None, Some("t0ken")).await;
+    let (status, _) = s
+        .call("post", "/v1/admin/breakers/nope/reset", None, Some("t0ken"))
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -237,7 +313,11 @@ async fn hot_reload_under_load_swaps_valid_policies_and_keeps_the_old_one_on_err
         tokio::spawn(async move {
             let mut statuses = Vec::new();
             for _ in 0..300 {
-                statuses.push(s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await.0);
+                statuses.push(
+                    s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None)
+                        .await
+                        .0,
+                );
             }
             statuses
         })
@@ -247,7 +327,11 @@ async fn hot_reload_under_load_swaps_valid_policies_and_keeps_the_old_one_on_err
     std::fs::write(&s.policy_path, &changed).unwrap();
     let mut switched = false;
     for _ in 0..200 {
-        if s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await.1["backend"] == "fast" {
+        if s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None)
+            .await
+            .1["backend"]
+            == "fast"
+        {
             switched = true;
             break;
         }
@@ -255,7 +339,11 @@ async fn hot_reload_under_load_swaps_valid_policies_and_keeps_the_old_one_on_err
     }
     assert!(switched, "the watcher reloaded the valid policy");
     // An invalid change: refused, reported, and the previous policy keeps serving.
-    std::fs::write(&s.policy_path, changed.replace("priority == 'speed'", "priority == 'sped'")).unwrap();
+    std::fs::write(
+        &s.policy_path,
+        changed.replace("priority == 'speed'", "priority == 'sped'"),
+    )
+    .unwrap();
     let mut reported = Value::Null;
     for _ in 0..200 {
         let (_, r) = s.call("get", "/readyz", None, None).await;
@@ -265,15 +353,31 @@ async fn hot_reload_under_load_swaps_valid_policies_and_keeps_the_old_one_on_err
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(reported["last_reload_error"].as_str().unwrap().contains("did you mean 'speed'?"), "{reported}");
-    let (status, v) = s.call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None).await;
+    assert!(
+        reported["last_reload_error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean 'speed'?"),
+        "{reported}"
+    );
+    let (status, v) = s
+        .call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None)
+        .await;
     assert_eq!((status, v["backend"].as_str()), (200, Some("fast")));
     let (_, m) = s.call("get", "/metrics", None, None).await;
-    assert!(m.as_str().unwrap().contains("videogen_policy_reload_failures_total 1"));
+    assert!(m
+        .as_str()
+        .unwrap()
+        .contains("videogen_policy_reload_failures_total 1"));
     assert!(m.as_str().unwrap().contains("videogen_policy_reload_ok 0"));
     // The admin endpoint reports the same refusal.
-    let (status, _) = s.call("post", "/v1/admin/reload", None, Some("t0ken")).await;
+    let (status, _) = s
+        .call("post", "/v1/admin/reload", None, Some("t0ken"))
+        .await;
     assert_eq!(status, 422);
     let statuses = load.await.unwrap();
-    assert!(statuses.iter().all(|s| *s == 200), "every request during reloads was served");
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every request during reloads was served"
+    );
 }

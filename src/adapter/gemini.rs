@@ -37,24 +37,45 @@ impl Gemini {
     /// Runs one job.
     pub async fn generate(&self, job: &JobSpec) -> Outcome {
         let Some(model) = job.model.as_deref() else {
-            return Err(Failure::new(FailureClass::Terminal, "no model: list `models` for this backend or set `api.model`"));
+            return Err(Failure::new(
+                FailureClass::Terminal,
+                "no model: list `models` for this backend or set `api.model`",
+            ));
         };
         let timeout = self.endpoint.request_timeout;
-        let url = format!("{}/v1beta/models/{model}:predictLongRunning", self.endpoint.base_url);
-        let create = self.client.post(url).headers(self.auth()).json(&veo_body(job));
-        let reply = send(create, timeout).await.map_err(|t| t.create_failure("predictLongRunning"))?;
+        let url = format!(
+            "{}/v1beta/models/{model}:predictLongRunning",
+            self.endpoint.base_url
+        );
+        let create = self
+            .client
+            .post(url)
+            .headers(self.auth())
+            .json(&veo_body(job));
+        let reply = send(create, timeout)
+            .await
+            .map_err(|t| t.create_failure("predictLongRunning"))?;
         if !reply.status.is_success() {
             return Err(reply.status_failure("predictLongRunning"));
         }
-        let created: Value = reply.json("predictLongRunning").map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let created: Value = reply
+            .json("predictLongRunning")
+            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
         let Some(name) = created["name"].as_str().map(str::to_string) else {
-            return Err(Failure::in_doubt(FailureClass::Retryable, "predictLongRunning: the reply has no operation name"));
+            return Err(Failure::in_doubt(
+                FailureClass::Retryable,
+                "predictLongRunning: the reply has no operation name",
+            ));
         };
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
         let mut hint = None;
         loop {
             tokio::time::sleep(backoff.next_delay(hint)).await;
-            let url = format!("{}/v1beta/{}", self.endpoint.base_url, name.trim_start_matches('/'));
+            let url = format!(
+                "{}/v1beta/{}",
+                self.endpoint.base_url,
+                name.trim_start_matches('/')
+            );
             let reply = match send(self.client.get(url).headers(self.auth()), timeout).await {
                 Ok(r) => r,
                 Err(_) => {
@@ -69,7 +90,9 @@ impl Gemini {
             if !reply.status.is_success() {
                 return Err(reply.status_failure("operation"));
             }
-            let Ok(op) = reply.json::<Value>("operation") else { continue };
+            let Ok(op) = reply.json::<Value>("operation") else {
+                continue;
+            };
             if op["done"].as_bool() != Some(true) {
                 continue;
             }
@@ -83,11 +106,19 @@ impl Gemini {
                 .map(str::to_string);
             return match uri {
                 Some(uri) => self.download(&uri, model).await,
-                None if response["raiMediaFilteredCount"].as_i64().unwrap_or(0) > 0 => Err(Failure::new(
-                    FailureClass::ContentRejected,
-                    format!("filtered by responsible-AI checks: {}", response["raiMediaFilteredReasons"]),
+                None if response["raiMediaFilteredCount"].as_i64().unwrap_or(0) > 0 => {
+                    Err(Failure::new(
+                        FailureClass::ContentRejected,
+                        format!(
+                            "filtered by responsible-AI checks: {}",
+                            response["raiMediaFilteredReasons"]
+                        ),
+                    ))
+                }
+                None => Err(Failure::new(
+                    FailureClass::NoVideo,
+                    "the operation finished without a video",
                 )),
-                None => Err(Failure::new(FailureClass::NoVideo, "the operation finished without a video")),
             };
         }
     }
@@ -95,13 +126,32 @@ impl Gemini {
     async fn download(&self, uri: &str, model: &str) -> Outcome {
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
         loop {
-            match get_following(&self.client, uri, &self.auth(), self.endpoint.request_timeout).await {
+            match get_following(
+                &self.client,
+                uri,
+                &self.auth(),
+                self.endpoint.request_timeout,
+            )
+            .await
+            {
                 Ok(r) if r.status.is_success() && !r.body.is_empty() => {
                     let mime = content_type(&r).unwrap_or_else(|| "video/mp4".into());
-                    return Ok(Success { video: Video::Bytes { data: r.body, mime }, model: Some(model.to_string()), quality: None, simulated_seconds: None });
+                    return Ok(Success {
+                        video: Video::Bytes { data: r.body, mime },
+                        model: Some(model.to_string()),
+                        quality: None,
+                        simulated_seconds: None,
+                    });
                 }
-                Ok(r) if r.status.is_success() => return Err(Failure::new(FailureClass::NoVideo, "the video download is empty")),
-                Ok(r) if is_transient(&r) => tokio::time::sleep(backoff.next_delay(poll_hint(&r.headers))).await,
+                Ok(r) if r.status.is_success() => {
+                    return Err(Failure::new(
+                        FailureClass::NoVideo,
+                        "the video download is empty",
+                    ))
+                }
+                Ok(r) if is_transient(&r) => {
+                    tokio::time::sleep(backoff.next_delay(poll_hint(&r.headers))).await
+                }
                 Ok(r) => return Err(r.status_failure("download")),
                 Err(_) => tokio::time::sleep(backoff.next_delay(None)).await,
             }

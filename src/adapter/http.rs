@@ -23,7 +23,13 @@ impl Reply {
     /// The body as JSON, or a retryable failure naming what was wrong with it.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, Failure> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            Failure::new(FailureClass::Retryable, format!("{what}: malformed JSON reply ({e}): {}", snippet(&self.body)))
+            Failure::new(
+                FailureClass::Retryable,
+                format!(
+                    "{what}: malformed JSON reply ({e}): {}",
+                    snippet(&self.body)
+                ),
+            )
         })
     }
 
@@ -31,7 +37,11 @@ impl Reply {
     pub fn status_failure(&self, what: &str) -> Failure {
         Failure::new(
             classify_status(self.status),
-            format!("{what}: HTTP {}: {}", self.status.as_u16(), snippet(&self.body)),
+            format!(
+                "{what}: HTTP {}: {}",
+                self.status.as_u16(),
+                snippet(&self.body)
+            ),
         )
     }
 }
@@ -49,7 +59,9 @@ impl Transport {
     /// As a failure of a call that is safe to repeat (polls, downloads).
     pub fn failure(self, what: &str) -> Failure {
         match self {
-            Transport::Connect(m) | Transport::Unknown(m) => Failure::new(FailureClass::Retryable, format!("{what}: {m}")),
+            Transport::Connect(m) | Transport::Unknown(m) => {
+                Failure::new(FailureClass::Retryable, format!("{what}: {m}"))
+            }
         }
     }
 
@@ -71,7 +83,11 @@ pub async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.bytes().await.map_err(describe)?.to_vec();
-    Ok(Reply { status, headers, body })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Describes a transport error without its URL (which could carry a credential).
@@ -97,8 +113,15 @@ pub async fn get_following(
     auth: &HeaderMap,
     timeout: Duration,
 ) -> Result<Reply, Transport> {
-    let origin = |u: &reqwest::Url| (u.scheme().to_string(), u.host_str().map(str::to_string), u.port_or_known_default());
-    let first = reqwest::Url::parse(url).map_err(|e| Transport::Connect(format!("bad URL: {e}")))?;
+    let origin = |u: &reqwest::Url| {
+        (
+            u.scheme().to_string(),
+            u.host_str().map(str::to_string),
+            u.port_or_known_default(),
+        )
+    };
+    let first =
+        reqwest::Url::parse(url).map_err(|e| Transport::Connect(format!("bad URL: {e}")))?;
     let mut current = first.clone();
     for _ in 0..=5 {
         let mut req = client.get(current.clone());
@@ -114,7 +137,9 @@ pub async fn get_following(
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| Transport::Unknown("a redirect without a Location".into()))?;
-        current = current.join(location).map_err(|e| Transport::Unknown(format!("bad redirect: {e}")))?;
+        current = current
+            .join(location)
+            .map_err(|e| Transport::Unknown(format!("bad redirect: {e}")))?;
     }
     Err(Transport::Unknown("too many redirects".into()))
 }
@@ -130,7 +155,12 @@ pub fn classify_status(status: StatusCode) -> FailureClass {
 /// The `Retry-After` header in seconds (the HTTP-date form is ignored), or the
 /// `openai-poll-after-ms` header.
 pub fn poll_hint(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = header("openai-poll-after-ms").and_then(|v| v.parse::<u64>().ok()) {
         return Some(Duration::from_millis(ms));
     }
@@ -178,10 +208,18 @@ mod tests {
     #[test]
     fn status_classes() {
         for s in [408, 429, 500, 502, 503, 504] {
-            assert_eq!(classify_status(StatusCode::from_u16(s).unwrap()), FailureClass::Retryable, "{s}");
+            assert_eq!(
+                classify_status(StatusCode::from_u16(s).unwrap()),
+                FailureClass::Retryable,
+                "{s}"
+            );
         }
         for s in [400, 401, 402, 403, 404, 422] {
-            assert_eq!(classify_status(StatusCode::from_u16(s).unwrap()), FailureClass::Terminal, "{s}");
+            assert_eq!(
+                classify_status(StatusCode::from_u16(s).unwrap()),
+                FailureClass::Terminal,
+                "{s}"
+            );
         }
     }
 
@@ -190,9 +228,15 @@ mod tests {
         let mut b = Backoff::new(Duration::from_secs(2), Duration::from_secs(5));
         assert_eq!(b.next_delay(None), Duration::from_secs(2));
         assert_eq!(b.next_delay(None), Duration::from_secs(3));
-        assert_eq!(b.next_delay(Some(Duration::from_millis(250))), Duration::from_millis(250));
+        assert_eq!(
+            b.next_delay(Some(Duration::from_millis(250))),
+            Duration::from_millis(250)
+        );
         assert_eq!(b.next_delay(None), Duration::from_secs(5));
-        assert_eq!(b.next_delay(Some(Duration::from_secs(3600))), Duration::from_secs(60));
+        assert_eq!(
+            b.next_delay(Some(Duration::from_secs(3600))),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -25,8 +25,8 @@
 //! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`. No adapter puts a key
 //! into an error message, a log line or a trace attribute.
 
-pub mod http;
 pub mod gemini;
+pub mod http;
 pub mod openai;
 pub mod pixverse;
 pub mod simulated;
@@ -136,12 +136,20 @@ pub struct Failure {
 impl Failure {
     /// A failure that surely started no billable job.
     pub fn new(class: FailureClass, message: impl Into<String>) -> Failure {
-        Failure { class, message: message.into(), in_doubt: false }
+        Failure {
+            class,
+            message: message.into(),
+            in_doubt: false,
+        }
     }
 
     /// A failure after which a job may exist.
     pub fn in_doubt(class: FailureClass, message: impl Into<String>) -> Failure {
-        Failure { class, message: message.into(), in_doubt: true }
+        Failure {
+            class,
+            message: message.into(),
+            in_doubt: true,
+        }
     }
 }
 
@@ -219,17 +227,29 @@ pub struct ConfigError {
 impl Adapter {
     /// Builds the adapter for a backend. `env` reads the key named by `api.key_env`; `client`
     /// is shared by all HTTP adapters.
-    pub fn new(backend: &Backend, env: &dyn Fn(&str) -> Option<String>, client: &reqwest::Client) -> Result<Adapter, ConfigError> {
-        let err = |message: String| ConfigError { backend: backend.name.clone(), message };
-        let protocol = backend
-            .protocol()
-            .ok_or_else(|| err("`api.protocol` is not set; use vertex, gemini, pixverse or openai".into()))?;
+    pub fn new(
+        backend: &Backend,
+        env: &dyn Fn(&str) -> Option<String>,
+        client: &reqwest::Client,
+    ) -> Result<Adapter, ConfigError> {
+        let err = |message: String| ConfigError {
+            backend: backend.name.clone(),
+            message,
+        };
+        let protocol = backend.protocol().ok_or_else(|| {
+            err("`api.protocol` is not set; use vertex, gemini, pixverse or openai".into())
+        })?;
         if protocol == Protocol::Simulated {
             return Ok(Adapter::Simulated(simulated::Simulated::new(backend)));
         }
-        let api = backend.api.as_ref().ok_or_else(|| err("`api` is not set".into()))?;
+        let api = backend
+            .api
+            .as_ref()
+            .ok_or_else(|| err("`api` is not set".into()))?;
         let key = match &api.key_env {
-            Some(var) => Some(Secret::new(env(var).ok_or_else(|| err(format!("{var} is not set")))?)),
+            Some(var) => Some(Secret::new(
+                env(var).ok_or_else(|| err(format!("{var} is not set")))?,
+            )),
             None => None,
         };
         let secs = |f: Fixed| Duration::from_micros(f.micros().max(0) as u64);
@@ -249,9 +269,20 @@ impl Adapter {
         let client = client.clone();
         Ok(match protocol {
             Protocol::Vertex => {
-                let project = api.project.clone().ok_or_else(|| err("`api.project` is not set (Vertex AI)".into()))?;
-                let location = api.location.clone().unwrap_or_else(|| "us-central1".to_string());
-                Adapter::Vertex(vertex::Vertex { endpoint, client, project, location })
+                let project = api
+                    .project
+                    .clone()
+                    .ok_or_else(|| err("`api.project` is not set (Vertex AI)".into()))?;
+                let location = api
+                    .location
+                    .clone()
+                    .unwrap_or_else(|| "us-central1".to_string());
+                Adapter::Vertex(vertex::Vertex {
+                    endpoint,
+                    client,
+                    project,
+                    location,
+                })
             }
             Protocol::Gemini => Adapter::Gemini(gemini::Gemini { endpoint, client }),
             Protocol::PixVerse => Adapter::PixVerse(pixverse::PixVerse { endpoint, client }),
@@ -279,7 +310,10 @@ impl Adapter {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::in_doubt(
                 FailureClass::Retryable,
-                format!("the job did not finish within its deadline of {} s", job.deadline.as_secs()),
+                format!(
+                    "the job did not finish within its deadline of {} s",
+                    job.deadline.as_secs()
+                ),
             )),
         }
     }

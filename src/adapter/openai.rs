@@ -55,11 +55,21 @@ fn size(aspect_ratio: &str) -> &'static str {
 
 /// Maps a `failed` job's error code.
 fn failed(e: Option<JobError>) -> Failure {
-    let (code, message) = e.map_or((String::new(), String::new()), |e| (e.code.unwrap_or_default(), e.message.unwrap_or_default()));
+    let (code, message) = e.map_or((String::new(), String::new()), |e| {
+        (e.code.unwrap_or_default(), e.message.unwrap_or_default())
+    });
     let lower = code.to_ascii_lowercase();
-    let class = if lower.contains("moderation") || lower.contains("content_policy") || lower.contains("safety") {
+    let class = if lower.contains("moderation")
+        || lower.contains("content_policy")
+        || lower.contains("safety")
+    {
         FailureClass::ContentRejected
-    } else if lower.contains("invalid") || lower.contains("unsupported") || lower.contains("auth") || lower.contains("billing") || lower.contains("quota") {
+    } else if lower.contains("invalid")
+        || lower.contains("unsupported")
+        || lower.contains("auth")
+        || lower.contains("billing")
+        || lower.contains("quota")
+    {
         FailureClass::Terminal
     } else {
         FailureClass::Retryable
@@ -69,10 +79,15 @@ fn failed(e: Option<JobError>) -> Failure {
 
 impl OpenAi {
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut r = self.client.request(method, format!("{}{path}", self.endpoint.base_url));
+        let mut r = self
+            .client
+            .request(method, format!("{}{path}", self.endpoint.base_url));
         if let Some(key) = &self.endpoint.key {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid"));
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                    .unwrap_or_else(|_| {
+                        reqwest::header::HeaderValue::from_static("Bearer invalid")
+                    });
             value.set_sensitive(true);
             r = r.header(reqwest::header::AUTHORIZATION, value);
         }
@@ -88,13 +103,19 @@ impl OpenAi {
             "size": size(&job.aspect_ratio),
         });
         let timeout = self.endpoint.request_timeout;
-        let reply = send(self.request(reqwest::Method::POST, "/v1/videos").json(&body), timeout)
-            .await
-            .map_err(|t| t.create_failure("create"))?;
+        let reply = send(
+            self.request(reqwest::Method::POST, "/v1/videos")
+                .json(&body),
+            timeout,
+        )
+        .await
+        .map_err(|t| t.create_failure("create"))?;
         if !reply.status.is_success() {
             return Err(reply.status_failure("create"));
         }
-        let created: VideoJob = reply.json("create").map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let created: VideoJob = reply
+            .json("create")
+            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
         let mut current = created;
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
         let mut hint = poll_hint(&reply.headers);
@@ -124,22 +145,41 @@ impl OpenAi {
         let url = format!("{}/v1/videos/{id}/content", self.endpoint.base_url);
         let mut auth = reqwest::header::HeaderMap::new();
         if let Some(key) = &self.endpoint.key {
-            if let Ok(mut v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+            if let Ok(mut v) =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            {
                 v.set_sensitive(true);
                 auth.insert(reqwest::header::AUTHORIZATION, v);
             }
         }
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
         loop {
-            match super::http::get_following(&self.client, &url, &auth, self.endpoint.request_timeout).await {
+            match super::http::get_following(
+                &self.client,
+                &url,
+                &auth,
+                self.endpoint.request_timeout,
+            )
+            .await
+            {
                 Ok(r) if r.status.is_success() && r.body.is_empty() => {
-                    return Err(Failure::new(FailureClass::NoVideo, "the job completed but its content is empty"));
+                    return Err(Failure::new(
+                        FailureClass::NoVideo,
+                        "the job completed but its content is empty",
+                    ));
                 }
                 Ok(r) if r.status.is_success() => {
                     let mime = content_type(&r).unwrap_or_else(|| "video/mp4".into());
-                    return Ok(Success { video: Video::Bytes { data: r.body, mime }, model: job.model.clone(), quality: None, simulated_seconds: None });
+                    return Ok(Success {
+                        video: Video::Bytes { data: r.body, mime },
+                        model: job.model.clone(),
+                        quality: None,
+                        simulated_seconds: None,
+                    });
                 }
-                Ok(r) if is_transient(&r) => tokio::time::sleep(backoff.next_delay(poll_hint(&r.headers))).await,
+                Ok(r) if is_transient(&r) => {
+                    tokio::time::sleep(backoff.next_delay(poll_hint(&r.headers))).await
+                }
                 Ok(r) => return Err(r.status_failure("download")),
                 Err(_) => tokio::time::sleep(backoff.next_delay(None)).await,
             }
@@ -153,5 +193,8 @@ pub(crate) fn is_transient(r: &Reply) -> bool {
 }
 
 pub(crate) fn content_type(r: &Reply) -> Option<String> {
-    r.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
+    r.headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }

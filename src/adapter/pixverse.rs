@@ -52,7 +52,10 @@ pub fn classify_err_code(code: i64) -> FailureClass {
 }
 
 fn err_failure(e: &Envelope, what: &str) -> Failure {
-    Failure::new(classify_err_code(e.err_code), format!("{what}: ErrCode {}: {}", e.err_code, e.err_msg))
+    Failure::new(
+        classify_err_code(e.err_code),
+        format!("{what}: ErrCode {}: {}", e.err_code, e.err_msg),
+    )
 }
 
 impl PixVerse {
@@ -83,20 +86,31 @@ impl PixVerse {
             body["negative_prompt"] = json!(n);
         }
         let timeout = self.endpoint.request_timeout;
-        let reply = send(self.request(reqwest::Method::POST, "/openapi/v2/video/text/generate").json(&body), timeout)
-            .await
-            .map_err(|t| t.create_failure("create"))?;
+        let reply = send(
+            self.request(reqwest::Method::POST, "/openapi/v2/video/text/generate")
+                .json(&body),
+            timeout,
+        )
+        .await
+        .map_err(|t| t.create_failure("create"))?;
         if !reply.status.is_success() {
             return Err(reply.status_failure("create"));
         }
-        let created: Envelope = reply.json("create").map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let created: Envelope = reply
+            .json("create")
+            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
         if created.err_code != 0 {
             return Err(err_failure(&created, "create"));
         }
         let id = match &created.resp["video_id"] {
             Value::Number(n) => n.to_string(),
             Value::String(s) => s.clone(),
-            _ => return Err(Failure::in_doubt(FailureClass::Retryable, "create: the reply has no Resp.video_id")),
+            _ => {
+                return Err(Failure::in_doubt(
+                    FailureClass::Retryable,
+                    "create: the reply has no Resp.video_id",
+                ))
+            }
         };
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
         let mut hint = None;
@@ -117,7 +131,9 @@ impl PixVerse {
             if !reply.status.is_success() {
                 return Err(reply.status_failure("poll"));
             }
-            let Ok(result) = reply.json::<Envelope>("poll") else { continue };
+            let Ok(result) = reply.json::<Envelope>("poll") else {
+                continue;
+            };
             if result.err_code != 0 {
                 match classify_err_code(result.err_code) {
                     FailureClass::Retryable => continue,
@@ -133,11 +149,24 @@ impl PixVerse {
                             quality: None,
                             simulated_seconds: None,
                         }),
-                        None => Err(Failure::new(FailureClass::NoVideo, "status 1 (done) without a url")),
+                        None => Err(Failure::new(
+                            FailureClass::NoVideo,
+                            "status 1 (done) without a url",
+                        )),
                     };
                 }
-                Some(7) => return Err(Failure::new(FailureClass::ContentRejected, "status 7: moderation failed")),
-                Some(8) => return Err(Failure::new(FailureClass::Retryable, "status 8: generation failed")),
+                Some(7) => {
+                    return Err(Failure::new(
+                        FailureClass::ContentRejected,
+                        "status 7: moderation failed",
+                    ))
+                }
+                Some(8) => {
+                    return Err(Failure::new(
+                        FailureClass::Retryable,
+                        "status 8: generation failed",
+                    ))
+                }
                 _ => {}
             }
         }

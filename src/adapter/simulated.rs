@@ -59,7 +59,10 @@ impl Simulated {
 
     /// The outcome of a call, without performing it. Pure and deterministic.
     pub fn draw(&self, request_id: &str, attempt: u32) -> Draw {
-        let key = format!("{}\u{0}{}\u{0}{}\u{0}{}", self.sim.seed, self.name, request_id, attempt);
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}",
+            self.sim.seed, self.name, request_id, attempt
+        );
         let mut rng = rand::rngs::StdRng::seed_from_u64(fnv1a(key.as_bytes()));
         let stddev = self.sim.latency_stddev.to_f64().max(0.0);
         let latency = match Normal::new(self.avg, stddev) {
@@ -85,11 +88,17 @@ impl Simulated {
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         }
         if let Some(class) = draw.failure {
-            return Err(Failure::new(class, format!("simulated {} failure", class.as_str())));
+            return Err(Failure::new(
+                class,
+                format!("simulated {} failure", class.as_str()),
+            ));
         }
         let micros = (draw.latency * 1_000_000.0).round() as i64;
         Ok(Success {
-            video: Video::Uri(format!("sim://{}/{}-{}.mp4", self.name, job.request_id, job.attempt)),
+            video: Video::Uri(format!(
+                "sim://{}/{}-{}.mp4",
+                self.name, job.request_id, job.attempt
+            )),
             model: job.model.clone().or_else(|| self.default_model.clone()),
             quality: Some(self.quality),
             simulated_seconds: Some(Fixed::from_micros(micros)),
@@ -99,5 +108,7 @@ impl Simulated {
 
 /// FNV-1a, 64-bit: a stable hash, so a seed means the same thing in every build.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

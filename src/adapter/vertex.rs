@@ -55,7 +55,10 @@ pub(crate) fn operation_error(error: &Value) -> Failure {
     let code = error["code"].as_i64().unwrap_or(0);
     let message = error["message"].as_str().unwrap_or("").to_string();
     let lower = message.to_ascii_lowercase();
-    let class = if ["safety", "responsible ai", "rai", "filtered", "blocked"].iter().any(|w| lower.contains(w)) {
+    let class = if ["safety", "responsible ai", "rai", "filtered", "blocked"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
         FailureClass::ContentRejected
     } else {
         match code {
@@ -77,7 +80,9 @@ impl Vertex {
     fn post(&self, url: String, body: &Value) -> reqwest::RequestBuilder {
         let mut r = self.client.post(url).json(body);
         if let Some(key) = &self.endpoint.key {
-            if let Ok(mut v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose())) {
+            if let Ok(mut v) =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            {
                 v.set_sensitive(true);
                 r = r.header(reqwest::header::AUTHORIZATION, v);
             }
@@ -88,25 +93,41 @@ impl Vertex {
     /// Runs one job.
     pub async fn generate(&self, job: &JobSpec) -> Outcome {
         let Some(model) = job.model.as_deref() else {
-            return Err(Failure::new(FailureClass::Terminal, "no model: list `models` for this backend or set `api.model`"));
+            return Err(Failure::new(
+                FailureClass::Terminal,
+                "no model: list `models` for this backend or set `api.model`",
+            ));
         };
         let timeout = self.endpoint.request_timeout;
-        let reply = send(self.post(self.model_url(model, "predictLongRunning"), &veo_body(job)), timeout)
-            .await
-            .map_err(|t| t.create_failure("predictLongRunning"))?;
+        let reply = send(
+            self.post(self.model_url(model, "predictLongRunning"), &veo_body(job)),
+            timeout,
+        )
+        .await
+        .map_err(|t| t.create_failure("predictLongRunning"))?;
         if !reply.status.is_success() {
             return Err(reply.status_failure("predictLongRunning"));
         }
-        let created: Value = reply.json("predictLongRunning").map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let created: Value = reply
+            .json("predictLongRunning")
+            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
         let Some(name) = created["name"].as_str().map(str::to_string) else {
-            return Err(Failure::in_doubt(FailureClass::Retryable, "predictLongRunning: the reply has no operation name"));
+            return Err(Failure::in_doubt(
+                FailureClass::Retryable,
+                "predictLongRunning: the reply has no operation name",
+            ));
         };
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
         let mut hint = None;
         let poll = json!({"operationName": name});
         loop {
             tokio::time::sleep(backoff.next_delay(hint)).await;
-            let reply = match send(self.post(self.model_url(model, "fetchPredictOperation"), &poll), timeout).await {
+            let reply = match send(
+                self.post(self.model_url(model, "fetchPredictOperation"), &poll),
+                timeout,
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => {
                     hint = None;
@@ -120,7 +141,9 @@ impl Vertex {
             if !reply.status.is_success() {
                 return Err(reply.status_failure("fetchPredictOperation"));
             }
-            let Ok(op) = reply.json::<Value>("fetchPredictOperation") else { continue };
+            let Ok(op) = reply.json::<Value>("fetchPredictOperation") else {
+                continue;
+            };
             if op["done"].as_bool() != Some(true) {
                 continue;
             }
@@ -134,7 +157,14 @@ impl Vertex {
 
 fn finished(response: &Value, model: &str) -> Outcome {
     let videos = response["videos"].as_array().cloned().unwrap_or_default();
-    let success = |video| Ok(Success { video, model: Some(model.to_string()), quality: None, simulated_seconds: None });
+    let success = |video| {
+        Ok(Success {
+            video,
+            model: Some(model.to_string()),
+            quality: None,
+            simulated_seconds: None,
+        })
+    };
     for v in &videos {
         if let Some(uri) = v["gcsUri"].as_str() {
             return success(Video::Uri(uri.to_string()));
@@ -145,13 +175,22 @@ fn finished(response: &Value, model: &str) -> Outcome {
                     let mime = v["mimeType"].as_str().unwrap_or("video/mp4").to_string();
                     success(Video::Bytes { data, mime })
                 }
-                _ => Err(Failure::new(FailureClass::NoVideo, "the video's bytesBase64Encoded is empty or not base64")),
+                _ => Err(Failure::new(
+                    FailureClass::NoVideo,
+                    "the video's bytesBase64Encoded is empty or not base64",
+                )),
             };
         }
     }
     if response["raiMediaFilteredCount"].as_i64().unwrap_or(0) > 0 {
         let reasons = response["raiMediaFilteredReasons"].to_string();
-        return Err(Failure::new(FailureClass::ContentRejected, format!("filtered by responsible-AI checks: {reasons}")));
+        return Err(Failure::new(
+            FailureClass::ContentRejected,
+            format!("filtered by responsible-AI checks: {reasons}"),
+        ));
     }
-    Err(Failure::new(FailureClass::NoVideo, "the operation finished without a video"))
+    Err(Failure::new(
+        FailureClass::NoVideo,
+        "the operation finished without a video",
+    ))
 }

@@ -20,7 +20,13 @@ pub struct CheckError {
 }
 
 impl CheckError {
-    pub(crate) fn new(code: &'static str, span: Span, message: String, label: &str, help: &str) -> Self {
+    pub(crate) fn new(
+        code: &'static str,
+        span: Span,
+        message: String,
+        label: &str,
+        help: &str,
+    ) -> Self {
         CheckError {
             code,
             span,

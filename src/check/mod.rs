@@ -16,7 +16,11 @@ use crate::lang::ast::{BinOp, Expr, ExprKind, Span, UnOp};
 /// Checks a condition, which must be boolean.
 pub fn check_condition(e: &Expr, scope: &Scope<'_>) -> Result<CExpr, Vec<CheckError>> {
     let mut errors = Vec::new();
-    let checked = Checker { scope, errors: &mut errors }.expr(e);
+    let checked = Checker {
+        scope,
+        errors: &mut errors,
+    }
+    .expr(e);
     match checked {
         Some(c) if c.ty != Type::Bool => {
             let ty = scope.type_name(c.ty);
@@ -48,7 +52,11 @@ impl Checker<'_, '_> {
         match &e.kind {
             ExprKind::Bool(b) => Some(node(CKind::Lit(Lit::Bool(*b)), Type::Bool, e.span)),
             ExprKind::Num(n) => Some(node(CKind::Lit(Lit::Num(*n)), Type::Num, e.span)),
-            ExprKind::Str(s) => Some(node(CKind::Lit(Lit::Str(s.as_str().into())), Type::Str, e.span)),
+            ExprKind::Str(s) => Some(node(
+                CKind::Lit(Lit::Str(s.as_str().into())),
+                Type::Str,
+                e.span,
+            )),
             ExprKind::Name(name) => self.name(name, e.span),
             ExprKind::Unary(UnOp::Not, inner) => {
                 let c = self.expect(inner, Type::Bool, "`NOT` applies to true/false values")?;
@@ -64,8 +72,10 @@ impl Checker<'_, '_> {
             }
             ExprKind::And(items) | ExprKind::Or(items) => {
                 let help = "`AND` and `OR` combine true/false values";
-                let checked: Vec<Option<CExpr>> =
-                    items.iter().map(|i| self.expect(i, Type::Bool, help)).collect();
+                let checked: Vec<Option<CExpr>> = items
+                    .iter()
+                    .map(|i| self.expect(i, Type::Bool, help))
+                    .collect();
                 let checked: Option<Vec<CExpr>> = checked.into_iter().collect();
                 let kind = match e.kind {
                     ExprKind::And(_) => CKind::And(checked?.into()),
@@ -123,8 +133,10 @@ impl Checker<'_, '_> {
                 let candidates = self.scope.candidates();
                 let help = match did_you_mean(name, candidates.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "run `genroute names` or see README.md for the names a condition can read"
-                        .to_string(),
+                    None => {
+                        "run `genroute names` or see README.md for the names a condition can read"
+                            .to_string()
+                    }
                 };
                 self.errors.push(CheckError::new(
                     "unknown-name",
@@ -148,11 +160,39 @@ impl Checker<'_, '_> {
         }
         let money = (a.ty == Type::Money, b.ty == Type::Money);
         let (op, ty) = match op {
-            BinOp::Add => (Arith::Add, if money.0 || money.1 { Type::Money } else { Type::Num }),
-            BinOp::Sub => (Arith::Sub, if money.0 || money.1 { Type::Money } else { Type::Num }),
-            BinOp::Mul => (Arith::Mul, if money.0 || money.1 { Type::Money } else { Type::Num }),
+            BinOp::Add => (
+                Arith::Add,
+                if money.0 || money.1 {
+                    Type::Money
+                } else {
+                    Type::Num
+                },
+            ),
+            BinOp::Sub => (
+                Arith::Sub,
+                if money.0 || money.1 {
+                    Type::Money
+                } else {
+                    Type::Num
+                },
+            ),
+            BinOp::Mul => (
+                Arith::Mul,
+                if money.0 || money.1 {
+                    Type::Money
+                } else {
+                    Type::Num
+                },
+            ),
             // money / money is a ratio; money / number is still money.
-            _ => (Arith::Div, if money.0 && !money.1 { Type::Money } else { Type::Num }),
+            _ => (
+                Arith::Div,
+                if money.0 && !money.1 {
+                    Type::Money
+                } else {
+                    Type::Num
+                },
+            ),
         };
         self.fold(node(CKind::Arith(op, Box::new(a), Box::new(b)), ty, span))
     }
@@ -171,7 +211,11 @@ impl Checker<'_, '_> {
             ));
             return None;
         }
-        self.fold(node(CKind::Cmp(cmp, Box::new(a), Box::new(b)), Type::Bool, span))
+        self.fold(node(
+            CKind::Cmp(cmp, Box::new(a), Box::new(b)),
+            Type::Bool,
+            span,
+        ))
     }
 
     /// Makes two operands comparable: numbers with numbers (money included), and an enum
@@ -191,8 +235,12 @@ impl Checker<'_, '_> {
             _ => {
                 let (ta, tb) = (self.scope.type_name(a.ty), self.scope.type_name(b.ty));
                 let help = match (a.ty, b.ty) {
-                    (Type::Money, _) | (_, Type::Money) => "compare money with a number such as `80` or `0.05`",
-                    (Type::Enum(_), _) | (_, Type::Enum(_)) => "compare an enum with a quoted value, e.g. `priority == 'quality'`",
+                    (Type::Money, _) | (_, Type::Money) => {
+                        "compare money with a number such as `80` or `0.05`"
+                    }
+                    (Type::Enum(_), _) | (_, Type::Enum(_)) => {
+                        "compare an enum with a quoted value, e.g. `priority == 'quality'`"
+                    }
                     _ => "both sides of a comparison must have the same type",
                 };
                 self.errors.push(CheckError::new(
@@ -222,9 +270,18 @@ impl Checker<'_, '_> {
         };
         let def = self.scope.enum_def(id)?;
         if let Some(i) = def.values.iter().position(|v| **v == **text) {
-            return Some(node(CKind::Lit(Lit::Enum(i as u16)), Type::Enum(id), lit.span));
+            return Some(node(
+                CKind::Lit(Lit::Enum(i as u16)),
+                Type::Enum(id),
+                lit.span,
+            ));
         }
-        let values = def.values.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");
+        let values = def
+            .values
+            .iter()
+            .map(|v| format!("'{v}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let help = match did_you_mean(text, def.values.iter().map(String::as_str)) {
             Some(s) => format!("did you mean '{s}'? `{}` is one of {values}", def.name),
             None => format!("`{}` is one of {values}", def.name),
@@ -261,7 +318,13 @@ impl Checker<'_, '_> {
             }
             if let Some(subject) = &subject {
                 match self.unify(subject.clone(), c) {
-                    Some((_, CExpr { kind: CKind::Lit(l), .. })) => lits.push(l),
+                    Some((
+                        _,
+                        CExpr {
+                            kind: CKind::Lit(l),
+                            ..
+                        },
+                    )) => lits.push(l),
                     _ => ok = false,
                 }
             }
@@ -270,7 +333,11 @@ impl Checker<'_, '_> {
         if !ok {
             return None;
         }
-        Some(node(CKind::In(Box::new(subject), lits.into()), Type::Bool, span))
+        Some(node(
+            CKind::In(Box::new(subject), lits.into()),
+            Type::Bool,
+            span,
+        ))
     }
 
     /// Folds an operator whose operands are all literals into a literal. An error found while

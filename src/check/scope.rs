@@ -89,35 +89,155 @@ const fn n(
     ty: &'static str,
     doc: &'static str,
 ) -> NameDoc {
-    NameDoc { name, alias, ty, doc }
+    NameDoc {
+        name,
+        alias,
+        ty,
+        doc,
+    }
 }
 
 /// Every built-in name, for documentation and suggestions. `backend.*` names also exist as
 /// `backends.<name>.*` for any backend of the policy.
 pub const BUILTIN_NAMES: &[NameDoc] = &[
-    n("request.priority", Some("priority"), "enum quality|balanced|speed", "the request's priority"),
-    n("request.duration", Some("duration"), "number", "requested video length in seconds"),
-    n("request.aspect_ratio", Some("aspect_ratio"), "enum 16:9|9:16|1:1|4:3|3:4|21:9", "requested aspect ratio"),
-    n("request.quality_threshold", Some("quality_threshold"), "number", "lowest acceptable backend quality score"),
-    n("request.style", Some("style"), "string", "requested style; reading it when unset is an error"),
-    n("budget.monthly_spend", Some("monthly_spend"), "money", "spend this month: committed plus reserved"),
-    n("budget.monthly_budget", Some("monthly_budget"), "money", "`budget.monthly_budget_usd`"),
-    n("budget.budget_remaining", Some("budget_remaining"), "money", "monthly budget minus monthly spend"),
-    n("budget.cost_threshold", Some("cost_threshold"), "money", "`budget.cost_threshold_usd`"),
-    n("budget.available", None, "bool", "true while any budget remains"),
-    n("backend.cost", Some("cost"), "money", "target backend's cost for the rule's model"),
-    n("backend.quality", Some("quality"), "number", "target backend's `quality.score`"),
-    n("backend.temporal_coherence", None, "number", "target backend's `quality.temporal_coherence`"),
-    n("backend.prompt_adherence", None, "number", "target backend's `quality.prompt_adherence`"),
-    n("backend.latency", Some("latency"), "number", "target backend's average generation time, seconds"),
-    n("backend.max_latency", None, "number", "target backend's maximum generation time, seconds"),
-    n("backend.priority", None, "number", "target backend's priority number"),
-    n("backend.breaker", Some("breaker"), "enum closed|open|half_open", "target backend's circuit breaker"),
-    n("backend.budget_available", Some("budget_available"), "bool", "target backend's cost fits the remaining budget"),
-    n("attempt.failures", Some("failures"), "number", "attempts that already failed for this request"),
-    n("time.month_progress", Some("month_progress"), "number", "elapsed fraction of the UTC month, 0 to 1"),
-    n("time.day_of_month", Some("day_of_month"), "number", "day of the month, UTC, 1 to 31"),
-    n("time.hour", Some("hour"), "number", "hour of the day, UTC, 0 to 23"),
+    n(
+        "request.priority",
+        Some("priority"),
+        "enum quality|balanced|speed",
+        "the request's priority",
+    ),
+    n(
+        "request.duration",
+        Some("duration"),
+        "number",
+        "requested video length in seconds",
+    ),
+    n(
+        "request.aspect_ratio",
+        Some("aspect_ratio"),
+        "enum 16:9|9:16|1:1|4:3|3:4|21:9",
+        "requested aspect ratio",
+    ),
+    n(
+        "request.quality_threshold",
+        Some("quality_threshold"),
+        "number",
+        "lowest acceptable backend quality score",
+    ),
+    n(
+        "request.style",
+        Some("style"),
+        "string",
+        "requested style; reading it when unset is an error",
+    ),
+    n(
+        "budget.monthly_spend",
+        Some("monthly_spend"),
+        "money",
+        "spend this month: committed plus reserved",
+    ),
+    n(
+        "budget.monthly_budget",
+        Some("monthly_budget"),
+        "money",
+        "`budget.monthly_budget_usd`",
+    ),
+    n(
+        "budget.budget_remaining",
+        Some("budget_remaining"),
+        "money",
+        "monthly budget minus monthly spend",
+    ),
+    n(
+        "budget.cost_threshold",
+        Some("cost_threshold"),
+        "money",
+        "`budget.cost_threshold_usd`",
+    ),
+    n(
+        "budget.available",
+        None,
+        "bool",
+        "true while any budget remains",
+    ),
+    n(
+        "backend.cost",
+        Some("cost"),
+        "money",
+        "target backend's cost for the rule's model",
+    ),
+    n(
+        "backend.quality",
+        Some("quality"),
+        "number",
+        "target backend's `quality.score`",
+    ),
+    n(
+        "backend.temporal_coherence",
+        None,
+        "number",
+        "target backend's `quality.temporal_coherence`",
+    ),
+    n(
+        "backend.prompt_adherence",
+        None,
+        "number",
+        "target backend's `quality.prompt_adherence`",
+    ),
+    n(
+        "backend.latency",
+        Some("latency"),
+        "number",
+        "target backend's average generation time, seconds",
+    ),
+    n(
+        "backend.max_latency",
+        None,
+        "number",
+        "target backend's maximum generation time, seconds",
+    ),
+    n(
+        "backend.priority",
+        None,
+        "number",
+        "target backend's priority number",
+    ),
+    n(
+        "backend.breaker",
+        Some("breaker"),
+        "enum closed|open|half_open",
+        "target backend's circuit breaker",
+    ),
+    n(
+        "backend.budget_available",
+        Some("budget_available"),
+        "bool",
+        "target backend's cost fits the remaining budget",
+    ),
+    n(
+        "attempt.failures",
+        Some("failures"),
+        "number",
+        "attempts that already failed for this request",
+    ),
+    n(
+        "time.month_progress",
+        Some("month_progress"),
+        "number",
+        "elapsed fraction of the UTC month, 0 to 1",
+    ),
+    n(
+        "time.day_of_month",
+        Some("day_of_month"),
+        "number",
+        "day of the month, UTC, 1 to 31",
+    ),
+    n(
+        "time.hour",
+        Some("hour"),
+        "number",
+        "hour of the day, UTC, 0 to 23",
+    ),
 ];
 
 /// Why a name did not resolve.
@@ -204,8 +324,16 @@ impl Scope<'_> {
         self.backend_prop(target.backend, target.cost, prop)
     }
 
-    fn backend_prop(&self, index: u16, cost: Fixed, prop: &str) -> Result<(Slot, Type), Unresolved> {
-        let facts = self.backends.get(index as usize).ok_or(Unresolved::Unknown)?;
+    fn backend_prop(
+        &self,
+        index: u16,
+        cost: Fixed,
+        prop: &str,
+    ) -> Result<(Slot, Type), Unresolved> {
+        let facts = self
+            .backends
+            .get(index as usize)
+            .ok_or(Unresolved::Unknown)?;
         let missing = |key: &str| {
             Unresolved::Unavailable(format!(
                 "backend `{}` does not declare `quality.{key}`",
@@ -296,13 +424,19 @@ pub fn builtin_enums() -> Vec<EnumDef> {
     };
     vec![
         def("priority", &["quality", "balanced", "speed"]),
-        def("aspect_ratio", &["16:9", "9:16", "1:1", "4:3", "3:4", "21:9"]),
+        def(
+            "aspect_ratio",
+            &["16:9", "9:16", "1:1", "4:3", "3:4", "21:9"],
+        ),
         def("breaker", &["closed", "open", "half_open"]),
     ]
 }
 
 /// The closest candidate to `word`, if any is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -44,7 +44,9 @@ pub enum FieldValue {
 }
 
 /// Circuit breaker states, in the order of the `breaker` enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     /// Calls flow.
@@ -214,7 +216,10 @@ fn step<'a, T: Tracer<'a>>(
         CKind::Not(a) => Value::Bool(!eval_bool(a, ctx, tracer)?),
         CKind::Neg(a) => {
             let n = num(a, ctx, tracer)?;
-            Value::Num(n.checked_neg().ok_or(EvalError::new(e.span, EvalErrorKind::Overflow))?)
+            Value::Num(
+                n.checked_neg()
+                    .ok_or(EvalError::new(e.span, EvalErrorKind::Overflow))?,
+            )
         }
         CKind::And(items) => {
             for item in items.iter() {
@@ -247,7 +252,11 @@ fn step<'a, T: Tracer<'a>>(
     })
 }
 
-fn num<'a, T: Tracer<'a>>(e: &'a CExpr, ctx: &Context<'a>, tracer: &mut T) -> Result<Fixed, EvalError> {
+fn num<'a, T: Tracer<'a>>(
+    e: &'a CExpr,
+    ctx: &Context<'a>,
+    tracer: &mut T,
+) -> Result<Fixed, EvalError> {
     match eval(e, ctx, tracer)? {
         Value::Num(n) => Ok(n),
         _ => Err(EvalError::new(e.span, EvalErrorKind::NotNumeric)),

@@ -181,7 +181,12 @@ impl Expr {
         1 + match &self.kind {
             ExprKind::Unary(_, e) => e.depth(),
             ExprKind::Binary(_, a, b) => a.depth().max(b.depth()),
-            ExprKind::In(e, items) => items.iter().map(Expr::depth).max().unwrap_or(0).max(e.depth()),
+            ExprKind::In(e, items) => items
+                .iter()
+                .map(Expr::depth)
+                .max()
+                .unwrap_or(0)
+                .max(e.depth()),
             ExprKind::And(v) | ExprKind::Or(v) => v.iter().map(Expr::depth).max().unwrap_or(0),
             _ => 0,
         }

@@ -33,7 +33,10 @@ pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
     if text.len() > MAX_CONDITION_LEN {
         return Err(ParseError::new(
             Span::new(MAX_CONDITION_LEN, text.len()),
-            format!("condition is {} bytes long; the limit is {MAX_CONDITION_LEN}", text.len()),
+            format!(
+                "condition is {} bytes long; the limit is {MAX_CONDITION_LEN}",
+                text.len()
+            ),
             "split it into several rules",
         ));
     }
@@ -110,7 +113,12 @@ fn too_deep(span: Span) -> ParseError {
 
 /// Wraps `e` (of depth `d`) in one more level, refusing to pass [`MAX_DEPTH`], so no deep
 /// tree is ever built (and later walked or dropped recursively).
-fn deeper(e: Expr, d: usize, kind: impl FnOnce(Box<Expr>) -> ExprKind, span: Span) -> Result<(Expr, usize), ParseError> {
+fn deeper(
+    e: Expr,
+    d: usize,
+    kind: impl FnOnce(Box<Expr>) -> ExprKind,
+    span: Span,
+) -> Result<(Expr, usize), ParseError> {
     if d + 1 > MAX_DEPTH {
         return Err(too_deep(span));
     }
@@ -125,9 +133,17 @@ fn build(pair: Pair<'_, Rule>) -> Result<(Expr, usize), ParseError> {
         Rule::expr => chain(pair, Rule::or_op)?,
         Rule::and_expr => chain(pair, Rule::and_op)?,
         Rule::not_expr | Rule::unary => {
-            let (op_rule, op) = if pair.as_rule() == Rule::not_expr { (Rule::not_op, UnOp::Not) } else { (Rule::neg_op, UnOp::Neg) };
+            let (op_rule, op) = if pair.as_rule() == Rule::not_expr {
+                (Rule::not_op, UnOp::Not)
+            } else {
+                (Rule::neg_op, UnOp::Neg)
+            };
             let inner: Vec<_> = pair.into_inner().collect();
-            let ops: Vec<Span> = inner.iter().filter(|p| p.as_rule() == op_rule).map(span_of).collect();
+            let ops: Vec<Span> = inner
+                .iter()
+                .filter(|p| p.as_rule() == op_rule)
+                .map(span_of)
+                .collect();
             if ops.len() > MAX_DEPTH {
                 return Err(too_deep(span));
             }
@@ -161,7 +177,12 @@ fn build(pair: Pair<'_, Rule>) -> Result<(Expr, usize), ParseError> {
                 (Some(op), Some(rhs)) => {
                     let op = binop(op.as_str());
                     let (rhs, rd) = build(rhs)?;
-                    deeper(lhs, ld.max(rd), |b| ExprKind::Binary(op, b, Box::new(rhs)), span)?
+                    deeper(
+                        lhs,
+                        ld.max(rd),
+                        |b| ExprKind::Binary(op, b, Box::new(rhs)),
+                        span,
+                    )?
                 }
                 _ => (lhs, ld),
             }
@@ -176,11 +197,22 @@ fn build(pair: Pair<'_, Rule>) -> Result<(Expr, usize), ParseError> {
                 let (rhs, rd) = build(rhs)?;
                 let s = acc.span.to(rhs.span);
                 let op = binop(op.as_str());
-                (acc, d) = deeper(acc, d.max(rd), |b| ExprKind::Binary(op, b, Box::new(rhs)), s)?;
+                (acc, d) = deeper(
+                    acc,
+                    d.max(rd),
+                    |b| ExprKind::Binary(op, b, Box::new(rhs)),
+                    s,
+                )?;
             }
             (acc, d)
         }
-        Rule::boolean => (node(ExprKind::Bool(pair.as_str().eq_ignore_ascii_case("true")), span), 1),
+        Rule::boolean => (
+            node(
+                ExprKind::Bool(pair.as_str().eq_ignore_ascii_case("true")),
+                span,
+            ),
+            1,
+        ),
         Rule::number => match pair.as_str().parse() {
             Ok(n) => (node(ExprKind::Num(n), span), 1),
             Err(e) => {
@@ -206,19 +238,37 @@ fn chain(pair: Pair<'_, Rule>, op: Rule) -> Result<(Expr, usize), ParseError> {
         let (e, d) = build(p)?;
         depth = depth.max(d);
         match e {
-            Expr { kind: ExprKind::Or(v), .. } if is_or => items.extend(v),
-            Expr { kind: ExprKind::And(v), .. } if !is_or => items.extend(v),
+            Expr {
+                kind: ExprKind::Or(v),
+                ..
+            } if is_or => items.extend(v),
+            Expr {
+                kind: ExprKind::And(v),
+                ..
+            } if !is_or => items.extend(v),
             e => items.push(e),
         }
     }
     if items.len() == 1 {
-        let e = items.pop().unwrap_or_else(|| node(ExprKind::Bool(false), span));
+        let e = items
+            .pop()
+            .unwrap_or_else(|| node(ExprKind::Bool(false), span));
         return Ok((e, depth));
     }
     if depth + 1 > MAX_DEPTH {
         return Err(too_deep(span));
     }
-    Ok((node(if is_or { ExprKind::Or(items) } else { ExprKind::And(items) }, span), depth + 1))
+    Ok((
+        node(
+            if is_or {
+                ExprKind::Or(items)
+            } else {
+                ExprKind::And(items)
+            },
+            span,
+        ),
+        depth + 1,
+    ))
 }
 
 fn binop(s: &str) -> BinOp {

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::{admits, millis, rfc3339, Entry, EntryState, LedgerError, Month, NewReservation, Store, Totals};
+use super::{
+    admits, millis, rfc3339, Entry, EntryState, LedgerError, Month, NewReservation, Store, Totals,
+};
 use crate::breaker::Breaker;
 use crate::num::Fixed;
 
@@ -22,7 +24,11 @@ struct Inner {
 }
 
 fn bump(slot: &mut Fixed, by: Fixed, add: bool) {
-    let next = if add { slot.checked_add(by) } else { slot.checked_sub(by) };
+    let next = if add {
+        slot.checked_add(by)
+    } else {
+        slot.checked_sub(by)
+    };
     *slot = next.unwrap_or(*slot);
 }
 
@@ -39,7 +45,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, LedgerError> {
-        self.inner.lock().map_err(|_| LedgerError::Store("a thread panicked while holding the ledger".into()))
+        self.inner
+            .lock()
+            .map_err(|_| LedgerError::Store("a thread panicked while holding the ledger".into()))
     }
 }
 
@@ -59,12 +67,19 @@ impl Inner {
         }
     }
 
-    fn finish(&mut self, id: &str, to: EntryState, note: Option<&str>, now_ms: i64) -> Result<(), LedgerError> {
+    fn finish(
+        &mut self,
+        id: &str,
+        to: EntryState,
+        note: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), LedgerError> {
         let unknown = || LedgerError::UnknownReservation(id.to_string());
         let i = *self.by_id.get(id).ok_or_else(unknown)?;
         let from = self.entries[i].state;
         // A commit after expiry is still recorded: the money was spent.
-        let open = from == EntryState::Reserved || (from == EntryState::Expired && to != EntryState::Released);
+        let open = from == EntryState::Reserved
+            || (from == EntryState::Expired && to != EntryState::Released);
         if !open {
             return Err(unknown());
         }
@@ -75,7 +90,10 @@ impl Inner {
         e.state = to;
         e.updated = rfc3339(now_ms);
         e.note = note.map(str::to_string).or(e.note.take());
-        let (amount, t) = (e.amount_usd, self.totals.entry(e.month.clone()).or_default());
+        let (amount, t) = (
+            e.amount_usd,
+            self.totals.entry(e.month.clone()).or_default(),
+        );
         if from == EntryState::Reserved {
             bump(&mut t.reserved, amount, false);
         }
@@ -89,12 +107,26 @@ impl Inner {
 }
 
 impl Store for MemoryStore {
-    fn reserve(&self, r: &NewReservation, budget: Fixed, now: DateTime<Utc>) -> Result<String, LedgerError> {
+    fn reserve(
+        &self,
+        r: &NewReservation,
+        budget: Fixed,
+        now: DateTime<Utc>,
+    ) -> Result<String, LedgerError> {
         let mut inner = self.lock()?;
         let now_ms = millis(now);
         inner.expire(now_ms);
         let month = Month::of(now).to_string();
-        admits(inner.totals.get(&month).copied().unwrap_or_default().counted(), r.amount, budget)?;
+        admits(
+            inner
+                .totals
+                .get(&month)
+                .copied()
+                .unwrap_or_default()
+                .counted(),
+            r.amount,
+            budget,
+        )?;
         let id = uuid::Uuid::new_v4().to_string();
         let entry = Entry {
             id: id.clone(),
@@ -110,10 +142,13 @@ impl Store for MemoryStore {
         };
         let i = inner.entries.len();
         let expires = now_ms.saturating_add(r.ttl_ms);
-        inner.totals.entry(entry.month.clone()).or_default().reserved = inner
+        inner
             .totals
-            .get(&entry.month)
-            .map_or(r.amount, |t| t.reserved.checked_add(r.amount).unwrap_or(t.reserved));
+            .entry(entry.month.clone())
+            .or_default()
+            .reserved = inner.totals.get(&entry.month).map_or(r.amount, |t| {
+            t.reserved.checked_add(r.amount).unwrap_or(t.reserved)
+        });
         inner.entries.push(entry);
         inner.by_id.insert(id.clone(), i);
         inner.open.insert((expires, i));
@@ -122,34 +157,55 @@ impl Store for MemoryStore {
     }
 
     fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.lock()?.finish(id, EntryState::Committed, None, millis(now))
+        self.lock()?
+            .finish(id, EntryState::Committed, None, millis(now))
     }
 
     fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.lock()?.finish(id, EntryState::Released, Some(note), millis(now))
+        self.lock()?
+            .finish(id, EntryState::Released, Some(note), millis(now))
     }
 
     fn keep_in_doubt(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.lock()?.finish(id, EntryState::InDoubt, Some(note), millis(now))
+        self.lock()?
+            .finish(id, EntryState::InDoubt, Some(note), millis(now))
     }
 
     fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
         let mut inner = self.lock()?;
         inner.expire(millis(now));
-        Ok(inner.totals.get(&month.to_string()).copied().unwrap_or_default())
+        Ok(inner
+            .totals
+            .get(&month.to_string())
+            .copied()
+            .unwrap_or_default())
     }
 
     fn entries(&self, month: Option<Month>) -> Result<Vec<Entry>, LedgerError> {
         let inner = self.lock()?;
         let month = month.map(|m| m.to_string());
-        Ok(inner.entries.iter().filter(|e| month.as_ref().is_none_or(|m| &e.month == m)).cloned().collect())
+        Ok(inner
+            .entries
+            .iter()
+            .filter(|e| month.as_ref().is_none_or(|m| &e.month == m))
+            .cloned()
+            .collect())
     }
 
     fn breaker(&self, backend: &str) -> Result<Breaker, LedgerError> {
-        Ok(self.lock()?.breakers.get(backend).copied().unwrap_or_default())
+        Ok(self
+            .lock()?
+            .breakers
+            .get(backend)
+            .copied()
+            .unwrap_or_default())
     }
 
-    fn update_breaker(&self, backend: &str, change: &mut dyn FnMut(&mut Breaker)) -> Result<Breaker, LedgerError> {
+    fn update_breaker(
+        &self,
+        backend: &str,
+        change: &mut dyn FnMut(&mut Breaker),
+    ) -> Result<Breaker, LedgerError> {
         let mut inner = self.lock()?;
         let b = inner.breakers.entry(backend.to_string()).or_default();
         change(b);

@@ -47,7 +47,10 @@ pub struct Month {
 impl Month {
     /// The month of an instant.
     pub fn of(t: DateTime<Utc>) -> Month {
-        Month { year: t.year(), month: t.month() }
+        Month {
+            year: t.year(),
+            month: t.month(),
+        }
     }
 
     /// Parses `YYYY-MM`.
@@ -106,7 +109,10 @@ impl EntryState {
 
     /// Whether the amount counts against the budget.
     pub fn counts(self) -> bool {
-        matches!(self, EntryState::Reserved | EntryState::Committed | EntryState::InDoubt)
+        matches!(
+            self,
+            EntryState::Reserved | EntryState::Committed | EntryState::InDoubt
+        )
     }
 }
 
@@ -172,7 +178,9 @@ impl Totals {
 
     /// Spend: committed plus in doubt.
     pub fn spent(&self) -> Fixed {
-        self.committed.checked_add(self.in_doubt).unwrap_or(Fixed::from_micros(i64::MAX))
+        self.committed
+            .checked_add(self.in_doubt)
+            .unwrap_or(Fixed::from_micros(i64::MAX))
     }
 }
 
@@ -201,7 +209,11 @@ pub enum LedgerError {
 pub fn admits(counted: Fixed, amount: Fixed, budget: Fixed) -> Result<(), LedgerError> {
     match counted.checked_add(amount) {
         Some(total) if total <= budget && !amount.is_negative() => Ok(()),
-        _ => Err(LedgerError::OverBudget { amount, counted, budget }),
+        _ => Err(LedgerError::OverBudget {
+            amount,
+            counted,
+            budget,
+        }),
     }
 }
 
@@ -209,7 +221,12 @@ pub fn admits(counted: Fixed, amount: Fixed, budget: Fixed) -> Result<(), Ledger
 /// in this process or (for shared stores) any other.
 pub trait Store: Send + Sync {
     /// Reserves `r.amount` in the month of `now`, or refuses with [`LedgerError::OverBudget`].
-    fn reserve(&self, r: &NewReservation, budget: Fixed, now: DateTime<Utc>) -> Result<String, LedgerError>;
+    fn reserve(
+        &self,
+        r: &NewReservation,
+        budget: Fixed,
+        now: DateTime<Utc>,
+    ) -> Result<String, LedgerError>;
     /// Turns a reservation into spend.
     fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
     /// Returns a reservation; `note` says why (e.g. the failure class).
@@ -223,7 +240,11 @@ pub trait Store: Send + Sync {
     /// A backend's breaker.
     fn breaker(&self, backend: &str) -> Result<Breaker, LedgerError>;
     /// Atomically reads, changes and writes a backend's breaker; returns the new value.
-    fn update_breaker(&self, backend: &str, change: &mut dyn FnMut(&mut Breaker)) -> Result<Breaker, LedgerError>;
+    fn update_breaker(
+        &self,
+        backend: &str,
+        change: &mut dyn FnMut(&mut Breaker),
+    ) -> Result<Breaker, LedgerError>;
 }
 
 /// Milliseconds since the Unix epoch.

@@ -30,7 +30,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use redis::{Commands, Connection, Script};
 
-use super::{admits, millis, rfc3339, Entry, EntryState, LedgerError, Month, NewReservation, Store, Totals};
+use super::{
+    admits, millis, rfc3339, Entry, EntryState, LedgerError, Month, NewReservation, Store, Totals,
+};
 use crate::breaker::Breaker;
 use crate::num::Fixed;
 
@@ -129,7 +131,8 @@ fn month_key(month: &str, what: &str) -> String {
 impl RedisStore {
     /// Connects to `redis://HOST:PORT/DB` and checks the connection.
     pub fn open(url: &str) -> Result<RedisStore, LedgerError> {
-        let client = redis::Client::open(url).map_err(|e| LedgerError::Store(format!("`{url}` is not a Redis URL: {e}")))?;
+        let client = redis::Client::open(url)
+            .map_err(|e| LedgerError::Store(format!("`{url}` is not a Redis URL: {e}")))?;
         let store = RedisStore {
             client,
             conns: (0..POOL).map(|_| Mutex::new(None)).collect(),
@@ -143,16 +146,26 @@ impl RedisStore {
     }
 
     /// Runs `f` on a live connection from the pool, reconnecting once after a failure.
-    fn with<T>(&self, mut f: impl FnMut(&mut Connection) -> redis::RedisResult<T>) -> Result<T, LedgerError> {
+    fn with<T>(
+        &self,
+        mut f: impl FnMut(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, LedgerError> {
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let pick = (0..POOL).map(|i| &self.conns[(start + i) % POOL]).find_map(|m| m.try_lock().ok());
+        let pick = (0..POOL)
+            .map(|i| &self.conns[(start + i) % POOL])
+            .find_map(|m| m.try_lock().ok());
         let mut slot = match pick {
             Some(s) => s,
-            None => self.conns[start % POOL].lock().map_err(|_| LedgerError::Store("redis connection lock poisoned".into()))?,
+            None => self.conns[start % POOL]
+                .lock()
+                .map_err(|_| LedgerError::Store("redis connection lock poisoned".into()))?,
         };
         for attempt in 0..2 {
             if slot.is_none() {
-                let conn = self.client.get_connection_with_timeout(TIMEOUT).map_err(store_err)?;
+                let conn = self
+                    .client
+                    .get_connection_with_timeout(TIMEOUT)
+                    .map_err(store_err)?;
                 conn.set_read_timeout(Some(TIMEOUT)).map_err(store_err)?;
                 conn.set_write_timeout(Some(TIMEOUT)).map_err(store_err)?;
                 *slot = Some(conn);
@@ -160,7 +173,12 @@ impl RedisStore {
             let Some(conn) = slot.as_mut() else { continue };
             match f(conn) {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) => *slot = None,
+                Err(e)
+                    if attempt == 0
+                        && (e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) =>
+                {
+                    *slot = None
+                }
                 Err(e) => {
                     *slot = None;
                     return Err(store_err(e));
@@ -170,8 +188,21 @@ impl RedisStore {
         Err(LedgerError::Store("redis: connection lost".into()))
     }
 
-    fn finish(&self, id: &str, to: EntryState, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        let ok: i64 = self.with(|c| self.finish.arg(id).arg(to.as_str()).arg(note).arg(millis(now)).invoke(c))?;
+    fn finish(
+        &self,
+        id: &str,
+        to: EntryState,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let ok: i64 = self.with(|c| {
+            self.finish
+                .arg(id)
+                .arg(to.as_str())
+                .arg(note)
+                .arg(millis(now))
+                .invoke(c)
+        })?;
         if ok == 1 {
             Ok(())
         } else {
@@ -198,7 +229,12 @@ fn entry_from(id: &str, h: &HashMap<String, String>) -> Entry {
 }
 
 impl Store for RedisStore {
-    fn reserve(&self, r: &NewReservation, budget: Fixed, now: DateTime<Utc>) -> Result<String, LedgerError> {
+    fn reserve(
+        &self,
+        r: &NewReservation,
+        budget: Fixed,
+        now: DateTime<Utc>,
+    ) -> Result<String, LedgerError> {
         let month = Month::of(now).to_string();
         let id = uuid::Uuid::new_v4().to_string();
         let now_ms = millis(now);
@@ -241,11 +277,20 @@ impl Store for RedisStore {
         let m = month.to_string();
         let (open, totals) = (month_key(&m, "open"), month_key(&m, "totals"));
         let h: HashMap<String, i64> = self.with(|c| {
-            let _: i64 = self.expire.key(&open).key(&totals).arg(millis(now)).invoke(c)?;
+            let _: i64 = self
+                .expire
+                .key(&open)
+                .key(&totals)
+                .arg(millis(now))
+                .invoke(c)?;
             c.hgetall(&totals)
         })?;
         let get = |k: &str| Fixed::from_micros(h.get(k).copied().unwrap_or(0));
-        Ok(Totals { committed: get("committed"), in_doubt: get("in_doubt"), reserved: get("reserved") })
+        Ok(Totals {
+            committed: get("committed"),
+            in_doubt: get("in_doubt"),
+            reserved: get("reserved"),
+        })
     }
 
     fn entries(&self, month: Option<Month>) -> Result<Vec<Entry>, LedgerError> {
@@ -261,7 +306,8 @@ impl Store for RedisStore {
         for m in months {
             let ids: Vec<String> = self.with(|c| c.zrange(month_key(&m, "entries"), 0, -1))?;
             for id in ids {
-                let h: HashMap<String, String> = self.with(|c| c.hgetall(format!("genroute:entry:{id}")))?;
+                let h: HashMap<String, String> =
+                    self.with(|c| c.hgetall(format!("genroute:entry:{id}")))?;
                 out.push(entry_from(&id, &h));
             }
         }
@@ -276,15 +322,24 @@ impl Store for RedisStore {
         }
     }
 
-    fn update_breaker(&self, backend: &str, change: &mut dyn FnMut(&mut Breaker)) -> Result<Breaker, LedgerError> {
+    fn update_breaker(
+        &self,
+        backend: &str,
+        change: &mut dyn FnMut(&mut Breaker),
+    ) -> Result<Breaker, LedgerError> {
         let key = format!("genroute:breaker:{backend}");
         self.with(|c| {
             redis::transaction(c, &[&key], |c, pipe| {
                 let json: Option<String> = c.get(&key)?;
-                let mut b: Breaker = json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+                let mut b: Breaker = json
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default();
                 change(&mut b);
                 let text = serde_json::to_string(&b).unwrap_or_default();
-                pipe.set(&key, text).ignore().query::<Option<()>>(c).map(|r| r.map(|_| b))
+                pipe.set(&key, text)
+                    .ignore()
+                    .query::<Option<()>>(c)
+                    .map(|r| r.map(|_| b))
             })
         })
     }

@@ -15,7 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{admits, millis, rfc3339, Entry, EntryState, LedgerError, Month, NewReservation, Store, Totals};
+use super::{
+    admits, millis, rfc3339, Entry, EntryState, LedgerError, Month, NewReservation, Store, Totals,
+};
 use crate::breaker::Breaker;
 use crate::num::Fixed;
 
@@ -60,18 +62,32 @@ fn store_err(e: impl std::fmt::Display) -> LedgerError {
 impl SqliteStore {
     /// Opens (creating if needed) the ledger at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, LedgerError> {
-        let conn = Connection::open(path).map_err(|e| LedgerError::Store(format!("cannot open `{}`: {e}", path.display())))?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(store_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(store_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(store_err)?;
+        let conn = Connection::open(path)
+            .map_err(|e| LedgerError::Store(format!("cannot open `{}`: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(store_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(store_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(store_err)?;
         conn.execute_batch(SCHEMA).map_err(store_err)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Runs `f` in one immediate transaction.
-    fn tx<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
-        let mut conn = self.conn.lock().map_err(|_| LedgerError::Store("a thread panicked while holding the ledger".into()))?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
+    fn tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| LedgerError::Store("a thread panicked while holding the ledger".into()))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_err)?;
         let out = f(&tx)?;
         tx.commit().map_err(store_err)?;
         Ok(out)
@@ -100,17 +116,37 @@ fn totals(tx: &rusqlite::Transaction<'_>, month: &str) -> Result<Totals, LedgerE
         .query_row(
             "SELECT committed, in_doubt, reserved FROM totals WHERE month = ?1",
             params![month],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
         )
         .optional()
         .map_err(store_err)?;
     let (c, d, r) = row.unwrap_or((0, 0, 0));
-    Ok(Totals { committed: Fixed::from_micros(c), in_doubt: Fixed::from_micros(d), reserved: Fixed::from_micros(r) })
+    Ok(Totals {
+        committed: Fixed::from_micros(c),
+        in_doubt: Fixed::from_micros(d),
+        reserved: Fixed::from_micros(r),
+    })
 }
 
-fn finish(tx: &rusqlite::Transaction<'_>, id: &str, to: EntryState, note: Option<&str>, now_ms: i64) -> Result<(), LedgerError> {
+fn finish(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    to: EntryState,
+    note: Option<&str>,
+    now_ms: i64,
+) -> Result<(), LedgerError> {
     let row: Option<(String, String, i64)> = tx
-        .query_row("SELECT state, month, amount FROM entries WHERE id = ?1", params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(
+            "SELECT state, month, amount FROM entries WHERE id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()
         .map_err(store_err)?;
     let Some((from, month, amount)) = row else {
@@ -118,7 +154,8 @@ fn finish(tx: &rusqlite::Transaction<'_>, id: &str, to: EntryState, note: Option
     };
     let from = EntryState::parse(&from);
     // A commit (or in-doubt) after expiry is still recorded: the money was spent.
-    let open = from == Some(EntryState::Reserved) || (from == Some(EntryState::Expired) && to != EntryState::Released);
+    let open = from == Some(EntryState::Reserved)
+        || (from == Some(EntryState::Expired) && to != EntryState::Released);
     if !open {
         return Err(LedgerError::UnknownReservation(id.to_string()));
     }
@@ -127,7 +164,11 @@ fn finish(tx: &rusqlite::Transaction<'_>, id: &str, to: EntryState, note: Option
         params![to.as_str(), now_ms, note, id],
     )
     .map_err(store_err)?;
-    let released = if from == Some(EntryState::Reserved) { amount } else { 0 };
+    let released = if from == Some(EntryState::Reserved) {
+        amount
+    } else {
+        0
+    };
     let (committed, in_doubt) = match to {
         EntryState::Committed => (amount, 0),
         EntryState::InDoubt => (0, amount),
@@ -142,7 +183,12 @@ fn finish(tx: &rusqlite::Transaction<'_>, id: &str, to: EntryState, note: Option
 }
 
 impl Store for SqliteStore {
-    fn reserve(&self, r: &NewReservation, budget: Fixed, now: DateTime<Utc>) -> Result<String, LedgerError> {
+    fn reserve(
+        &self,
+        r: &NewReservation,
+        budget: Fixed,
+        now: DateTime<Utc>,
+    ) -> Result<String, LedgerError> {
         let now_ms = millis(now);
         let month = Month::of(now).to_string();
         self.tx(|tx| {
@@ -217,7 +263,11 @@ impl Store for SqliteStore {
         self.tx(|tx| read_breaker(tx, backend))
     }
 
-    fn update_breaker(&self, backend: &str, change: &mut dyn FnMut(&mut Breaker)) -> Result<Breaker, LedgerError> {
+    fn update_breaker(
+        &self,
+        backend: &str,
+        change: &mut dyn FnMut(&mut Breaker),
+    ) -> Result<Breaker, LedgerError> {
         self.tx(|tx| {
             let mut b = read_breaker(tx, backend)?;
             change(&mut b);
@@ -235,7 +285,11 @@ impl Store for SqliteStore {
 
 fn read_breaker(tx: &rusqlite::Transaction<'_>, backend: &str) -> Result<Breaker, LedgerError> {
     let json: Option<String> = tx
-        .query_row("SELECT state FROM breakers WHERE backend = ?1", params![backend], |r| r.get(0))
+        .query_row(
+            "SELECT state FROM breakers WHERE backend = ?1",
+            params![backend],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(store_err)?;
     match json {

@@ -14,9 +14,11 @@ use super::raw::{
 };
 use super::yaml::{self, Node, OffsetMap, Seg};
 use super::{Api, Backend, Budget, Cost, Criteria, Defaults, Model, Policy, Rule};
-use crate::check::expr::{EnumId, Type};
-use crate::check::scope::{builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Scope, Target};
 use crate::check::check_condition;
+use crate::check::expr::{EnumId, Type};
+use crate::check::scope::{
+    builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Scope, Target,
+};
 use crate::diag::{Diagnostic, Source};
 use crate::lang::parse::parse_condition;
 use crate::num::Fixed;
@@ -68,8 +70,14 @@ impl Loader<'_> {
         let text = self.source.text.as_str();
         if text.len() > MAX_POLICY_BYTES {
             self.diags.push(
-                Diagnostic::error("too-large", format!("policy file is {} bytes; the limit is {MAX_POLICY_BYTES}", text.len()))
-                    .help("split the policy or remove unused sections"),
+                Diagnostic::error(
+                    "too-large",
+                    format!(
+                        "policy file is {} bytes; the limit is {MAX_POLICY_BYTES}",
+                        text.len()
+                    ),
+                )
+                .help("split the policy or remove unused sections"),
             );
             return None;
         }
@@ -78,7 +86,12 @@ impl Loader<'_> {
         let (enums, fields) = self.fields(&raw.request_fields);
         let backends = self.backends(&raw.backends, &raw, options);
         let facts: Vec<BackendFacts> = backends.iter().map(facts_of).collect();
-        let scope = Scope { enums: &enums, fields: &fields, backends: &facts, target: None };
+        let scope = Scope {
+            enums: &enums,
+            fields: &fields,
+            backends: &facts,
+            target: None,
+        };
         let rules = self.rules(&raw.selection_rules, &backends, scope);
         let budget = self.budget(&raw.budget);
         let defaults = self.defaults(raw.defaults.as_ref(), &enums);
@@ -86,7 +99,9 @@ impl Loader<'_> {
         let mut by_priority: Vec<u16> = (0..backends.len() as u16).collect();
         by_priority.sort_by(|a, b| {
             let (x, y) = (&backends[*a as usize], &backends[*b as usize]);
-            x.priority.cmp(&y.priority).then_with(|| x.name.cmp(&y.name))
+            x.priority
+                .cmp(&y.priority)
+                .then_with(|| x.name.cmp(&y.name))
         });
         Some(Policy {
             source_name: self.source.name.clone(),
@@ -125,17 +140,33 @@ impl Loader<'_> {
                     .unwrap_or(&message)
                     .to_string();
                 const SYNTAX: &[&str] = &[
-                    "found", "did not find", "while parsing", "while scanning", "not allowed in this context",
-                    "end of stream", "recursion limit", "control character", "invalid indentation",
+                    "found",
+                    "did not find",
+                    "while parsing",
+                    "while scanning",
+                    "not allowed in this context",
+                    "end of stream",
+                    "recursion limit",
+                    "control character",
+                    "invalid indentation",
                 ];
                 let (code, help) = if message.contains("missing field") {
-                    ("missing-key", "add the key; README.md lists what each section needs")
+                    (
+                        "missing-key",
+                        "add the key; README.md lists what each section needs",
+                    )
                 } else if message.contains("duplicate") {
                     ("duplicate-key", "each key may appear once in a mapping")
                 } else if SYNTAX.iter().any(|s| message.contains(s)) {
-                    ("yaml-syntax", "check indentation, quotes, brackets and colons around this place")
+                    (
+                        "yaml-syntax",
+                        "check indentation, quotes, brackets and colons around this place",
+                    )
                 } else {
-                    ("invalid-value", "check the value's type against the policy reference in README.md")
+                    (
+                        "invalid-value",
+                        "check the value's type against the policy reference in README.md",
+                    )
                 };
                 let mut d = Diagnostic::error(code, first_lower(&message)).help(help);
                 if let Some(loc) = e.location() {
@@ -150,7 +181,9 @@ impl Loader<'_> {
     }
 
     fn unknown_key(&mut self, path: &[Seg]) {
-        let Some(Seg::Key(name)) = path.last() else { return };
+        let Some(Seg::Key(name)) = path.last() else {
+            return;
+        };
         if name.starts_with("x-") {
             return;
         }
@@ -158,10 +191,19 @@ impl Loader<'_> {
         let mut d = Diagnostic::error("unknown-key", format!("unknown key `{name}`"));
         d = match did_you_mean(name, known.iter().copied()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
-            None if known.is_empty() => d.help("remove it, or prefix it with `x-` to keep it as a note"),
-            None => d.help(format!("expected one of {}; prefix a key with `x-` to keep it as a note", ticks(known))),
+            None if known.is_empty() => {
+                d.help("remove it, or prefix it with `x-` to keep it as a note")
+            }
+            None => d.help(format!(
+                "expected one of {}; prefix a key with `x-` to keep it as a note",
+                ticks(known)
+            )),
         };
-        let range = self.tree.as_ref().and_then(|t| t.key_at(path)).map(|n| n.range.clone());
+        let range = self
+            .tree
+            .as_ref()
+            .and_then(|t| t.key_at(path))
+            .map(|n| n.range.clone());
         if let Some(r) = range {
             d = d.at(r, "not a known key");
         }
@@ -172,7 +214,14 @@ impl Loader<'_> {
         self.tree.as_ref()?.get(path).map(|n| n.range.clone())
     }
 
-    fn error_at(&mut self, path: &[Seg], code: &'static str, message: String, label: &str, help: &str) {
+    fn error_at(
+        &mut self,
+        path: &[Seg],
+        code: &'static str,
+        message: String,
+        label: &str,
+        help: &str,
+    ) {
         let mut d = Diagnostic::error(code, message).help(help);
         if let Some(r) = self.range_of(path) {
             d = d.at(r, label);
@@ -184,16 +233,34 @@ impl Loader<'_> {
         let mut enums = builtin_enums();
         let mut fields = Vec::new();
         const RESERVED: &[&str] = &[
-            "prompt", "negative_prompt", "priority", "duration", "aspect_ratio", "quality_threshold", "style",
+            "prompt",
+            "negative_prompt",
+            "priority",
+            "duration",
+            "aspect_ratio",
+            "quality_threshold",
+            "style",
         ];
         for (name, f) in raw {
             let path = [key("request_fields"), key(name)];
             if RESERVED.contains(&name.as_str()) {
-                self.error_at(&path, "reserved-field", format!("`{name}` is a built-in request field"), "already defined", "choose another name for your own field");
+                self.error_at(
+                    &path,
+                    "reserved-field",
+                    format!("`{name}` is a built-in request field"),
+                    "already defined",
+                    "choose another name for your own field",
+                );
                 continue;
             }
             if !is_identifier(name) {
-                self.error_at(&path, "invalid-name", format!("`{name}` is not a valid field name"), "invalid name", "use letters, digits and `_`, starting with a letter");
+                self.error_at(
+                    &path,
+                    "invalid-name",
+                    format!("`{name}` is not a valid field name"),
+                    "invalid name",
+                    "use letters, digits and `_`, starting with a letter",
+                );
                 continue;
             }
             let ty = match f.kind.as_str() {
@@ -202,11 +269,20 @@ impl Loader<'_> {
                 "bool" | "boolean" => Type::Bool,
                 "money" => Type::Money,
                 "enum" if f.values.is_empty() => {
-                    self.error_at(&path, "empty-enum", format!("enum field `{name}` has no values"), "no values", "add `values: [a, b]`");
+                    self.error_at(
+                        &path,
+                        "empty-enum",
+                        format!("enum field `{name}` has no values"),
+                        "no values",
+                        "add `values: [a, b]`",
+                    );
                     continue;
                 }
                 "enum" => {
-                    enums.push(EnumDef { name: name.clone(), values: f.values.clone() });
+                    enums.push(EnumDef {
+                        name: name.clone(),
+                        values: f.values.clone(),
+                    });
                     Type::Enum(EnumId((enums.len() - 1) as u16))
                 }
                 other => {
@@ -216,17 +292,33 @@ impl Loader<'_> {
                         None => format!("use one of {}", ticks(&kinds)),
                     };
                     let p = [key("request_fields"), key(name), key("type")];
-                    self.error_at(&p, "unknown-type", format!("unknown field type `{other}`"), "not a type", &help);
+                    self.error_at(
+                        &p,
+                        "unknown-type",
+                        format!("unknown field type `{other}`"),
+                        "not a type",
+                        &help,
+                    );
                     continue;
                 }
             };
-            let mut def = FieldDef { name: name.clone(), ty, default: None };
+            let mut def = FieldDef {
+                name: name.clone(),
+                ty,
+                default: None,
+            };
             if let Some(v) = &f.default {
                 match crate::request::field_value(&enums, &def, v.clone()) {
                     Ok(value) => def.default = Some(value),
                     Err(e) => {
                         let p = [key("request_fields"), key(name), key("default")];
-                        self.error_at(&p, "invalid-value", format!("default of `{name}`: {}", e.message), "invalid default", "give a value of the field's type");
+                        self.error_at(
+                            &p,
+                            "invalid-value",
+                            format!("default of `{name}`: {}", e.message),
+                            "invalid default",
+                            "give a value of the field's type",
+                        );
                     }
                 }
             }
@@ -235,25 +327,60 @@ impl Loader<'_> {
         (enums, fields)
     }
 
-    fn backends(&mut self, raw: &BTreeMap<String, RawBackend>, policy: &RawPolicy, options: &LoadOptions<'_>) -> Vec<Backend> {
+    fn backends(
+        &mut self,
+        raw: &BTreeMap<String, RawBackend>,
+        policy: &RawPolicy,
+        options: &LoadOptions<'_>,
+    ) -> Vec<Backend> {
         if raw.is_empty() {
-            self.error_at(&[key("backends")], "no-backends", "the policy has no backends".into(), "empty", "declare at least one backend");
+            self.error_at(
+                &[key("backends")],
+                "no-backends",
+                "the policy has no backends".into(),
+                "empty",
+                "declare at least one backend",
+            );
         }
         if raw.len() > u16::MAX as usize {
-            self.error_at(&[key("backends")], "too-many-backends", "too many backends".into(), "here", "keep it under 65535");
+            self.error_at(
+                &[key("backends")],
+                "too-many-backends",
+                "too many backends".into(),
+                "here",
+                "keep it under 65535",
+            );
             return Vec::new();
         }
         let prefix = prefix(policy);
-        raw.iter().map(|(name, b)| self.backend(name, b, &prefix, options)).collect()
+        raw.iter()
+            .map(|(name, b)| self.backend(name, b, &prefix, options))
+            .collect()
     }
 
-    fn backend(&mut self, name: &str, b: &RawBackend, prefix: &str, options: &LoadOptions<'_>) -> Backend {
+    fn backend(
+        &mut self,
+        name: &str,
+        b: &RawBackend,
+        prefix: &str,
+        options: &LoadOptions<'_>,
+    ) -> Backend {
         let path = |k: &str| [key("backends"), key(name), key(k)];
         let cost = self.cost(name, &b.cost);
-        let models: Vec<Model> = b.models.iter().map(|m| match m {
-            RawModel::Id(id) => Model { id: id.clone(), cost_variant: None },
-            RawModel::Tied { id, cost } => Model { id: id.clone(), cost_variant: cost.clone() },
-        }).collect();
+        let models: Vec<Model> = b
+            .models
+            .iter()
+            .map(|m| match m {
+                RawModel::Id(id) => Model {
+                    id: id.clone(),
+                    cost_variant: None,
+                },
+                RawModel::Tied { id, cost } => Model {
+                    id: id.clone(),
+                    cost_variant: cost.clone(),
+                },
+            })
+            .collect();
         if let Cost::PerVariant(variants) = &cost {
             for (i, m) in models.iter().enumerate() {
                 let Some(v) = &m.cost_variant else { continue };
@@ -263,27 +390,73 @@ impl Loader<'_> {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("cost variants are {}", ticks(&names)),
                     };
-                    let p = [key("backends"), key(name), key("models"), Seg::Index(i), key("cost")];
-                    self.error_at(&p, "unknown-cost-variant", format!("model `{}` names cost variant `{v}`, which `cost` does not list", m.id), "unknown variant", &help);
+                    let p = [
+                        key("backends"),
+                        key(name),
+                        key("models"),
+                        Seg::Index(i),
+                        key("cost"),
+                    ];
+                    self.error_at(
+                        &p,
+                        "unknown-cost-variant",
+                        format!(
+                            "model `{}` names cost variant `{v}`, which `cost` does not list",
+                            m.id
+                        ),
+                        "unknown variant",
+                        &help,
+                    );
                 }
             }
         }
-        for (k, v) in [("score", Some(b.quality.score)), ("temporal_coherence", b.quality.temporal_coherence), ("prompt_adherence", b.quality.prompt_adherence)] {
+        for (k, v) in [
+            ("score", Some(b.quality.score)),
+            ("temporal_coherence", b.quality.temporal_coherence),
+            ("prompt_adherence", b.quality.prompt_adherence),
+        ] {
             if let Some(v) = v {
                 if v < Fixed::ZERO || v > Fixed::ONE {
                     let p = [key("backends"), key(name), key("quality"), key(k)];
-                    self.error_at(&p, "out-of-range", format!("quality `{k}` is {v}; it must be between 0 and 1"), "out of range", "quality figures are fractions, e.g. 0.85");
+                    self.error_at(
+                        &p,
+                        "out-of-range",
+                        format!("quality `{k}` is {v}; it must be between 0 and 1"),
+                        "out of range",
+                        "quality figures are fractions, e.g. 0.85",
+                    );
                 }
             }
         }
-        for (k, v) in [("avg_generation_time_seconds", b.performance.avg_generation_time_seconds), ("max_generation_time_seconds", b.performance.max_generation_time_seconds)] {
+        for (k, v) in [
+            (
+                "avg_generation_time_seconds",
+                b.performance.avg_generation_time_seconds,
+            ),
+            (
+                "max_generation_time_seconds",
+                b.performance.max_generation_time_seconds,
+            ),
+        ] {
             if v <= Fixed::ZERO {
                 let p = [key("backends"), key(name), key("performance"), key(k)];
-                self.error_at(&p, "out-of-range", format!("`{k}` is {v}; it must be positive"), "not positive", "give the time in seconds, e.g. 45");
+                self.error_at(
+                    &p,
+                    "out-of-range",
+                    format!("`{k}` is {v}; it must be positive"),
+                    "not positive",
+                    "give the time in seconds, e.g. 45",
+                );
             }
         }
         if b.priority.is_negative() {
-            self.error_at(&path("priority"), "out-of-range", format!("priority is {}; it must not be negative", b.priority), "negative", "1 is the most preferred");
+            self.error_at(
+                &path("priority"),
+                "out-of-range",
+                format!("priority is {}; it must not be negative", b.priority),
+                "negative",
+                "1 is the most preferred",
+            );
         }
         let (enabled, enabled_by) = self.feature_flag(name, b.enabled, prefix, options);
         let protocol = b.api.as_ref().and_then(|a| a.protocol.as_deref());
@@ -294,7 +467,13 @@ impl Loader<'_> {
                     None => format!("use one of {}", ticks(&super::Protocol::NAMES)),
                 };
                 let path = [key("backends"), key(name), key("api"), key("protocol")];
-                self.error_at(&path, "unknown-protocol", format!("unknown protocol `{p}`"), "not a protocol", &help);
+                self.error_at(
+                    &path,
+                    "unknown-protocol",
+                    format!("unknown protocol `{p}`"),
+                    "not a protocol",
+                    &help,
+                );
             }
         }
         let simulation = self.simulation(name, b);
@@ -331,16 +510,31 @@ impl Loader<'_> {
         if b.kind != "simulated" {
             if b.simulation.is_some() {
                 let p = [key("backends"), key(name), key("simulation")];
-                self.error_at(&p, "simulation-on-real-backend", "`simulation` only applies to `type: simulated` backends".into(), "ignored", "remove it, or set `type: simulated`");
+                self.error_at(
+                    &p,
+                    "simulation-on-real-backend",
+                    "`simulation` only applies to `type: simulated` backends".into(),
+                    "ignored",
+                    "remove it, or set `type: simulated`",
+                );
             }
             return None;
         }
         let raw = b.simulation.as_ref();
         let rate = raw.and_then(|s| s.failure_rate).unwrap_or(Fixed::ZERO);
         if rate < Fixed::ZERO || rate > Fixed::ONE {
-            self.error_at(&path("failure_rate"), "out-of-range", format!("failure_rate is {rate}; it must be between 0 and 1"), "out of range", "e.g. 0.05 for one call in twenty");
+            self.error_at(
+                &path("failure_rate"),
+                "out-of-range",
+                format!("failure_rate is {rate}; it must be between 0 and 1"),
+                "out of range",
+                "e.g. 0.05 for one call in twenty",
+            );
         }
-        let class = match raw.and_then(|s| s.failure_class.as_deref()).unwrap_or("retryable") {
+        let class = match raw
+            .and_then(|s| s.failure_class.as_deref())
+            .unwrap_or("retryable")
+        {
             "retryable" => F::Retryable,
             "terminal" => F::Terminal,
             "content_rejected" => F::ContentRejected,
@@ -351,17 +545,32 @@ impl Loader<'_> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("use one of {}", ticks(&names)),
                 };
-                self.error_at(&path("failure_class"), "unknown-failure-class", format!("unknown failure class `{other}`"), "unknown", &help);
+                self.error_at(
+                    &path("failure_class"),
+                    "unknown-failure-class",
+                    format!("unknown failure class `{other}`"),
+                    "unknown",
+                    &help,
+                );
                 F::Retryable
             }
         };
         let avg = b.performance.avg_generation_time_seconds;
         let stddev = raw
             .and_then(|s| s.latency_stddev_seconds)
-            .unwrap_or_else(|| avg.checked_div(Fixed::from_micros(5_000_000)).unwrap_or(Fixed::ZERO));
+            .unwrap_or_else(|| {
+                avg.checked_div(Fixed::from_micros(5_000_000))
+                    .unwrap_or(Fixed::ZERO)
+            });
         let scale = raw.and_then(|s| s.time_scale).unwrap_or(Fixed::ZERO);
         if stddev.is_negative() || scale.is_negative() {
-            self.error_at(&[key("backends"), key(name), key("simulation")], "out-of-range", "simulation figures must not be negative".into(), "negative", "use 0 or more");
+            self.error_at(
+                &[key("backends"), key(name), key("simulation")],
+                "out-of-range",
+                "simulation figures must not be negative".into(),
+                "negative",
+                "use 0 or more",
+            );
         }
         Some(super::Simulation {
             failure_rate: rate,
@@ -380,7 +589,13 @@ impl Loader<'_> {
         let mut unknown = false;
         for (k, v) in map {
             let Some(k) = k.as_str() else {
-                self.error_at(&base, "invalid-value", "cost keys must be strings".into(), "here", "write `per_video_usd: 0.05`");
+                self.error_at(
+                    &base,
+                    "invalid-value",
+                    "cost keys must be strings".into(),
+                    "here",
+                    "write `per_video_usd: 0.05`",
+                );
                 continue;
             };
             let mut p = base.to_vec();
@@ -407,8 +622,15 @@ impl Loader<'_> {
                         None => format!("a variant is written `{k}: {{per_video_usd: 0.10}}`"),
                     };
                     let d = Diagnostic::error("unknown-key", format!("`{k}` under `cost` is neither `per_video_usd` nor a model variant with a `per_video_usd`")).help(help);
-                    let range = self.tree.as_ref().and_then(|t| t.key_at(&p)).map(|n| n.range.clone());
-                    self.diags.push(match range { Some(r) => d.at(r, "not a cost"), None => d });
+                    let range = self
+                        .tree
+                        .as_ref()
+                        .and_then(|t| t.key_at(&p))
+                        .map(|n| n.range.clone());
+                    self.diags.push(match range {
+                        Some(r) => d.at(r, "not a cost"),
+                        None => d,
+                    });
                 }
             }
         }
@@ -416,14 +638,26 @@ impl Loader<'_> {
             (Some(c), true) => Cost::Flat(c),
             (None, false) => Cost::PerVariant(variants),
             (Some(c), false) => {
-                self.error_at(&base, "ambiguous-cost", "`cost` has both `per_video_usd` and model variants".into(), "ambiguous", "use either one flat price or one price per variant");
+                self.error_at(
+                    &base,
+                    "ambiguous-cost",
+                    "`cost` has both `per_video_usd` and model variants".into(),
+                    "ambiguous",
+                    "use either one flat price or one price per variant",
+                );
                 Cost::Flat(c)
             }
             (None, true) => {
                 if unknown {
                     return Cost::Flat(Fixed::ZERO);
                 }
-                self.error_at(&base, "missing-key", "`cost` has no price".into(), "no price", "write `per_video_usd: 0.05`");
+                self.error_at(
+                    &base,
+                    "missing-key",
+                    "`cost` has no price".into(),
+                    "no price",
+                    "write `per_video_usd: 0.05`",
+                );
                 Cost::Flat(Fixed::ZERO)
             }
         }
@@ -436,23 +670,43 @@ impl Loader<'_> {
                 (None, Some(f)) => Fixed::from_f64_exact(f).map_err(|e| e.to_string()),
                 _ => Err(format!("`{n}` is not a price")),
             },
-            serde_yaml::Value::String(s) => s.parse().map_err(|e: crate::num::NumError| e.to_string()),
+            serde_yaml::Value::String(s) => {
+                s.parse().map_err(|e: crate::num::NumError| e.to_string())
+            }
             _ => Err("a price must be a number".into()),
         };
         match parsed {
             Ok(c) if c.is_negative() => {
-                self.error_at(path, "out-of-range", format!("price {c} is negative"), "negative", "prices are in USD and at least 0");
+                self.error_at(
+                    path,
+                    "out-of-range",
+                    format!("price {c} is negative"),
+                    "negative",
+                    "prices are in USD and at least 0",
+                );
                 None
             }
             Ok(c) => Some(c),
             Err(msg) => {
-                self.error_at(path, "invalid-value", msg, "not a price", "write the price in USD with at most 6 decimals, e.g. 0.05");
+                self.error_at(
+                    path,
+                    "invalid-value",
+                    msg,
+                    "not a price",
+                    "write the price in USD with at most 6 decimals, e.g. 0.05",
+                );
                 None
             }
         }
     }
 
-    fn feature_flag(&mut self, name: &str, enabled: bool, prefix: &str, options: &LoadOptions<'_>) -> (bool, Option<String>) {
+    fn feature_flag(
+        &mut self,
+        name: &str,
+        enabled: bool,
+        prefix: &str,
+        options: &LoadOptions<'_>,
+    ) -> (bool, Option<String>) {
         let var = flag_variable(prefix, name);
         let Some(value) = (options.env)(&var) else {
             return (enabled, None);
@@ -462,8 +716,14 @@ impl Loader<'_> {
             "0" | "false" | "no" | "off" => (false, Some(var)),
             _ => {
                 self.diags.push(
-                    Diagnostic::error("invalid-env", format!("environment variable `{var}` is `{}`; expected true or false", value.escape_debug()))
-                        .help(format!("set `{var}=true` or `{var}=false`, or unset it")),
+                    Diagnostic::error(
+                        "invalid-env",
+                        format!(
+                            "environment variable `{var}` is `{}`; expected true or false",
+                            value.escape_debug()
+                        ),
+                    )
+                    .help(format!("set `{var}=true` or `{var}=false`, or unset it")),
                 );
                 (enabled, None)
             }
@@ -476,26 +736,53 @@ impl Loader<'_> {
         for (i, r) in raw.iter().enumerate() {
             let path = |k: &str| [key("selection_rules"), Seg::Index(i), key(k)];
             if let Some(first) = seen.insert(&r.name, i) {
-                let line = self.range_of(&[key("selection_rules"), Seg::Index(first), key("name")]).map(|r| self.source.line_col(r.start).0);
+                let line = self
+                    .range_of(&[key("selection_rules"), Seg::Index(first), key("name")])
+                    .map(|r| self.source.line_col(r.start).0);
                 let help = match line {
-                    Some(l) => format!("the first rule named `{}` is at line {l}; rule names must be unique", r.name),
+                    Some(l) => format!(
+                        "the first rule named `{}` is at line {l}; rule names must be unique",
+                        r.name
+                    ),
                     None => "rule names must be unique".to_string(),
                 };
-                self.error_at(&path("name"), "duplicate-rule", format!("duplicate rule name `{}`", r.name), "used before", &help);
+                self.error_at(
+                    &path("name"),
+                    "duplicate-rule",
+                    format!("duplicate rule name `{}`", r.name),
+                    "used before",
+                    &help,
+                );
             }
             if r.action != "select_backend" {
                 let help = match did_you_mean(&r.action, ["select_backend"]) {
                     Some(_) => "did you mean `select_backend`?".to_string(),
                     None => "the only action is `select_backend`".to_string(),
                 };
-                self.error_at(&path("action"), "unknown-action", format!("unknown action `{}`", r.action), "not an action", &help);
+                self.error_at(
+                    &path("action"),
+                    "unknown-action",
+                    format!("unknown action `{}`", r.action),
+                    "not an action",
+                    &help,
+                );
             }
             let Some(target) = backends.iter().position(|b| b.name == r.backend) else {
-                let help = match did_you_mean(&r.backend, backends.iter().map(|b| b.name.as_str())) {
+                let help = match did_you_mean(&r.backend, backends.iter().map(|b| b.name.as_str()))
+                {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("backends are {}", ticks(&backends.iter().map(|b| b.name.as_str()).collect::<Vec<_>>())),
+                    None => format!(
+                        "backends are {}",
+                        ticks(&backends.iter().map(|b| b.name.as_str()).collect::<Vec<_>>())
+                    ),
                 };
-                self.error_at(&path("backend"), "unknown-backend", format!("rule `{}` targets unknown backend `{}`", r.name, r.backend), "no such backend", &help);
+                self.error_at(
+                    &path("backend"),
+                    "unknown-backend",
+                    format!("rule `{}` targets unknown backend `{}`", r.name, r.backend),
+                    "no such backend",
+                    &help,
+                );
                 self.condition(i, r, &scope);
                 continue;
             };
@@ -507,12 +794,26 @@ impl Loader<'_> {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("`{}` runs {}", backend.name, ticks(&ids)),
                     };
-                    self.error_at(&path("model_preference"), "unknown-model", format!("backend `{}` has no model `{m}`", backend.name), "unknown model", &help);
+                    self.error_at(
+                        &path("model_preference"),
+                        "unknown-model",
+                        format!("backend `{}` has no model `{m}`", backend.name),
+                        "unknown model",
+                        &help,
+                    );
                 }
             }
             let cost = backend.cost_of(r.model_preference.as_deref());
-            let scope = Scope { target: Some(Target { backend: target as u16, cost }), ..scope };
-            let Some(condition) = self.condition(i, r, &scope) else { continue };
+            let scope = Scope {
+                target: Some(Target {
+                    backend: target as u16,
+                    cost,
+                }),
+                ..scope
+            };
+            let Some(condition) = self.condition(i, r, &scope) else {
+                continue;
+            };
             let (line, column) = self
                 .range_of(&path("condition"))
                 .map_or((0, 0), |rg| self.source.line_col(rg.start));
@@ -531,10 +832,19 @@ impl Loader<'_> {
     }
 
     /// Parses and checks one rule's condition, mapping its diagnostics into the file.
-    fn condition(&mut self, i: usize, r: &RawRule, scope: &Scope<'_>) -> Option<crate::check::expr::CExpr> {
+    fn condition(
+        &mut self,
+        i: usize,
+        r: &RawRule,
+        scope: &Scope<'_>,
+    ) -> Option<crate::check::expr::CExpr> {
         let path = [key("selection_rules"), Seg::Index(i), key("condition")];
         let text = self.source.text.as_str();
-        let map = self.tree.as_ref().and_then(|t| t.get(&path)).map(|n| OffsetMap::new(text, n, &r.condition));
+        let map = self
+            .tree
+            .as_ref()
+            .and_then(|t| t.get(&path))
+            .map(|n| OffsetMap::new(text, n, &r.condition));
         let locate = |d: Diagnostic, span: crate::lang::ast::Span, label: &str| match &map {
             Some(m) => d.at(m.range(text, span.start as usize, span.end as usize), label),
             None => d,
@@ -542,7 +852,11 @@ impl Loader<'_> {
         let tree = match parse_condition(&r.condition) {
             Ok(t) => t,
             Err(e) => {
-                let d = Diagnostic::error("syntax", format!("syntax error in rule `{}`: {}", r.name, e.message)).help(e.help.clone());
+                let d = Diagnostic::error(
+                    "syntax",
+                    format!("syntax error in rule `{}`: {}", r.name, e.message),
+                )
+                .help(e.help.clone());
                 self.diags.push(locate(d, e.span, "here"));
                 return None;
             }
@@ -560,12 +874,24 @@ impl Loader<'_> {
     }
 
     fn budget(&mut self, b: &RawBudget) -> Budget {
-        for (k, v) in [("monthly_budget_usd", b.monthly_budget_usd), ("cost_threshold_usd", b.cost_threshold_usd)] {
+        for (k, v) in [
+            ("monthly_budget_usd", b.monthly_budget_usd),
+            ("cost_threshold_usd", b.cost_threshold_usd),
+        ] {
             if v.is_negative() {
-                self.error_at(&[key("budget"), key(k)], "out-of-range", format!("`{k}` is {v}; it must not be negative"), "negative", "amounts are in USD");
+                self.error_at(
+                    &[key("budget"), key(k)],
+                    "out-of-range",
+                    format!("`{k}` is {v}; it must not be negative"),
+                    "negative",
+                    "amounts are in USD",
+                );
             }
         }
-        Budget { monthly: b.monthly_budget_usd, threshold: b.cost_threshold_usd }
+        Budget {
+            monthly: b.monthly_budget_usd,
+            threshold: b.cost_threshold_usd,
+        }
     }
 
     fn execution(&mut self, e: Option<&super::raw::RawExecution>) -> super::Execution {
@@ -603,9 +929,18 @@ impl Loader<'_> {
                 None => {
                     let help = match did_you_mean(v, values.iter().map(String::as_str)) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("use one of {}", ticks(&values.iter().map(String::as_str).collect::<Vec<_>>())),
+                        None => format!(
+                            "use one of {}",
+                            ticks(&values.iter().map(String::as_str).collect::<Vec<_>>())
+                        ),
                     };
-                    self.error_at(&[key("defaults"), key(k)], "unknown-enum-value", format!("`{v}` is not a value of `{k}`"), "unknown value", &help);
+                    self.error_at(
+                        &[key("defaults"), key(k)],
+                        "unknown-enum-value",
+                        format!("`{v}` is not a value of `{k}`"),
+                        "unknown value",
+                        &help,
+                    );
                     None
                 }
             }
@@ -621,7 +956,9 @@ impl Loader<'_> {
 }
 
 fn prefix(raw: &RawPolicy) -> String {
-    raw.feature_flag_prefix.clone().unwrap_or_else(|| "GENROUTE".to_string())
+    raw.feature_flag_prefix
+        .clone()
+        .unwrap_or_else(|| "GENROUTE".to_string())
 }
 
 /// `<PREFIX>_BACKEND_<NAME>_ENABLED`, with the name upper-cased and every character other than
@@ -629,7 +966,13 @@ fn prefix(raw: &RawPolicy) -> String {
 pub fn flag_variable(prefix: &str, backend: &str) -> String {
     let name: String = backend
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{prefix}_BACKEND_{name}_ENABLED")
 }
@@ -654,9 +997,17 @@ fn api(a: &RawApi) -> Api {
         model: a.model.clone(),
         project: a.project.clone(),
         location: a.location.clone(),
-        request_timeout: a.request_timeout_seconds.unwrap_or(Fixed::from_micros(30_000_000)),
-        poll_interval: a.poll_interval_seconds.unwrap_or(Fixed::from_micros(2_000_000)),
-        endpoints: a.endpoints.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        request_timeout: a
+            .request_timeout_seconds
+            .unwrap_or(Fixed::from_micros(30_000_000)),
+        poll_interval: a
+            .poll_interval_seconds
+            .unwrap_or(Fixed::from_micros(2_000_000)),
+        endpoints: a
+            .endpoints
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         auth_type: a.auth_type.clone(),
         key_env: a.key_env.clone(),
     }
@@ -667,7 +1018,9 @@ fn breaker(b: Option<&super::raw::RawBreaker>) -> crate::breaker::BreakerConfig 
     let Some(b) = b else { return d };
     crate::breaker::BreakerConfig {
         failure_threshold: b.failure_threshold.unwrap_or(d.failure_threshold).max(1),
-        timeout_ms: b.timeout_seconds.map_or(d.timeout_ms, |t| t.micros() / 1000),
+        timeout_ms: b
+            .timeout_seconds
+            .map_or(d.timeout_ms, |t| t.micros() / 1000),
         half_open_requests: b.half_open_requests.unwrap_or(d.half_open_requests).max(1),
     }
 }
@@ -697,7 +1050,9 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
                 out.push(Seg::Key(key.clone()));
                 p = parent;
             }
-            Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => p = parent,
+            Path::Some { parent }
+            | Path::NewtypeStruct { parent }
+            | Path::NewtypeVariant { parent } => p = parent,
         }
     }
     out.reverse();
@@ -733,7 +1088,11 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
 }
 
 fn ticks(items: &[&str]) -> String {
-    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn first_lower(s: &str) -> String {

@@ -289,14 +289,23 @@ impl Backend {
             .and_then(|m| m.cost_variant.as_deref())
             .and_then(|key| variants.iter().find(|(k, _)| k == key))
             .map(|(_, c)| *c);
-        tied.unwrap_or_else(|| variants.iter().map(|(_, c)| *c).max().unwrap_or(Fixed::ZERO))
+        tied.unwrap_or_else(|| {
+            variants
+                .iter()
+                .map(|(_, c)| *c)
+                .max()
+                .unwrap_or(Fixed::ZERO)
+        })
     }
 }
 
 impl Policy {
     /// A backend's index by name.
     pub fn backend_index(&self, name: &str) -> Option<u16> {
-        self.backends.iter().position(|b| b.name == name).map(|i| i as u16)
+        self.backends
+            .iter()
+            .position(|b| b.name == name)
+            .map(|i| i as u16)
     }
 
     /// A backend by index.
@@ -311,6 +320,8 @@ impl Policy {
 
     /// The values of an enum type.
     pub fn enum_values(&self, id: crate::check::expr::EnumId) -> &[String] {
-        self.enums.get(id.0 as usize).map_or(&[], |d| d.values.as_slice())
+        self.enums
+            .get(id.0 as usize)
+            .map_or(&[], |d| d.values.as_slice())
     }
 }

@@ -93,13 +93,28 @@ pub fn parse(text: &str) -> Option<Node> {
                 range,
                 kind: NodeKind::Scalar(value.into_owned(), style),
             },
-            Event::Alias(_) => Node { range, kind: NodeKind::Alias },
+            Event::Alias(_) => Node {
+                range,
+                kind: NodeKind::Alias,
+            },
             Event::SequenceStart(..) => {
-                stack.push((Node { range, kind: NodeKind::Seq(Vec::new()) }, None));
+                stack.push((
+                    Node {
+                        range,
+                        kind: NodeKind::Seq(Vec::new()),
+                    },
+                    None,
+                ));
                 continue;
             }
             Event::MappingStart(..) => {
-                stack.push((Node { range, kind: NodeKind::Map(Vec::new()) }, None));
+                stack.push((
+                    Node {
+                        range,
+                        kind: NodeKind::Map(Vec::new()),
+                    },
+                    None,
+                ));
                 continue;
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -219,19 +234,27 @@ mod tests {
     #[test]
     fn finds_nodes_and_keys() {
         let root = parse(DOC).unwrap();
-        let b = root.get(&[Seg::Key("a".into()), Seg::Key("b".into())]).unwrap();
+        let b = root
+            .get(&[Seg::Key("a".into()), Seg::Key("b".into())])
+            .unwrap();
         assert_eq!(b.scalar(), Some("x == \"y\""));
         assert_eq!(&DOC[b.range.clone()], "\"x == \\\"y\\\"\"");
-        let key = root.key_at(&[Seg::Key("a".into()), Seg::Key("c".into())]).unwrap();
+        let key = root
+            .key_at(&[Seg::Key("a".into()), Seg::Key("c".into())])
+            .unwrap();
         assert_eq!(&DOC[key.range.clone()], "c");
-        let two = root.get(&[Seg::Key("a".into()), Seg::Key("c".into()), Seg::Index(1)]).unwrap();
+        let two = root
+            .get(&[Seg::Key("a".into()), Seg::Key("c".into()), Seg::Index(1)])
+            .unwrap();
         assert_eq!(two.scalar(), Some("2"));
     }
 
     #[test]
     fn maps_offsets_through_escapes() {
         let root = parse(DOC).unwrap();
-        let b = root.get(&[Seg::Key("a".into()), Seg::Key("b".into())]).unwrap();
+        let b = root
+            .get(&[Seg::Key("a".into()), Seg::Key("b".into())])
+            .unwrap();
         let value = b.scalar().unwrap();
         let map = OffsetMap::new(DOC, b, value);
         let y = value.find('y').unwrap();

@@ -7,7 +7,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use prometheus::{Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
+};
 
 use crate::eval::BreakerState;
 use crate::exec::Generation;
@@ -53,27 +56,78 @@ impl Metrics {
     pub fn new(prefix: &str) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let name = |n: &str| format!("{prefix}_{n}");
-        let monthly_spend = Gauge::with_opts(Opts::new(name("monthly_spend_usd"), "Spend this month (committed + in doubt), USD"))?;
-        let utilization = Gauge::with_opts(Opts::new(name("budget_utilization_percent"), "Monthly spend as a share of the budget, 0-100"))?;
+        let monthly_spend = Gauge::with_opts(Opts::new(
+            name("monthly_spend_usd"),
+            "Spend this month (committed + in doubt), USD",
+        ))?;
+        let utilization = Gauge::with_opts(Opts::new(
+            name("budget_utilization_percent"),
+            "Monthly spend as a share of the budget, 0-100",
+        ))?;
         let cost_per_video = HistogramVec::new(
-            HistogramOpts::new(name("cost_per_video_usd"), "Cost of each generated video, USD").buckets(buckets(&[0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0])),
+            HistogramOpts::new(
+                name("cost_per_video_usd"),
+                "Cost of each generated video, USD",
+            )
+            .buckets(buckets(&[
+                0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0,
+            ])),
             &["backend"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new(name("generation_latency_seconds"), "Wall-clock time of each backend call")
-                .buckets(buckets(&[0.005, 0.05, 0.25, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0])),
+            HistogramOpts::new(
+                name("generation_latency_seconds"),
+                "Wall-clock time of each backend call",
+            )
+            .buckets(buckets(&[
+                0.005, 0.05, 0.25, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0,
+            ])),
             &["backend"],
         )?;
-        let success_rate = GaugeVec::new(Opts::new(name("backend_success_rate"), "Share of the last 100 calls that succeeded, 0-1"), &["backend"])?;
-        let breaker_state = GaugeVec::new(Opts::new(name("circuit_breaker_state"), "0 closed, 1 half-open, 2 open"), &["backend"])?;
+        let success_rate = GaugeVec::new(
+            Opts::new(
+                name("backend_success_rate"),
+                "Share of the last 100 calls that succeeded, 0-1",
+            ),
+            &["backend"],
+        )?;
+        let breaker_state = GaugeVec::new(
+            Opts::new(
+                name("circuit_breaker_state"),
+                "0 closed, 1 half-open, 2 open",
+            ),
+            &["backend"],
+        )?;
         let quality = HistogramVec::new(
-            HistogramOpts::new(name("quality_score"), "Quality score of each generated video").buckets(buckets(&[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0])),
+            HistogramOpts::new(
+                name("quality_score"),
+                "Quality score of each generated video",
+            )
+            .buckets(buckets(&[0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0])),
             &["backend"],
         )?;
-        let requests = IntCounterVec::new(Opts::new(name("requests_total"), "Generation requests, by serving backend and priority"), &["backend", "priority"])?;
-        let fallbacks = IntCounterVec::new(Opts::new(name("fallback_count"), "Moves from a failed backend to the next"), &["from", "to"])?;
-        let reload_failures = IntCounter::with_opts(Opts::new(name("policy_reload_failures_total"), "Policy reloads refused because the new file was invalid"))?;
-        let policy_ok = Gauge::with_opts(Opts::new(name("policy_reload_ok"), "1 if the last policy reload succeeded, 0 if it failed"))?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                name("requests_total"),
+                "Generation requests, by serving backend and priority",
+            ),
+            &["backend", "priority"],
+        )?;
+        let fallbacks = IntCounterVec::new(
+            Opts::new(
+                name("fallback_count"),
+                "Moves from a failed backend to the next",
+            ),
+            &["from", "to"],
+        )?;
+        let reload_failures = IntCounter::with_opts(Opts::new(
+            name("policy_reload_failures_total"),
+            "Policy reloads refused because the new file was invalid",
+        ))?;
+        let policy_ok = Gauge::with_opts(Opts::new(
+            name("policy_reload_ok"),
+            "1 if the last policy reload succeeded, 0 if it failed",
+        ))?;
         policy_ok.set(1.0);
         for c in [
             Box::new(monthly_spend.clone()) as Box<dyn prometheus::core::Collector>,
@@ -111,27 +165,41 @@ impl Metrics {
     pub fn record(&self, g: &Generation, priority: &str) {
         let served = g.backend.as_deref().unwrap_or("none");
         self.requests.with_label_values(&[served, priority]).inc();
-        let called: Vec<_> = g.attempts.iter().filter(|a| a.latency_ms > 0 || a.outcome == "success").collect();
+        let called: Vec<_> = g
+            .attempts
+            .iter()
+            .filter(|a| a.latency_ms > 0 || a.outcome == "success")
+            .collect();
         for pair in g.attempts.windows(2) {
-            self.fallbacks.with_label_values(&[pair[0].backend.as_str(), pair[1].backend.as_str()]).inc();
+            self.fallbacks
+                .with_label_values(&[pair[0].backend.as_str(), pair[1].backend.as_str()])
+                .inc();
         }
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         for a in called {
             let ok = a.outcome == "success";
-            self.latency.with_label_values(&[a.backend.as_str()]).observe(a.latency_ms as f64 / 1000.0);
+            self.latency
+                .with_label_values(&[a.backend.as_str()])
+                .observe(a.latency_ms as f64 / 1000.0);
             let window = recent.entry(a.backend.clone()).or_default();
             window.push_back((ok, a.latency_ms));
             if window.len() > WINDOW {
                 window.pop_front();
             }
             let rate = window.iter().filter(|(ok, _)| *ok).count() as f64 / window.len() as f64;
-            self.success_rate.with_label_values(&[a.backend.as_str()]).set(rate);
+            self.success_rate
+                .with_label_values(&[a.backend.as_str()])
+                .set(rate);
             if ok {
-                self.cost_per_video.with_label_values(&[a.backend.as_str()]).observe(a.cost_usd.to_f64());
+                self.cost_per_video
+                    .with_label_values(&[a.backend.as_str()])
+                    .observe(a.cost_usd.to_f64());
             }
         }
         if let (Some(b), Some(q)) = (&g.backend, g.quality) {
-            self.quality.with_label_values(&[b.as_str()]).observe(q.to_f64());
+            self.quality
+                .with_label_values(&[b.as_str()])
+                .observe(q.to_f64());
         }
     }
 
@@ -142,16 +210,26 @@ impl Metrics {
             Some(w) if !w.is_empty() => Recent {
                 calls: w.len(),
                 success_rate: Some(w.iter().filter(|(ok, _)| *ok).count() as f64 / w.len() as f64),
-                mean_latency_ms: Some(w.iter().map(|(_, l)| *l as f64).sum::<f64>() / w.len() as f64),
+                mean_latency_ms: Some(
+                    w.iter().map(|(_, l)| *l as f64).sum::<f64>() / w.len() as f64,
+                ),
             },
-            _ => Recent { calls: 0, success_rate: None, mean_latency_ms: None },
+            _ => Recent {
+                calls: 0,
+                success_rate: None,
+                mean_latency_ms: None,
+            },
         }
     }
 
     /// Updates the budget gauges.
     pub fn budget(&self, spent: Fixed, budget: Fixed) {
         self.monthly_spend.set(spent.to_f64());
-        let pct = if budget > Fixed::ZERO { spent.to_f64() / budget.to_f64() * 100.0 } else { 0.0 };
+        let pct = if budget > Fixed::ZERO {
+            spent.to_f64() / budget.to_f64() * 100.0
+        } else {
+            0.0
+        };
         self.utilization.set(pct);
     }
 

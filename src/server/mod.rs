@@ -24,13 +24,13 @@ use axum::Json;
 use serde_json::json;
 
 use crate::adapter::Secret;
+use crate::diag::Source;
 use crate::exec::{Clock, Generation, Router, VideoSink};
 use crate::explain::Explanation;
 use crate::ledger::{Month, Store};
 use crate::num::Fixed;
 use crate::policy::{LoadOptions, Policy};
 use crate::request::{Request, MAX_REQUEST_BYTES};
-use crate::diag::Source;
 use metrics::Metrics;
 
 /// Environment lookups, shared by reloads.
@@ -73,7 +73,11 @@ struct Jobs {
 #[derive(Clone)]
 enum Job {
     Running,
-    Done { ok: bool, status: u16, body: serde_json::Value },
+    Done {
+        ok: bool,
+        status: u16,
+        body: serde_json::Value,
+    },
 }
 
 /// The most jobs remembered; the oldest finished ones are forgotten first.
@@ -91,17 +95,30 @@ pub enum StartError {
 }
 
 fn load_policy(path: &Path, env: &Env) -> Result<Policy, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let lookup = |k: &str| env(k);
-    Policy::load(Source::new(path.display().to_string(), text), &LoadOptions { env: &lookup }).map_err(|e| e.to_string())
+    Policy::load(
+        Source::new(path.display().to_string(), text),
+        &LoadOptions { env: &lookup },
+    )
+    .map_err(|e| e.to_string())
 }
 
 impl App {
     /// Loads the policy and builds the first router.
-    pub fn new(config: Config, store: Arc<dyn Store>, env: Env, clock: Arc<dyn Clock>, sink: Arc<dyn VideoSink>) -> Result<Arc<App>, StartError> {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        env: Env,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn VideoSink>,
+    ) -> Result<Arc<App>, StartError> {
         let policy = load_policy(&config.policy_path, &env).map_err(StartError::Policy)?;
-        let metrics = Metrics::new(&config.metrics_prefix).map_err(|e| StartError::Metrics(e.to_string()))?;
-        let router = build_router(policy, &store, &env, &clock, &sink, config.state_ttl).with_trace_prompts(config.trace_prompts);
+        let metrics =
+            Metrics::new(&config.metrics_prefix).map_err(|e| StartError::Metrics(e.to_string()))?;
+        let router = build_router(policy, &store, &env, &clock, &sink, config.state_ttl)
+            .with_trace_prompts(config.trace_prompts);
         Ok(Arc::new(App {
             router: ArcSwap::from_pointee(router),
             store,
@@ -110,7 +127,11 @@ impl App {
             sink,
             metrics,
             jobs: Mutex::new(Jobs::default()),
-            admin_token: config.admin_token.clone().filter(|t| !t.is_empty()).map(Secret::new),
+            admin_token: config
+                .admin_token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .map(Secret::new),
             reload_error: Mutex::new(None),
             config,
         }))
@@ -121,8 +142,15 @@ impl App {
     pub fn reload(&self) -> Result<(), String> {
         match load_policy(&self.config.policy_path, &self.env) {
             Ok(policy) => {
-                let router = build_router(policy, &self.store, &self.env, &self.clock, &self.sink, self.config.state_ttl)
-                    .with_trace_prompts(self.config.trace_prompts);
+                let router = build_router(
+                    policy,
+                    &self.store,
+                    &self.env,
+                    &self.clock,
+                    &self.sink,
+                    self.config.state_ttl,
+                )
+                .with_trace_prompts(self.config.trace_prompts);
                 self.router.store(Arc::new(router));
                 self.metrics.reload(true);
                 *self.reload_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -132,7 +160,8 @@ impl App {
             Err(diagnostics) => {
                 self.metrics.reload(false);
                 tracing::error!(policy = %self.config.policy_path.display(), "policy reload refused; still serving the previous policy:\n{diagnostics}");
-                *self.reload_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(diagnostics.clone());
+                *self.reload_error.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(diagnostics.clone());
                 Err(diagnostics)
             }
         }
@@ -158,9 +187,23 @@ impl App {
     }
 }
 
-fn build_router(policy: Policy, store: &Arc<dyn Store>, env: &Env, clock: &Arc<dyn Clock>, sink: &Arc<dyn VideoSink>, ttl: Duration) -> Router {
+fn build_router(
+    policy: Policy,
+    store: &Arc<dyn Store>,
+    env: &Env,
+    clock: &Arc<dyn Clock>,
+    sink: &Arc<dyn VideoSink>,
+    ttl: Duration,
+) -> Router {
     let lookup = |k: &str| env(k);
-    Router::new(Arc::new(policy), store.clone(), &lookup, clock.clone(), sink.clone()).with_state_ttl(ttl)
+    Router::new(
+        Arc::new(policy),
+        store.clone(),
+        &lookup,
+        clock.clone(),
+        sink.clone(),
+    )
+    .with_state_ttl(ttl)
 }
 
 /// The axum application.
@@ -177,18 +220,43 @@ pub fn routes(app: Arc<App>) -> axum::Router {
         .route("/readyz", get(readyz))
         .route("/v1/admin/reload", post(admin_reload))
         .route("/v1/admin/breakers/{backend}/reset", post(admin_reset))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, None, "no such endpoint; see openapi.yaml") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                None,
+                "no such endpoint; see openapi.yaml",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(app)
 }
 
 fn error(status: StatusCode, field: Option<&str>, message: &str) -> Response {
-    (status, Json(json!({"error": {"field": field, "message": message}}))).into_response()
+    (
+        status,
+        Json(json!({"error": {"field": field, "message": message}})),
+    )
+        .into_response()
 }
 
-fn parse_request(router: &Router, body: &Bytes) -> Result<Request, Response> {
-    let text = std::str::from_utf8(body).map_err(|_| error(StatusCode::BAD_REQUEST, Some("(body)"), "the body is not UTF-8"))?;
-    Request::from_json(router.policy(), text).map_err(|e| error(StatusCode::BAD_REQUEST, Some(&e.field), &e.to_string()))
+/// A response, boxed: handlers return it early from helper functions.
+type Early = Box<Response>;
+
+fn parse_request(router: &Router, body: &Bytes) -> Result<Request, Early> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some("(body)"),
+            "the body is not UTF-8",
+        ))
+    })?;
+    Request::from_json(router.policy(), text).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some(&e.field),
+            &e.to_string(),
+        ))
+    })
 }
 
 fn ledger_unavailable(e: impl std::fmt::Display) -> Response {
@@ -201,12 +269,16 @@ fn ledger_unavailable(e: impl std::fmt::Display) -> Response {
 
 /// 402 when the budget is what stops every backend, 503 otherwise.
 fn none_eligible_status(e: &Explanation) -> StatusCode {
-    let budget_blocked = e.backends.iter().any(|b| b.reasons.iter().any(|r| r.contains("remaining budget")));
-    let all_budget = e
+    let budget_blocked = e
         .backends
         .iter()
-        .filter(|b| !b.eligible)
-        .all(|b| b.reasons.iter().any(|r| r.contains("remaining budget")) || b.reasons.iter().all(|r| r.contains("priority_") || r.contains("disabled")));
+        .any(|b| b.reasons.iter().any(|r| r.contains("remaining budget")));
+    let all_budget = e.backends.iter().filter(|b| !b.eligible).all(|b| {
+        b.reasons.iter().any(|r| r.contains("remaining budget"))
+            || b.reasons
+                .iter()
+                .all(|r| r.contains("priority_") || r.contains("disabled"))
+    });
     if budget_blocked && all_budget {
         StatusCode::PAYMENT_REQUIRED
     } else {
@@ -218,7 +290,7 @@ async fn decide(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
     let router = app.router();
     let request = match parse_request(&router, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match router.explain(&request) {
         Ok(e) if e.backend.is_some() => (StatusCode::OK, Json(e)).into_response(),
@@ -227,7 +299,11 @@ async fn decide(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
     }
 }
 
-async fn run_generation(app: &App, router: &Router, request: &Request) -> (StatusCode, serde_json::Value) {
+async fn run_generation(
+    app: &App,
+    router: &Router,
+    request: &Request,
+) -> (StatusCode, serde_json::Value) {
     let priority = router
         .policy()
         .enum_values(crate::check::expr::EnumId::PRIORITY)
@@ -238,8 +314,12 @@ async fn run_generation(app: &App, router: &Router, request: &Request) -> (Statu
     let g: Generation = match result {
         Ok(g) => g,
         Err(e) => {
-            let message = format!("the ledger is unavailable, so nothing can be spent (fail closed): {e}");
-            return (StatusCode::SERVICE_UNAVAILABLE, json!({"error": {"field": null, "message": message}}));
+            let message =
+                format!("the ledger is unavailable, so nothing can be spent (fail closed): {e}");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": {"field": null, "message": message}}),
+            );
         }
     };
     app.metrics.record(&g, &priority);
@@ -249,8 +329,13 @@ async fn run_generation(app: &App, router: &Router, request: &Request) -> (Statu
         (StatusCode::OK, body)
     } else if g.attempts.is_empty() {
         let explanation = router.explain(request).ok();
-        let status = explanation.as_ref().map_or(StatusCode::SERVICE_UNAVAILABLE, none_eligible_status);
-        (status, json!({"error": {"field": null, "message": g.error}, "generation": body, "explanation": explanation}))
+        let status = explanation
+            .as_ref()
+            .map_or(StatusCode::SERVICE_UNAVAILABLE, none_eligible_status);
+        (
+            status,
+            json!({"error": {"field": null, "message": g.error}, "generation": body, "explanation": explanation}),
+        )
     } else {
         (StatusCode::BAD_GATEWAY, body)
     }
@@ -263,7 +348,7 @@ async fn generate(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
             let (status, body) = run_generation(&app, &router, &request).await;
             (status, Json(body)).into_response()
         }
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }
 
@@ -271,18 +356,27 @@ async fn create_job(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
     let router = app.router();
     let request = match parse_request(&router, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let id = uuid::Uuid::new_v4().to_string();
     {
         let mut jobs = app.jobs.lock().unwrap_or_else(|e| e.into_inner());
         while jobs.order.len() >= MAX_JOBS {
-            let evict = jobs.order.iter().position(|id| matches!(jobs.by_id.get(id), Some(Job::Done { .. })));
+            let evict = jobs
+                .order
+                .iter()
+                .position(|id| matches!(jobs.by_id.get(id), Some(Job::Done { .. })));
             match evict.and_then(|i| jobs.order.remove(i)) {
                 Some(old) => {
                     jobs.by_id.remove(&old);
                 }
-                None => return error(StatusCode::SERVICE_UNAVAILABLE, None, "too many jobs are running; retry later"),
+                None => {
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        None,
+                        "too many jobs are running; retry later",
+                    )
+                }
             }
         }
         jobs.order.push_back(id.clone());
@@ -292,9 +386,20 @@ async fn create_job(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
     tokio::spawn(async move {
         let (status, body) = run_generation(&app2, &router, &request).await;
         let mut jobs = app2.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        jobs.by_id.insert(id2, Job::Done { ok: status == StatusCode::OK, status: status.as_u16(), body });
+        jobs.by_id.insert(
+            id2,
+            Job::Done {
+                ok: status == StatusCode::OK,
+                status: status.as_u16(),
+                body,
+            },
+        );
     });
-    (StatusCode::ACCEPTED, Json(json!({"id": id, "status": "running", "url": format!("/v1/jobs/{id}")}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "status": "running", "url": format!("/v1/jobs/{id}")})),
+    )
+        .into_response()
 }
 
 async fn job(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
@@ -304,7 +409,8 @@ async fn job(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> R
         Some(Job::Running) => Json(json!({"id": id, "status": "running"})).into_response(),
         Some(Job::Done { ok, status, body }) => {
             let state = if *ok { "succeeded" } else { "failed" };
-            Json(json!({"id": id, "status": state, "http_status": status, "result": body})).into_response()
+            Json(json!({"id": id, "status": state, "http_status": status, "result": body}))
+                .into_response()
         }
     }
 }
@@ -342,7 +448,11 @@ async fn backends(AxState(app): AxState<Arc<App>>) -> Response {
 }
 
 /// The same figures as `genroute budget show --format json`.
-pub fn budget_json(store: &dyn Store, policy: &Policy, now: chrono::DateTime<chrono::Utc>) -> Result<serde_json::Value, crate::ledger::LedgerError> {
+pub fn budget_json(
+    store: &dyn Store,
+    policy: &Policy,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<serde_json::Value, crate::ledger::LedgerError> {
     let month = Month::of(now);
     let t = store.totals(month, now)?;
     let budget = policy.budget.monthly;
@@ -374,15 +484,31 @@ async fn budget(AxState(app): AxState<Arc<App>>) -> Response {
 
 async fn metrics_text(AxState(app): AxState<Arc<App>>) -> Response {
     app.refresh_gauges();
-    ([("content-type", "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn readyz(AxState(app): AxState<Arc<App>>) -> Response {
-    let reload = app.reload_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let reload = app
+        .reload_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let now = app.clock.now();
-    let ledger = app.store.totals(Month::of(now), now).err().map(|e| e.to_string());
+    let ledger = app
+        .store
+        .totals(Month::of(now), now)
+        .err()
+        .map(|e| e.to_string());
     let ready = ledger.is_none();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "ready": ready,
         "policy": app.config.policy_path.display().to_string(),
@@ -393,9 +519,13 @@ async fn readyz(AxState(app): AxState<Arc<App>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Early> {
     let Some(token) = &app.admin_token else {
-        return Err(error(StatusCode::FORBIDDEN, None, "admin endpoints are disabled: set GENROUTE_ADMIN_TOKEN to enable them"));
+        return Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            None,
+            "admin endpoints are disabled: set GENROUTE_ADMIN_TOKEN to enable them",
+        )));
     };
     let given = headers
         .get("authorization")
@@ -403,7 +533,11 @@ fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
-        _ => Err(error(StatusCode::UNAUTHORIZED, Some("authorization"), "a valid `Authorization: Bearer <token>` header is required")),
+        _ => Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            Some("authorization"),
+            "a valid `Authorization: Bearer <token>` header is required",
+        ))),
     }
 }
 
@@ -413,21 +547,33 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn admin_reload(AxState(app): AxState<Arc<App>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&app, &headers) {
-        return r;
+        return *r;
     }
     match app.reload() {
         Ok(()) => Json(json!({"reloaded": true})).into_response(),
-        Err(diagnostics) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"reloaded": false, "error": {"message": diagnostics}}))).into_response(),
+        Err(diagnostics) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"reloaded": false, "error": {"message": diagnostics}})),
+        )
+            .into_response(),
     }
 }
 
-async fn admin_reset(AxState(app): AxState<Arc<App>>, headers: HeaderMap, UrlPath(backend): UrlPath<String>) -> Response {
+async fn admin_reset(
+    AxState(app): AxState<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(backend): UrlPath<String>,
+) -> Response {
     if let Err(r) = authorized(&app, &headers) {
-        return r;
+        return *r;
     }
     let router = app.router();
     if router.policy().backend_index(&backend).is_none() {
-        return error(StatusCode::NOT_FOUND, Some("backend"), &format!("unknown backend `{backend}`"));
+        return error(
+            StatusCode::NOT_FOUND,
+            Some("backend"),
+            &format!("unknown backend `{backend}`"),
+        );
     }
     match router.reset_breaker(&backend) {
         Ok(()) => Json(json!({"backend": backend, "breaker": "closed"})).into_response(),
@@ -441,11 +587,18 @@ pub fn watch(app: Arc<App>) -> Result<notify::RecommendedWatcher, notify::Error>
     use notify::{RecursiveMode, Watcher};
     let path = app.config.policy_path.clone();
     let name = path.file_name().map(|n| n.to_os_string());
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(e) = event {
-            if e.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name) {
+            if e.paths
+                .iter()
+                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            {
                 let _ = tx.send(());
             }
         }

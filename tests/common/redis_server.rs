@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A real `redis-server` for tests: started once per test binary on a free loopback port,
 //! killed when the test process exits (parent-death signal), one database per test.
 
@@ -20,7 +21,11 @@ impl Drop for RedisServer {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts a redis-server on a free port, or panics with what to install. The child is spawned
@@ -47,7 +52,10 @@ pub fn start() -> RedisServer {
                 }
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     RedisServer { port, pid }
@@ -55,9 +63,20 @@ pub fn start() -> RedisServer {
 
 fn spawn(port: u16) -> Child {
     let mut cmd = Command::new("redis-server");
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--databases", "64"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--databases",
+        "64",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {
@@ -65,7 +84,8 @@ fn spawn(port: u16) -> Child {
             Ok(())
         });
     }
-    cmd.spawn().expect("redis-server is not installed: `apt-get install -y redis-server`")
+    cmd.spawn()
+        .expect("redis-server is not installed: `apt-get install -y redis-server`")
 }
 
 /// A URL for an empty database of the shared server.
@@ -75,7 +95,10 @@ pub fn fresh_url() -> String {
     let server = SERVER.get_or_init(start);
     let db = DB.fetch_add(1, Ordering::SeqCst) % 64;
     let url = format!("redis://127.0.0.1:{}/{db}", server.port);
-    let mut c = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
     redis::cmd("FLUSHDB").query::<()>(&mut c).unwrap();
     url
 }
