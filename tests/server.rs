@@ -381,3 +381,49 @@ async fn hot_reload_under_load_swaps_valid_policies_and_keeps_the_old_one_on_err
         "every request during reloads was served"
     );
 }
+
+/// Arbitrary bodies: JSON values of every shape, broken JSON, and bytes that are not UTF-8.
+fn arbitrary_body() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let json_leaf = prop_oneof![
+        Just(json!(null)),
+        any::<bool>().prop_map(|b| json!(b)),
+        any::<f64>().prop_map(|f| json!(f)),
+        any::<i64>().prop_map(|i| json!(i)),
+        ".{0,20}".prop_map(|s| json!(s)),
+        prop::sample::select(vec!["quality", "speed", "balanced", "16:9", "9:16", "0.5", "-1"]).prop_map(|s| json!(s)),
+    ];
+    let json = json_leaf.prop_recursive(3, 24, 5, |inner| {
+        let keys = prop::sample::select(vec!["prompt", "priority", "duration", "aspect_ratio", "quality_threshold", "style", "negative_prompt", "tier", "x"]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(keys, inner, 0..6).prop_map(|m| json!(m)),
+        ]
+    });
+    prop_oneof![
+        4 => json.prop_map(|v| serde_json::to_vec(&v).unwrap()),
+        1 => prop::collection::vec(any::<u8>(), 0..64),
+        1 => ".{0,40}".prop_map(|s: String| s.into_bytes()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_input_crashes_the_server() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+    let s = start(None).await;
+    let mut runner = TestRunner::deterministic();
+    for i in 0..300 {
+        let body = arbitrary_body().new_tree(&mut runner).unwrap().current();
+        let path = ["/v1/decide", "/v1/generate", "/v1/jobs"][i % 3];
+        let resp = s.client.post(format!("{}{path}", s.url)).body(body.clone()).send().await.unwrap();
+        let status = resp.status().as_u16();
+        assert!(
+            matches!(status, 200 | 202 | 400 | 402 | 502 | 503),
+            "{path} answered {status} to {:?}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let (status, _) = s.call("get", "/healthz", None, None).await;
+    assert_eq!(status, 200, "still up");
+}
