@@ -1,6 +1,8 @@
 //! Golden tests of the real `genroute` binary: output, exit codes, and one-line errors.
 
 mod common;
+#[path = "common/scratch.rs"]
+mod scratch;
 
 use std::process::{Command, Output};
 
@@ -269,13 +271,5 @@ fn line_of(needle: &str) -> usize {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "genroute-cli-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scratch::scratch()
 }

@@ -18,6 +18,9 @@ use genroute::ledger::memory::MemoryStore;
 use genroute::ledger::{Month, Store};
 use genroute::{Fixed, Policy, RequestBuilder};
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 /// How the stub answers `POST /v1/videos`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -125,9 +128,7 @@ async fn fixture(on_rejected: &str) -> Fixture {
             .unwrap(),
     ));
     let env = |k: &str| (k == "REMOTE_KEY").then(|| "remote-SECRET-key".to_string());
-    let sink = Arc::new(DirSink(
-        std::env::temp_dir().join(format!("genroute-exec-{}", std::process::id())),
-    ));
+    let sink = Arc::new(DirSink(scratch::scratch()));
     let router = Router::new(policy, store.clone(), &env, clock.clone(), sink);
     Fixture {
         router,

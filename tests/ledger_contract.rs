@@ -208,16 +208,11 @@ macro_rules! contract {
     };
 }
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 fn sqlite() -> SqliteStore {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "genroute-contract-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    SqliteStore::open(&dir.join("ledger.sqlite3")).unwrap()
+    SqliteStore::open(&scratch::scratch().join("ledger.sqlite3")).unwrap()
 }
 
 contract!(memory, MemoryStore::new());
@@ -241,10 +236,7 @@ fn redis_down_fails_closed() {
 
 #[test]
 fn sqlite_reopens_with_its_data() {
-    let dir = std::env::temp_dir().join(format!("genroute-reopen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ledger.sqlite3");
-    let _ = std::fs::remove_file(&path);
+    let path = scratch::scratch().join("ledger.sqlite3");
     {
         let s = SqliteStore::open(&path).unwrap();
         let id = s.reserve(&res("0.25"), usd("1"), t(5, 0)).unwrap();

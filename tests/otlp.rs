@@ -11,6 +11,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use prost::Message;
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 type Spans = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
 
 async fn collect(State(spans): State<Spans>, body: Bytes) -> &'static str {
@@ -48,10 +51,7 @@ async fn run(trace_prompts: bool) -> Vec<(String, Vec<(String, String)>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let data = std::env::temp_dir().join(format!(
-        "genroute-otlp-{}-{trace_prompts}",
-        std::process::id()
-    ));
+    let data = scratch::scratch();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genroute"));
     cmd.args([
         "generate",

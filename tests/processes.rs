@@ -9,11 +9,11 @@ use genroute::ledger::sqlite::SqliteStore;
 use genroute::ledger::{EntryState, Month, Store};
 use genroute::Fixed;
 
-fn tempdir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("genroute-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+#[path = "common/scratch.rs"]
+mod scratch;
+
+fn tempdir(_tag: &str) -> PathBuf {
+    scratch::scratch()
 }
 
 fn write_policy(dir: &Path, failure_rate: &str, time_scale: &str) -> PathBuf {

@@ -4,6 +4,8 @@
 
 #[path = "common/redis_server.rs"]
 mod redis_server;
+#[path = "common/scratch.rs"]
+mod scratch;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,8 +97,8 @@ fn setup(
 ) {
     let server = redis_server::start();
     let url = format!("redis://127.0.0.1:{}/0", server.port);
-    let dir = std::env::temp_dir().join(format!("genroute-replicas-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let _ = tag;
+    let dir = scratch::scratch();
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, POLICY).unwrap();
     (server, url, policy, dir)

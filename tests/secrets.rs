@@ -6,6 +6,9 @@ use std::process::Command;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 const KEYS: [(&str, &str); 4] = [
     ("PIX_KEY", "pv-SUPERSECRET-1111"),
     ("OAI_KEY", "sk-SUPERSECRET-2222"),
@@ -51,8 +54,7 @@ async fn keys_never_reach_stdout_stderr_or_logs() {
             .unwrap()
     });
 
-    let dir = std::env::temp_dir().join(format!("genroute-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch::scratch();
     let path = dir.join("policy.yaml");
     std::fs::write(&path, policy(&url)).unwrap();
     let p = path.to_str().unwrap().to_string();

@@ -9,6 +9,9 @@ use genroute::ledger::memory::MemoryStore;
 use genroute::server::{routes, App, Config};
 use serde_json::{json, Value};
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
 const POLICY: &str = r#"
 budget: {monthly_budget_usd: 1.00, cost_threshold_usd: 0.80}
 backends:
@@ -38,12 +41,7 @@ struct Server {
 }
 
 async fn start(admin: Option<&str>) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "genroute-server-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch::scratch();
     let policy_path = dir.join("policy.yaml");
     std::fs::write(&policy_path, POLICY).unwrap();
     let config = Config {
@@ -391,10 +389,23 @@ fn arbitrary_body() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
         any::<f64>().prop_map(|f| json!(f)),
         any::<i64>().prop_map(|i| json!(i)),
         ".{0,20}".prop_map(|s| json!(s)),
-        prop::sample::select(vec!["quality", "speed", "balanced", "16:9", "9:16", "0.5", "-1"]).prop_map(|s| json!(s)),
+        prop::sample::select(vec![
+            "quality", "speed", "balanced", "16:9", "9:16", "0.5", "-1"
+        ])
+        .prop_map(|s| json!(s)),
     ];
     let json = json_leaf.prop_recursive(3, 24, 5, |inner| {
-        let keys = prop::sample::select(vec!["prompt", "priority", "duration", "aspect_ratio", "quality_threshold", "style", "negative_prompt", "tier", "x"]);
+        let keys = prop::sample::select(vec![
+            "prompt",
+            "priority",
+            "duration",
+            "aspect_ratio",
+            "quality_threshold",
+            "style",
+            "negative_prompt",
+            "tier",
+            "x",
+        ]);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(keys, inner, 0..6).prop_map(|m| json!(m)),
@@ -416,7 +427,13 @@ async fn no_input_crashes_the_server() {
     for i in 0..300 {
         let body = arbitrary_body().new_tree(&mut runner).unwrap().current();
         let path = ["/v1/decide", "/v1/generate", "/v1/jobs"][i % 3];
-        let resp = s.client.post(format!("{}{path}", s.url)).body(body.clone()).send().await.unwrap();
+        let resp = s
+            .client
+            .post(format!("{}{path}", s.url))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         assert!(
             matches!(status, 200 | 202 | 400 | 402 | 502 | 503),
