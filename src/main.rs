@@ -104,6 +104,8 @@ enum Command {
     },
     /// List the names a condition can read, with their types.
     Names,
+    /// Print the JSON Schema of policy files (for editors: yaml-language-server).
+    Schema,
     /// Run the HTTP service.
     Serve {
         /// Policy file; watched and reloaded when it changes.
@@ -266,6 +268,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         ),
         Command::Names => {
             names();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            let schema = genroute::policy::schema::policy_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -230,6 +230,19 @@ impl<'de> serde::Deserialize<'de> for Fixed {
     }
 }
 
+impl schemars::JsonSchema for Fixed {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Decimal".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["number", "string"],
+            "description": "An exact decimal with at most 6 decimal places, e.g. 0.05"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

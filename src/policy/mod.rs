@@ -7,6 +7,7 @@
 
 pub mod load;
 pub mod raw;
+pub mod schema;
 pub mod yaml;
 
 pub use load::{load, LoadOptions};

@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::num::Fixed;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawPolicy {
     /// Prefix of the environment variables that toggle backends
     /// (`<PREFIX>_BACKEND_<NAME>_ENABLED`). Default `GENROUTE`.
@@ -37,7 +38,7 @@ pub struct RawPolicy {
 }
 
 /// `execution:`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct RawExecution {
     /// `stop` (default) or `fallback`: whether a moderation refusal moves on to the next
     /// backend.
@@ -46,7 +47,7 @@ pub struct RawExecution {
 }
 
 /// Request defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawDefaults {
     /// Default `quality_threshold` (built-in default 0.8).
     #[serde(default)]
@@ -63,7 +64,7 @@ pub struct RawDefaults {
 }
 
 /// A declared request field.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawField {
     /// `string`, `number`, `bool` or `enum`.
     #[serde(rename = "type")]
@@ -78,7 +79,7 @@ pub struct RawField {
 }
 
 /// One backend.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawBackend {
     /// Whether the backend may be used at all (default true).
     #[serde(default = "yes")]
@@ -90,6 +91,7 @@ pub struct RawBackend {
     pub kind: String,
     /// `per_video_usd`, or one `{per_video_usd}` per model variant. Validated by the loader,
     /// which needs the locations of the variant keys.
+    #[schemars(with = "RawCostSchema")]
     pub cost: serde_yaml::Mapping,
     /// Quality figures.
     pub quality: RawQuality,
@@ -113,7 +115,7 @@ pub struct RawBackend {
 }
 
 /// `circuit_breaker:`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct RawBreaker {
     /// Consecutive failures that open it (default 5).
     #[serde(default)]
@@ -127,7 +129,7 @@ pub struct RawBreaker {
 }
 
 /// `simulation:` for `type: simulated` backends.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct RawSimulation {
     /// Share of calls that fail, 0 to 1 (default 0).
     #[serde(default)]
@@ -149,12 +151,34 @@ pub struct RawSimulation {
     pub seed: Option<u64>,
 }
 
+/// The schema of `cost:` (the loader reads it as a plain mapping to locate its keys).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum RawCostSchema {
+    /// `per_video_usd: 0.05`
+    Flat {
+        /// Price of one video in USD.
+        per_video_usd: Fixed,
+    },
+    /// `veo_2: {per_video_usd: 0.10}`, ... one entry per model variant.
+    PerVariant(BTreeMap<String, RawVariantSchema>),
+}
+
+/// One model variant's price.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct RawVariantSchema {
+    /// Price of one video in USD.
+    per_video_usd: Fixed,
+}
+
 fn yes() -> bool {
     true
 }
 
 /// `quality:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawQuality {
     /// Overall score, 0 to 1.
     pub score: Fixed,
@@ -167,7 +191,7 @@ pub struct RawQuality {
 }
 
 /// `performance:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawPerformance {
     /// Typical seconds per video.
     pub avg_generation_time_seconds: Fixed,
@@ -176,7 +200,7 @@ pub struct RawPerformance {
 }
 
 /// `api:`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct RawApi {
     /// Wire protocol: `vertex`, `gemini`, `pixverse` or `openai`.
     #[serde(default)]
@@ -211,7 +235,7 @@ pub struct RawApi {
 }
 
 /// `selection_criteria:`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct RawCriteria {
     /// Accepts `priority: quality` (missing accepts).
     #[serde(default)]
@@ -231,7 +255,7 @@ pub struct RawCriteria {
 }
 
 /// A model: a plain id, or an id tied to a cost variant.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawModel {
     /// `- veo-2.0-generate-001`
@@ -247,7 +271,7 @@ pub enum RawModel {
 }
 
 /// One selection rule.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawRule {
     /// Unique name.
     pub name: String,
@@ -268,7 +292,7 @@ fn select_backend() -> String {
 }
 
 /// `budget:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RawBudget {
     /// The monthly budget in USD.
     pub monthly_budget_usd: Fixed,
