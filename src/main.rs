@@ -106,6 +106,15 @@ enum Command {
     Names,
     /// Print the JSON Schema of policy files (for editors: yaml-language-server).
     Schema,
+    /// Rewrite conditions into canonical form, leaving the rest of the file untouched.
+    Fmt {
+        /// Policy files.
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Change nothing; show a diff and exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
     /// Run the HTTP service.
     Serve {
         /// Policy file; watched and reloaded when it changes.
@@ -270,6 +279,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             names();
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fmt { files, check } => fmt(&files, check),
         Command::Schema => {
             let schema = genroute::policy::schema::policy_schema();
             println!("{}", serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?);
@@ -652,6 +662,38 @@ fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn fmt(files: &[String], check: bool) -> Result<ExitCode, String> {
+    let mut unformatted = false;
+    let mut failed = false;
+    for path in files {
+        let source = read_source(path)?;
+        match genroute::policy::fmt::format_policy(&source) {
+            Err(diags) => {
+                failed = true;
+                eprint!("{}", source.render(&diags, std::io::stderr().is_terminal()));
+            }
+            Ok(new) if new == source.text => {}
+            Ok(new) if check => {
+                unformatted = true;
+                print!("{}", genroute::policy::fmt::diff(path, &source.text, &new));
+            }
+            Ok(new) => {
+                let tmp = format!("{path}.genroute-fmt.tmp");
+                std::fs::write(&tmp, &new).map_err(|e| format!("cannot write `{tmp}`: {e}"))?;
+                std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace `{path}`: {e}"))?;
+                println!("formatted {path}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(USAGE)
+    } else if unformatted {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `GENROUTE_TRACE_PROMPTS=1` lets traces carry prompt text (off by default).

@@ -273,3 +273,29 @@ fn line_of(needle: &str) -> usize {
 fn tempdir() -> std::path::PathBuf {
     scratch::scratch()
 }
+
+#[test]
+fn fmt_check_passes_on_the_shipped_policies() {
+    let o = genroute(&["fmt", "--check", "policies/videogen.yaml", "policies/demo.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn fmt_rewrites_conditions_only_and_check_shows_a_diff() {
+    let dir = tempdir();
+    let path = dir.join("p.yaml");
+    let original = include_str!("fixtures/unformatted.yaml");
+    std::fs::write(&path, original).unwrap();
+    let p = path.to_str().unwrap();
+    let o = genroute(&["fmt", "--check", p]);
+    assert_eq!(o.status.code(), Some(1));
+    snap!("cli_fmt_check_diff", stdout(&o).replace(p, "p.yaml"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), original, "--check changes nothing");
+    let o = genroute(&["fmt", p]);
+    assert_eq!(o.status.code(), Some(0));
+    let formatted = std::fs::read_to_string(&path).unwrap();
+    snap!("cli_fmt_result", formatted.clone());
+    assert!(formatted.contains("# top comment") && formatted.contains("# keep me") && formatted.contains("# budget"));
+    assert_eq!(genroute(&["fmt", "--check", p]).status.code(), Some(0), "idempotent");
+    assert_eq!(genroute(&["check", p]).status.code(), Some(0));
+}

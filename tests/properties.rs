@@ -452,3 +452,87 @@ fn sixty_thousand_prefix_operators_are_refused_without_deep_recursion() {
         .join()
         .unwrap();
 }
+
+// ------------------------------------------------------------------ genroute fmt
+
+/// Prints a tree the way a hurried author might: random keyword spellings and case, random
+/// spacing, redundant parentheses, double-quoted strings.
+fn pick(r: &mut impl Iterator<Item = u8>, n: u8) -> u8 {
+    r.next().unwrap_or(0) % n
+}
+
+fn messy(t: &Expr, r: &mut impl Iterator<Item = u8>) -> String {
+    let sp = |k: u8| [" ", "  ", " ", "\t "][k as usize % 4];
+    let body = match &t.kind {
+        ExprKind::Bool(b) => if pick(r, 2) == 0 { b.to_string() } else { b.to_string().to_uppercase() },
+        ExprKind::Num(n) => n.to_string(),
+        ExprKind::Str(s) if !s.contains(['"', '\\', '\'']) && pick(r, 2) == 0 => format!("\"{s}\""),
+        ExprKind::Name(_) | ExprKind::Str(_) => t.to_string(),
+        ExprKind::Unary(UnOp::Not, a) => {
+            let kw = ["NOT ", "not ", "! ", "!"][pick(r, 4) as usize];
+            format!("{kw}({})", messy(a, r))
+        }
+        ExprKind::Unary(UnOp::Neg, a) => format!("-({})", messy(a, r)),
+        ExprKind::Binary(op, a, b) => {
+            let (x, k, y) = (messy(a, r), pick(r, 4), messy(b, r));
+            format!("({x}){}{}{}({y})", sp(k), op.symbol(), sp(k + 1))
+        }
+        ExprKind::In(a, items) => {
+            let list: Vec<String> = items.iter().map(|i| messy(i, r)).collect();
+            format!("({}) IN [{}]", messy(a, r), list.join(" ,"))
+        }
+        ExprKind::And(v) | ExprKind::Or(v) => {
+            let and = matches!(t.kind, ExprKind::And(_));
+            let words = if and { ["AND", "and", "&&", "And"] } else { ["OR", "or", "||", "Or"] };
+            let parts: Vec<String> = v.iter().map(|x| format!("({})", messy(x, r))).collect();
+            let w = words[pick(r, 4) as usize];
+            parts.join(&format!(" {w} "))
+        }
+    };
+    if pick(r, 3) == 0 { format!("( {body} )") } else { body }
+}
+
+fn policy_with(condition: &str) -> String {
+    let yaml_quoted = serde_json::to_string(condition).unwrap();
+    format!(
+        "# a comment that must survive\nbudget: {{monthly_budget_usd: 100, cost_threshold_usd: 80}}  # trailing\nbackends:\n  a: {{priority: 1, type: t, cost: {{per_video_usd: 0.05}}, quality: {{score: 0.9}}, performance: {{avg_generation_time_seconds: 1, max_generation_time_seconds: 2}}}}\nselection_rules:\n  - name: r   # keep\n    condition: {yaml_quoted}\n    backend: a\n"
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `genroute fmt` is idempotent, keeps every other byte, and never changes what a
+    /// condition evaluates to.
+    #[test]
+    fn fmt_is_idempotent_and_keeps_meaning(tree in bool_expr(), entropy in prop::collection::vec(any::<u8>(), 256), w in world()) {
+        let text = messy(&tree, &mut entropy.into_iter().cycle());
+        let original = policy_with(&text);
+        let source = genroute::Source::new("p.yaml", original.clone());
+        let formatted = genroute::policy::fmt::format_policy(&source).map_err(|d| TestCaseError::fail(format!("{text}: {d:?}")))?;
+        let again = genroute::policy::fmt::format_policy(&genroute::Source::new("p.yaml", formatted.clone())).unwrap();
+        prop_assert_eq!(&again, &formatted, "idempotent");
+        let strip = |s: &str| s.lines().filter(|l| !l.trim_start().starts_with("condition:")).collect::<Vec<_>>().join("\n");
+        prop_assert_eq!(strip(&formatted), strip(&original), "only condition lines change");
+        let (before, after) = match (genroute::Policy::from_yaml("p.yaml", &original), genroute::Policy::from_yaml("p.yaml", &formatted)) {
+            (Ok(b), Ok(a)) => (b, a),
+            (Err(_), Err(_)) => return Ok(()), // a constant expression that always fails: refused either way
+            (b, a) => return Err(TestCaseError::fail(format!("loads differ for `{text}`: {:?} vs {:?}", b.is_ok(), a.is_ok()))),
+        };
+        let n = |name: &str| Fixed::from_micros(w.nums[NUMS.iter().position(|x| *x == name).unwrap()]);
+        let mut ctx = Context::constant();
+        ctx.priority = w.priority;
+        ctx.aspect_ratio = w.aspect;
+        ctx.style = Some(w.style);
+        ctx.duration = n("duration");
+        ctx.quality_threshold = n("quality_threshold");
+        ctx.failures = n("failures");
+        ctx.hour = n("hour");
+        ctx.monthly_spend = n("monthly_spend");
+        ctx.monthly_budget = n("monthly_budget");
+        ctx.cost_threshold = n("cost_threshold");
+        let x = eval::evaluate_bool(&before.rules[0].condition, &ctx).map_err(|e| e.kind);
+        let y = eval::evaluate_bool(&after.rules[0].condition, &ctx).map_err(|e| e.kind);
+        prop_assert_eq!(x, y, "`{}` vs `{}`", text, after.rules[0].condition_text);
+    }
+}

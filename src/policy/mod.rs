@@ -5,6 +5,7 @@
 //! arguments: [`raw`] mirrors the file, and [`load`] resolves and validates it into a
 //! [`Policy`] while collecting every diagnostic it can find.
 
+pub mod fmt;
 pub mod load;
 pub mod raw;
 pub mod schema;
