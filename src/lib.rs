@@ -37,6 +37,7 @@ pub mod exec;
 pub mod explain;
 pub mod lang;
 pub mod ledger;
+pub mod lint;
 pub mod num;
 pub mod policy;
 pub mod request;

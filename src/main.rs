@@ -30,6 +30,9 @@ enum Command {
         /// Policy files.
         #[arg(required = true)]
         files: Vec<String>,
+        /// Treat lint warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -195,7 +198,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Check { files, format } => check(&files, format),
+        Command::Check { files, format, deny_warnings } => check(&files, format, deny_warnings),
         Command::Explain {
             policy,
             request,
@@ -302,7 +305,7 @@ fn load(path: &str) -> Result<Result<Policy, genroute::LoadError>, String> {
     Ok(Policy::load(source, &LoadOptions { env: &env_var }))
 }
 
-fn check(files: &[String], format: Format) -> Result<ExitCode, String> {
+fn check(files: &[String], format: Format, deny_warnings: bool) -> Result<ExitCode, String> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut failed = false;
     let mut report = Vec::new();
@@ -314,14 +317,23 @@ fn check(files: &[String], format: Format) -> Result<ExitCode, String> {
                 report.push(serde_json::json!({"file": path, "ok": false, "diagnostics": [{"severity": "error", "code": "unreadable", "message": message}]}));
             }
             Ok(Ok(policy)) => {
+                let warnings = &policy.warnings;
+                let denied = deny_warnings && !warnings.is_empty();
+                failed |= denied;
                 if format == Format::Text {
-                    println!(
-                        "{path}: ok ({} backends, {} rules)",
-                        policy.backends.len(),
-                        policy.rules.len()
-                    );
+                    if !warnings.is_empty() {
+                        let source = read_source(path)?;
+                        eprint!("{}", source.render(warnings, color));
+                    }
+                    let (n, b, r) = (warnings.len(), policy.backends.len(), policy.rules.len());
+                    let plural = if n == 1 { "" } else { "s" };
+                    match (n, denied) {
+                        (0, _) => println!("{path}: ok ({b} backends, {r} rules)"),
+                        (_, false) => println!("{path}: ok with {n} warning{plural} ({b} backends, {r} rules)"),
+                        (_, true) => eprintln!("{path}: {n} warning{plural}, denied by --deny-warnings"),
+                    }
                 }
-                report.push(serde_json::json!({"file": path, "ok": true, "diagnostics": []}));
+                report.push(serde_json::json!({"file": path, "ok": !denied, "diagnostics": warnings}));
             }
             Ok(Err(e)) => {
                 failed = true;

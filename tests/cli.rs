@@ -299,3 +299,14 @@ fn fmt_rewrites_conditions_only_and_check_shows_a_diff() {
     assert_eq!(genroute(&["fmt", "--check", p]).status.code(), Some(0), "idempotent");
     assert_eq!(genroute(&["check", p]).status.code(), Some(0));
 }
+
+#[test]
+fn check_prints_lint_warnings_and_deny_warnings_fails() {
+    let o = genroute(&["check", "tests/fixtures/lints.yaml"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("ok with 8 warnings"));
+    assert!(stderr(&o).contains("warning[unreachable-rule]"));
+    let o = genroute(&["check", "--deny-warnings", "tests/fixtures/lints.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("8 warnings, denied by --deny-warnings"));
+}

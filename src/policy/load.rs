@@ -12,7 +12,7 @@ use super::raw::{
     RawApi, RawBackend, RawBudget, RawCriteria, RawDefaults, RawField, RawModel, RawPerformance,
     RawPolicy, RawQuality, RawRule,
 };
-use super::yaml::{self, Node, OffsetMap, Seg};
+use super::yaml::{self, Node, NodeKind, OffsetMap, Seg};
 use super::{Api, Backend, Budget, Cost, Criteria, Defaults, Model, Policy, Rule};
 use crate::check::check_condition;
 use crate::check::expr::{EnumId, Type};
@@ -50,8 +50,47 @@ pub fn load(source: &Source, options: &LoadOptions<'_>) -> Result<Policy, Vec<Di
     let mut diags: Vec<Diagnostic> = cx.diags.into_iter().map(|d| source.locate(d)).collect();
     diags.sort_by_key(|d| d.range.as_ref().map_or(usize::MAX, |r| r.start));
     match policy {
-        Some(p) if diags.is_empty() => Ok(p),
+        Some(mut p) if diags.is_empty() => {
+            let at = Locator { source, tree: cx.tree.as_ref(), rules: &p.rules };
+            let mut warnings: Vec<Diagnostic> = crate::lint::lint(&p, &at).into_iter().map(|d| source.locate(d)).collect();
+            warnings.sort_by_key(|d| d.range.as_ref().map_or(usize::MAX, |r| r.start));
+            p.warnings = warnings;
+            Ok(p)
+        }
         _ => Err(diags),
+    }
+}
+
+/// Finds lint positions in the file.
+struct Locator<'a> {
+    source: &'a Source,
+    tree: Option<&'a Node>,
+    rules: &'a [Rule],
+}
+
+impl Locator<'_> {
+    fn rule_node(&self, rule: usize) -> Option<&Node> {
+        let name = &self.rules.get(rule)?.name;
+        let NodeKind::Seq(items) = &self.tree?.get(&[key("selection_rules")])?.kind else { return None };
+        let item = items.iter().find(|n| n.get(&[key("name")]).and_then(Node::scalar) == Some(name.as_str()))?;
+        item.get(&[key("condition")])
+    }
+}
+
+impl crate::lint::Locate for Locator<'_> {
+    fn condition(&self, rule: usize, span: crate::lang::ast::Span) -> Option<yaml::Range> {
+        let node = self.rule_node(rule)?;
+        let text = self.source.text.as_str();
+        let map = OffsetMap::new(text, node, node.scalar()?);
+        Some(map.range(text, span.start as usize, span.end as usize))
+    }
+
+    fn rule(&self, rule: usize) -> Option<yaml::Range> {
+        self.rule_node(rule).map(|n| n.range.clone())
+    }
+
+    fn backend(&self, name: &str) -> Option<yaml::Range> {
+        self.tree?.key_at(&[key("backends"), key(name)]).map(|n| n.range.clone())
     }
 }
 
@@ -113,6 +152,7 @@ impl Loader<'_> {
             fields,
             feature_flag_prefix: prefix(&raw),
             execution,
+            warnings: Vec::new(),
             by_priority,
         })
     }
@@ -501,6 +541,7 @@ impl Loader<'_> {
             breaker: breaker(b.circuit_breaker.as_ref()),
             simulation,
             key_missing,
+            allow: self.allow_list(&b.allow, &[key("backends"), key(name), key("allow")]),
         }
     }
 
@@ -826,9 +867,27 @@ impl Loader<'_> {
                 cost,
                 line,
                 column,
+                allow: self.allow_list(&r.allow, &[key("selection_rules"), Seg::Index(i), key("allow")]),
             });
         }
         rules
+    }
+
+    /// Validates `allow:` lint names.
+    fn allow_list(&mut self, names: &[String], path: &[Seg]) -> Vec<String> {
+        let known: Vec<&str> = crate::lint::LINTS.iter().map(|(n, _)| *n).collect();
+        for (i, name) in names.iter().enumerate() {
+            if !known.contains(&name.as_str()) {
+                let help = match did_you_mean(name, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("lints are {}", ticks(&known)),
+                };
+                let mut p = path.to_vec();
+                p.push(Seg::Index(i));
+                self.error_at(&p, "unknown-lint", format!("unknown lint `{name}`"), "not a lint", &help);
+            }
+        }
+        names.to_vec()
     }
 
     /// Parses and checks one rule's condition, mapping its diagnostics into the file.

@@ -38,6 +38,8 @@ pub struct Policy {
     pub feature_flag_prefix: String,
     /// How `generate` runs decisions.
     pub execution: Execution,
+    /// Lint warnings found while loading (see [`crate::lint`]).
+    pub warnings: Vec<crate::diag::Diagnostic>,
     /// Backend indices in preference order: priority number, then name.
     pub(crate) by_priority: Vec<u16>,
 }
@@ -102,6 +104,8 @@ pub struct Backend {
     /// The environment variable named by `api.key_env`, when it is not set. Such a backend is
     /// not eligible.
     pub key_missing: Option<String>,
+    /// Lints silenced for this backend.
+    pub allow: Vec<String>,
 }
 
 /// The wire protocol an adapter speaks.
@@ -259,6 +263,8 @@ pub struct Rule {
     pub line: usize,
     /// Column of the condition.
     pub column: usize,
+    /// Lints silenced for this rule.
+    pub allow: Vec<String>,
 }
 
 impl Backend {

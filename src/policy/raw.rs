@@ -112,6 +112,9 @@ pub struct RawBackend {
     /// Behaviour of a `type: simulated` backend.
     #[serde(default)]
     pub simulation: Option<RawSimulation>,
+    /// Lints to silence for this backend (see `genroute check`).
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// `circuit_breaker:`
@@ -285,6 +288,9 @@ pub struct RawRule {
     /// Model to run on the target.
     #[serde(default)]
     pub model_preference: Option<String>,
+    /// Lints to silence for this rule (see `genroute check`).
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 fn select_backend() -> String {

@@ -1,0 +1,320 @@
+//! Lints: policies that load but are probably wrong. `genroute check` prints them as
+//! warnings (errors with `--deny-warnings`). Each has a stable name, and a rule or backend can
+//! silence one with `allow: [name]`.
+//!
+//! The analysis is deliberately simple and sound: it only looks at the top-level conjunction
+//! of a condition (`a AND b AND c`), at comparisons of one name with literals. When it warns,
+//! the warning is true; it does not try to find every problem.
+
+use std::collections::HashMap;
+
+use crate::check::expr::{CExpr, CKind, Cmp, Lit, Slot, Type};
+use crate::diag::{Diagnostic, Severity};
+use crate::lang::ast::Span;
+use crate::num::Fixed;
+use crate::policy::Policy;
+
+/// Every lint, by stable name.
+pub const LINTS: &[(&str, &str)] = &[
+    ("unreachable-rule", "a rule whose condition can never be true"),
+    ("shadowed-rule", "a rule that an earlier rule with the same target always pre-empts"),
+    ("disabled-target", "a rule whose target backend is disabled"),
+    ("unselectable-backend", "a backend that no request could ever select"),
+    ("unused-fallback-failures", "`fallback_failures` on a backend that is never in a fallback chain"),
+    ("money-precision", "money compared with a literal finer than a cent"),
+];
+
+/// Where lints point: the file range of a span in a rule's condition, of a rule's name, of a
+/// backend's key.
+pub trait Locate {
+    /// A span inside rule `rule`'s condition.
+    fn condition(&self, rule: usize, span: Span) -> Option<std::ops::Range<usize>>;
+    /// The whole condition of rule `rule`.
+    fn rule(&self, rule: usize) -> Option<std::ops::Range<usize>>;
+    /// The key of backend `name`.
+    fn backend(&self, name: &str) -> Option<std::ops::Range<usize>>;
+}
+
+fn warning(code: &'static str, message: String, help: String, at: Option<std::ops::Range<usize>>, label: &str) -> Diagnostic {
+    let mut d = Diagnostic::error(code, message).help(help);
+    d.severity = Severity::Warning;
+    match at {
+        Some(r) => d.at(r, label),
+        None => d,
+    }
+}
+
+fn allow_help(code: &str, whose: &str) -> String {
+    format!("if this is intended, add `allow: [{code}]` to the {whose}")
+}
+
+/// Runs every lint.
+pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let allowed = |code: &str| rule.allow.iter().any(|a| a == code);
+        if !allowed("unreachable-rule") {
+            if let Some((why, span)) = contradiction(&rule.condition) {
+                out.push(warning(
+                    "unreachable-rule",
+                    format!("rule `{}` can never match: {why}", rule.name),
+                    format!("fix the condition or remove the rule; {}", allow_help("unreachable-rule", "rule")),
+                    at.condition(i, span),
+                    "never true",
+                ));
+            }
+        }
+        if !allowed("shadowed-rule") {
+            if let Some(earlier) = shadowing(policy, i) {
+                out.push(warning(
+                    "shadowed-rule",
+                    format!(
+                        "rule `{}` never decides: whenever it matches, the earlier rule `{}` matches too, with the same target and model, and decides first",
+                        rule.name, policy.rules[earlier].name
+                    ),
+                    format!("reorder or merge the rules; {}", allow_help("shadowed-rule", "rule")),
+                    at.rule(i),
+                    "shadowed",
+                ));
+            }
+        }
+        let target = &policy.backends[rule.backend as usize];
+        if !allowed("disabled-target") && !target.enabled {
+            let how = target.enabled_by.as_deref().map_or("`enabled: false`".to_string(), |v| format!("environment variable {v}"));
+            out.push(warning(
+                "disabled-target",
+                format!("rule `{}` targets `{}`, which is disabled ({how}), so the rule can never decide", rule.name, target.name),
+                allow_help("disabled-target", "rule"),
+                at.rule(i),
+                "disabled target",
+            ));
+        }
+        if !allowed("money-precision") {
+            for (lit, span) in fine_money(&rule.condition) {
+                out.push(warning(
+                    "money-precision",
+                    format!("rule `{}` compares money with `{lit}`, which is finer than a cent", rule.name),
+                    format!(
+                        "prices and budgets here are whole cents, so `{lit}` behaves like a nearby cent value and reads like a typo; {}",
+                        allow_help("money-precision", "rule")
+                    ),
+                    at.condition(i, span),
+                    "suspicious precision",
+                ));
+            }
+        }
+    }
+    for (index, b) in policy.backends.iter().enumerate() {
+        let allowed = |code: &str| b.allow.iter().any(|a| a == code);
+        let targeted = policy.rules.iter().any(|r| r.backend as usize == index);
+        let no_flags = [b.criteria.priority_high, b.criteria.priority_balanced, b.criteria.priority_speed]
+            .iter()
+            .all(|f| *f == Some(false));
+        let never_fits = b.criteria.budget_available && b.cost_of(None) > policy.budget.monthly;
+        let why = if !b.enabled {
+            Some("it is disabled".to_string())
+        } else if no_flags && !targeted {
+            Some("its priority flags refuse every priority and no rule targets it".to_string())
+        } else if never_fits && !targeted {
+            Some(format!("its cost {} is more than the whole monthly budget {}", b.cost_of(None), policy.budget.monthly))
+        } else {
+            None
+        };
+        if let Some(why) = &why {
+            if !allowed("unselectable-backend") {
+                out.push(warning(
+                    "unselectable-backend",
+                    format!("backend `{}` can never be selected: {why}", b.name),
+                    allow_help("unselectable-backend", "backend"),
+                    at.backend(&b.name),
+                    "never selected",
+                ));
+            }
+        }
+        let never_in_chain = !b.enabled || no_flags || never_fits;
+        if b.criteria.fallback_failures > 0 && never_in_chain && !allowed("unused-fallback-failures") {
+            out.push(warning(
+                "unused-fallback-failures",
+                format!(
+                    "backend `{}` sets `fallback_failures: {}`, but it never stands in a fallback chain (chains hold only enabled backends whose priority flags accept the request and whose cost can fit)",
+                    b.name, b.criteria.fallback_failures
+                ),
+                allow_help("unused-fallback-failures", "backend"),
+                at.backend(&b.name),
+                "never in a chain",
+            ));
+        }
+    }
+    out
+}
+
+/// The top-level conjuncts of a condition.
+fn conjuncts(e: &CExpr) -> Vec<&CExpr> {
+    match &e.kind {
+        CKind::And(items) => items.iter().collect(),
+        _ => vec![e],
+    }
+}
+
+/// What one conjunct says about one name.
+enum Fact {
+    /// The enum slot's value is one of these (bit set).
+    OneOf(Slot, u64),
+    /// The numeric slot lies within a bound.
+    Bound(Slot, Cmp, Fixed),
+}
+
+fn fact(e: &CExpr) -> Option<Fact> {
+    let slot = |x: &CExpr| match x.kind {
+        CKind::Read(s) => Some(s),
+        _ => None,
+    };
+    match &e.kind {
+        CKind::Cmp(op, a, b) => {
+            let (s, lit, op) = match (slot(a), &b.kind, slot(b), &a.kind) {
+                (Some(s), CKind::Lit(l), _, _) => (s, l, *op),
+                (_, _, Some(s), CKind::Lit(l)) => (s, l, flip(*op)),
+                _ => return None,
+            };
+            match (lit, op) {
+                (Lit::Enum(v), Cmp::Eq) => Some(Fact::OneOf(s, 1u64 << (*v).min(63))),
+                (Lit::Enum(v), Cmp::Ne) => Some(Fact::OneOf(s, !(1u64 << (*v).min(63)))),
+                (Lit::Num(n), op) => Some(Fact::Bound(s, op, *n)),
+                _ => None,
+            }
+        }
+        CKind::In(a, items) if matches!(a.ty, Type::Enum(_)) => {
+            let s = slot(a)?;
+            let mask = items.iter().fold(0u64, |m, l| match l {
+                Lit::Enum(v) => m | 1u64 << (*v).min(63),
+                _ => m,
+            });
+            Some(Fact::OneOf(s, mask))
+        }
+        _ => None,
+    }
+}
+
+fn flip(op: Cmp) -> Cmp {
+    match op {
+        Cmp::Lt => Cmp::Gt,
+        Cmp::Le => Cmp::Ge,
+        Cmp::Gt => Cmp::Lt,
+        Cmp::Ge => Cmp::Le,
+        other => other,
+    }
+}
+
+/// A reason the conjunction can never hold, with the span to point at.
+fn contradiction(e: &CExpr) -> Option<(String, Span)> {
+    if let CKind::Lit(Lit::Bool(false)) = e.kind {
+        return Some(("the condition is always false".into(), e.span));
+    }
+    let parts = conjuncts(e);
+    if let Some(p) = parts.iter().find(|p| matches!(p.kind, CKind::Lit(Lit::Bool(false)))) {
+        return Some(("one of its clauses is always false".into(), p.span));
+    }
+    // Enum sets and numeric intervals, per slot.
+    let mut sets: HashMap<String, (u64, Span)> = HashMap::new();
+    let mut bounds: HashMap<String, (Option<(Fixed, bool)>, Option<(Fixed, bool)>, Span)> = HashMap::new();
+    for p in &parts {
+        match fact(p) {
+            Some(Fact::OneOf(s, mask)) => {
+                let entry = sets.entry(format!("{s:?}")).or_insert((u64::MAX, p.span));
+                entry.0 &= mask;
+                entry.1 = entry.1.to(p.span);
+                if entry.0 == 0 {
+                    return Some(("its clauses on the same name allow no value at all".into(), entry.1));
+                }
+            }
+            Some(Fact::Bound(s, op, n)) => {
+                let entry = bounds.entry(format!("{s:?}")).or_insert((None, None, p.span));
+                entry.2 = entry.2.to(p.span);
+                let lower = |e: &mut Option<(Fixed, bool)>, v: Fixed, strict: bool| {
+                    if e.is_none_or(|(w, ws)| v > w || (v == w && strict && !ws)) {
+                        *e = Some((v, strict));
+                    }
+                };
+                let upper = |e: &mut Option<(Fixed, bool)>, v: Fixed, strict: bool| {
+                    if e.is_none_or(|(w, ws)| v < w || (v == w && strict && !ws)) {
+                        *e = Some((v, strict));
+                    }
+                };
+                match op {
+                    Cmp::Gt => lower(&mut entry.0, n, true),
+                    Cmp::Ge => lower(&mut entry.0, n, false),
+                    Cmp::Lt => upper(&mut entry.1, n, true),
+                    Cmp::Le => upper(&mut entry.1, n, false),
+                    Cmp::Eq => {
+                        lower(&mut entry.0, n, false);
+                        upper(&mut entry.1, n, false);
+                    }
+                    Cmp::Ne => {}
+                }
+                if let (Some((lo, ls)), Some((hi, hs))) = (entry.0, entry.1) {
+                    if lo > hi || (lo == hi && (ls || hs)) {
+                        return Some(("its bounds on the same number leave no value between them".into(), entry.2));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    None
+}
+
+/// The earlier rule that always pre-empts rule `i`, if any.
+fn shadowing(policy: &Policy, i: usize) -> Option<usize> {
+    let later = &policy.rules[i];
+    let later_parts: Vec<String> = conjunct_texts(&later.condition, &later.condition_text);
+    (0..i).find(|&j| {
+        let earlier = &policy.rules[j];
+        earlier.backend == later.backend
+            && earlier.model == later.model
+            && conjunct_texts(&earlier.condition, &earlier.condition_text)
+                .iter()
+                .all(|c| c == "true" || later_parts.contains(c))
+    })
+}
+
+fn conjunct_texts(e: &CExpr, text: &str) -> Vec<String> {
+    conjuncts(e)
+        .iter()
+        .map(|c| match c.kind {
+            CKind::Lit(Lit::Bool(true)) => "true".to_string(),
+            _ => crate::lang::parse::parse_condition(text.get(c.span.range()).unwrap_or(""))
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Comparisons of a money expression with a literal that has more than two decimals.
+fn fine_money(e: &CExpr) -> Vec<(Fixed, Span)> {
+    let mut out = Vec::new();
+    walk(e, &mut |n| {
+        if let CKind::Cmp(_, a, b) = &n.kind {
+            for (x, y) in [(a, b), (b, a)] {
+                if let (Type::Money, CKind::Lit(Lit::Num(v))) = (x.ty, &y.kind) {
+                    if v.scale() > 2 {
+                        out.push((*v, y.span));
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+fn walk<'a>(e: &'a CExpr, f: &mut impl FnMut(&'a CExpr)) {
+    f(e);
+    match &e.kind {
+        CKind::Not(a) | CKind::Neg(a) | CKind::In(a, _) => walk(a, f),
+        CKind::And(v) | CKind::Or(v) => v.iter().for_each(|x| walk(x, f)),
+        CKind::Arith(_, a, b) | CKind::Cmp(_, a, b) => {
+            walk(a, f);
+            walk(b, f);
+        }
+        _ => {}
+    }
+}
