@@ -205,6 +205,11 @@ fn flip(op: Cmp) -> Cmp {
     }
 }
 
+/// A bound and whether it is strict.
+type Bound = Option<(Fixed, bool)>;
+/// Lower bound, upper bound, and the span of the clauses that set them.
+type Interval = (Bound, Bound, Span);
+
 /// A reason the conjunction can never hold, with the span to point at.
 fn contradiction(e: &CExpr) -> Option<(String, Span)> {
     if let CKind::Lit(Lit::Bool(false)) = e.kind {
@@ -216,7 +221,7 @@ fn contradiction(e: &CExpr) -> Option<(String, Span)> {
     }
     // Enum sets and numeric intervals, per slot.
     let mut sets: HashMap<String, (u64, Span)> = HashMap::new();
-    let mut bounds: HashMap<String, (Option<(Fixed, bool)>, Option<(Fixed, bool)>, Span)> = HashMap::new();
+    let mut bounds: HashMap<String, Interval> = HashMap::new();
     for p in &parts {
         match fact(p) {
             Some(Fact::OneOf(s, mask)) => {
@@ -230,12 +235,12 @@ fn contradiction(e: &CExpr) -> Option<(String, Span)> {
             Some(Fact::Bound(s, op, n)) => {
                 let entry = bounds.entry(format!("{s:?}")).or_insert((None, None, p.span));
                 entry.2 = entry.2.to(p.span);
-                let lower = |e: &mut Option<(Fixed, bool)>, v: Fixed, strict: bool| {
+                let lower = |e: &mut Bound, v: Fixed, strict: bool| {
                     if e.is_none_or(|(w, ws)| v > w || (v == w && strict && !ws)) {
                         *e = Some((v, strict));
                     }
                 };
-                let upper = |e: &mut Option<(Fixed, bool)>, v: Fixed, strict: bool| {
+                let upper = |e: &mut Bound, v: Fixed, strict: bool| {
                     if e.is_none_or(|(w, ws)| v < w || (v == w && strict && !ws)) {
                         *e = Some((v, strict));
                     }
