@@ -43,6 +43,7 @@ pub mod policy;
 pub mod request;
 pub mod server;
 pub mod state;
+pub mod testing;
 
 pub use decide::{Decision, Ineligible};
 pub use diag::{Diagnostic, Severity, Source};

@@ -16,12 +16,27 @@ use crate::policy::Policy;
 
 /// Every lint, by stable name.
 pub const LINTS: &[(&str, &str)] = &[
-    ("unreachable-rule", "a rule whose condition can never be true"),
-    ("shadowed-rule", "a rule that an earlier rule with the same target always pre-empts"),
+    (
+        "unreachable-rule",
+        "a rule whose condition can never be true",
+    ),
+    (
+        "shadowed-rule",
+        "a rule that an earlier rule with the same target always pre-empts",
+    ),
     ("disabled-target", "a rule whose target backend is disabled"),
-    ("unselectable-backend", "a backend that no request could ever select"),
-    ("unused-fallback-failures", "`fallback_failures` on a backend that is never in a fallback chain"),
-    ("money-precision", "money compared with a literal finer than a cent"),
+    (
+        "unselectable-backend",
+        "a backend that no request could ever select",
+    ),
+    (
+        "unused-fallback-failures",
+        "`fallback_failures` on a backend that is never in a fallback chain",
+    ),
+    (
+        "money-precision",
+        "money compared with a literal finer than a cent",
+    ),
 ];
 
 /// Where lints point: the file range of a span in a rule's condition, of a rule's name, of a
@@ -35,7 +50,13 @@ pub trait Locate {
     fn backend(&self, name: &str) -> Option<std::ops::Range<usize>>;
 }
 
-fn warning(code: &'static str, message: String, help: String, at: Option<std::ops::Range<usize>>, label: &str) -> Diagnostic {
+fn warning(
+    code: &'static str,
+    message: String,
+    help: String,
+    at: Option<std::ops::Range<usize>>,
+    label: &str,
+) -> Diagnostic {
     let mut d = Diagnostic::error(code, message).help(help);
     d.severity = Severity::Warning;
     match at {
@@ -58,7 +79,10 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
                 out.push(warning(
                     "unreachable-rule",
                     format!("rule `{}` can never match: {why}", rule.name),
-                    format!("fix the condition or remove the rule; {}", allow_help("unreachable-rule", "rule")),
+                    format!(
+                        "fix the condition or remove the rule; {}",
+                        allow_help("unreachable-rule", "rule")
+                    ),
                     at.condition(i, span),
                     "never true",
                 ));
@@ -80,7 +104,12 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
         }
         let target = &policy.backends[rule.backend as usize];
         if !allowed("disabled-target") && !target.enabled {
-            let how = target.enabled_by.as_deref().map_or("`enabled: false`".to_string(), |v| format!("environment variable {v}"));
+            let how = target
+                .enabled_by
+                .as_deref()
+                .map_or("`enabled: false`".to_string(), |v| {
+                    format!("environment variable {v}")
+                });
             out.push(warning(
                 "disabled-target",
                 format!("rule `{}` targets `{}`, which is disabled ({how}), so the rule can never decide", rule.name, target.name),
@@ -107,16 +136,24 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
     for (index, b) in policy.backends.iter().enumerate() {
         let allowed = |code: &str| b.allow.iter().any(|a| a == code);
         let targeted = policy.rules.iter().any(|r| r.backend as usize == index);
-        let no_flags = [b.criteria.priority_high, b.criteria.priority_balanced, b.criteria.priority_speed]
-            .iter()
-            .all(|f| *f == Some(false));
+        let no_flags = [
+            b.criteria.priority_high,
+            b.criteria.priority_balanced,
+            b.criteria.priority_speed,
+        ]
+        .iter()
+        .all(|f| *f == Some(false));
         let never_fits = b.criteria.budget_available && b.cost_of(None) > policy.budget.monthly;
         let why = if !b.enabled {
             Some("it is disabled".to_string())
         } else if no_flags && !targeted {
             Some("its priority flags refuse every priority and no rule targets it".to_string())
         } else if never_fits && !targeted {
-            Some(format!("its cost {} is more than the whole monthly budget {}", b.cost_of(None), policy.budget.monthly))
+            Some(format!(
+                "its cost {} is more than the whole monthly budget {}",
+                b.cost_of(None),
+                policy.budget.monthly
+            ))
         } else {
             None
         };
@@ -132,7 +169,10 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
             }
         }
         let never_in_chain = !b.enabled || no_flags || never_fits;
-        if b.criteria.fallback_failures > 0 && never_in_chain && !allowed("unused-fallback-failures") {
+        if b.criteria.fallback_failures > 0
+            && never_in_chain
+            && !allowed("unused-fallback-failures")
+        {
             out.push(warning(
                 "unused-fallback-failures",
                 format!(
@@ -216,7 +256,10 @@ fn contradiction(e: &CExpr) -> Option<(String, Span)> {
         return Some(("the condition is always false".into(), e.span));
     }
     let parts = conjuncts(e);
-    if let Some(p) = parts.iter().find(|p| matches!(p.kind, CKind::Lit(Lit::Bool(false)))) {
+    if let Some(p) = parts
+        .iter()
+        .find(|p| matches!(p.kind, CKind::Lit(Lit::Bool(false))))
+    {
         return Some(("one of its clauses is always false".into(), p.span));
     }
     // Enum sets and numeric intervals, per slot.
@@ -229,11 +272,16 @@ fn contradiction(e: &CExpr) -> Option<(String, Span)> {
                 entry.0 &= mask;
                 entry.1 = entry.1.to(p.span);
                 if entry.0 == 0 {
-                    return Some(("its clauses on the same name allow no value at all".into(), entry.1));
+                    return Some((
+                        "its clauses on the same name allow no value at all".into(),
+                        entry.1,
+                    ));
                 }
             }
             Some(Fact::Bound(s, op, n)) => {
-                let entry = bounds.entry(format!("{s:?}")).or_insert((None, None, p.span));
+                let entry = bounds
+                    .entry(format!("{s:?}"))
+                    .or_insert((None, None, p.span));
                 entry.2 = entry.2.to(p.span);
                 let lower = |e: &mut Bound, v: Fixed, strict: bool| {
                     if e.is_none_or(|(w, ws)| v > w || (v == w && strict && !ws)) {
@@ -258,7 +306,10 @@ fn contradiction(e: &CExpr) -> Option<(String, Span)> {
                 }
                 if let (Some((lo, ls)), Some((hi, hs))) = (entry.0, entry.1) {
                     if lo > hi || (lo == hi && (ls || hs)) {
-                        return Some(("its bounds on the same number leave no value between them".into(), entry.2));
+                        return Some((
+                            "its bounds on the same number leave no value between them".into(),
+                            entry.2,
+                        ));
                     }
                 }
             }

@@ -276,7 +276,12 @@ fn tempdir() -> std::path::PathBuf {
 
 #[test]
 fn fmt_check_passes_on_the_shipped_policies() {
-    let o = genroute(&["fmt", "--check", "policies/videogen.yaml", "policies/demo.yaml"]);
+    let o = genroute(&[
+        "fmt",
+        "--check",
+        "policies/videogen.yaml",
+        "policies/demo.yaml",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
@@ -290,13 +295,25 @@ fn fmt_rewrites_conditions_only_and_check_shows_a_diff() {
     let o = genroute(&["fmt", "--check", p]);
     assert_eq!(o.status.code(), Some(1));
     snap!("cli_fmt_check_diff", stdout(&o).replace(p, "p.yaml"));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), original, "--check changes nothing");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        original,
+        "--check changes nothing"
+    );
     let o = genroute(&["fmt", p]);
     assert_eq!(o.status.code(), Some(0));
     let formatted = std::fs::read_to_string(&path).unwrap();
     snap!("cli_fmt_result", formatted.clone());
-    assert!(formatted.contains("# top comment") && formatted.contains("# keep me") && formatted.contains("# budget"));
-    assert_eq!(genroute(&["fmt", "--check", p]).status.code(), Some(0), "idempotent");
+    assert!(
+        formatted.contains("# top comment")
+            && formatted.contains("# keep me")
+            && formatted.contains("# budget")
+    );
+    assert_eq!(
+        genroute(&["fmt", "--check", p]).status.code(),
+        Some(0),
+        "idempotent"
+    );
     assert_eq!(genroute(&["check", p]).status.code(), Some(0));
 }
 
@@ -309,4 +326,57 @@ fn check_prints_lint_warnings_and_deny_warnings_fails() {
     let o = genroute(&["check", "--deny-warnings", "tests/fixtures/lints.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("8 warnings, denied by --deny-warnings"));
+}
+
+#[test]
+fn policy_tests_pass_for_the_shipped_policies_with_full_rule_coverage() {
+    let o = genroute(&["test", "--coverage"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.ends_with("30 passed, 0 failed\n"), "{out}");
+    assert_eq!(
+        out.matches("coverage: 7/7 rules decided a case").count(),
+        2,
+        "{out}"
+    );
+    let o = genroute(&[
+        "test",
+        "--coverage",
+        "--format",
+        "json",
+        "policies/tests/videogen.yaml",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["failed"], 0);
+    assert_eq!(
+        v["files"][0]["coverage"]["rules_never_deciding"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        v["files"][0]["coverage"]["backends_never_chosen"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_failing_policy_test_shows_what_happened_instead() {
+    let o = genroute(&["test", "tests/fixtures/failing-tests.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("  PASS right\n  FAIL wrong on purpose\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("expected backend `pixverse`, got `veo`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| decision  veo"),
+        "the explain trace follows: {out}"
+    );
+    assert!(out.ends_with("1 passed, 1 failed\n"));
+    let o = genroute(&["test", "tests/fixtures/lints.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "not a test file");
+    assert!(stderr(&o).contains("is not a valid test file"));
 }

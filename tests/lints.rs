@@ -9,7 +9,10 @@ const FIXTURE: &str = include_str!("fixtures/lints.yaml");
 fn warnings(yaml: &str) -> Vec<(String, String)> {
     let p = Policy::from_yaml("lints.yaml", yaml).unwrap();
     assert!(p.warnings.iter().all(|w| w.severity == Severity::Warning));
-    p.warnings.iter().map(|w| (w.code.to_string(), w.message.clone())).collect()
+    p.warnings
+        .iter()
+        .map(|w| (w.code.to_string(), w.message.clone()))
+        .collect()
 }
 
 #[test]
@@ -43,15 +46,29 @@ fn allow_silences_a_lint_for_one_rule_only() {
     assert!(!got.iter().any(|(_, m)| m.contains("`allowed`")));
     let without_allow = FIXTURE.replace("    allow: [money-precision, shadowed-rule]\n", "");
     let got = warnings(&without_allow);
-    assert!(got.iter().any(|(c, m)| c == "money-precision" && m.contains("`allowed`")));
-    assert!(got.iter().any(|(c, m)| c == "shadowed-rule" && m.contains("`allowed`")));
+    assert!(got
+        .iter()
+        .any(|(c, m)| c == "money-precision" && m.contains("`allowed`")));
+    assert!(got
+        .iter()
+        .any(|(c, m)| c == "shadowed-rule" && m.contains("`allowed`")));
 }
 
 #[test]
 fn contradictions_are_found_only_when_real() {
-    let rule = |cond: &str| FIXTURE.split("selection_rules:").next().unwrap().to_string()
-        + &format!("selection_rules:\n  - name: r\n    condition: \"{cond}\"\n    backend: a\n");
-    let unreachable = |cond: &str| warnings(&rule(cond)).iter().any(|(c, _)| c == "unreachable-rule");
+    let rule = |cond: &str| {
+        FIXTURE
+            .split("selection_rules:")
+            .next()
+            .unwrap()
+            .to_string()
+            + &format!("selection_rules:\n  - name: r\n    condition: \"{cond}\"\n    backend: a\n")
+    };
+    let unreachable = |cond: &str| {
+        warnings(&rule(cond))
+            .iter()
+            .any(|(c, _)| c == "unreachable-rule")
+    };
     for never in [
         "false",
         "priority == 'quality' AND priority != 'quality'",
@@ -75,5 +92,8 @@ fn contradictions_are_found_only_when_real() {
 #[test]
 fn shipped_policies_are_lint_free() {
     assert!(common::videogen().warnings.is_empty());
-    assert!(Policy::from_yaml("demo.yaml", genroute::DEMO_POLICY).unwrap().warnings.is_empty());
+    assert!(Policy::from_yaml("demo.yaml", genroute::DEMO_POLICY)
+        .unwrap()
+        .warnings
+        .is_empty());
 }

@@ -464,7 +464,13 @@ fn pick(r: &mut impl Iterator<Item = u8>, n: u8) -> u8 {
 fn messy(t: &Expr, r: &mut impl Iterator<Item = u8>) -> String {
     let sp = |k: u8| [" ", "  ", " ", "\t "][k as usize % 4];
     let body = match &t.kind {
-        ExprKind::Bool(b) => if pick(r, 2) == 0 { b.to_string() } else { b.to_string().to_uppercase() },
+        ExprKind::Bool(b) => {
+            if pick(r, 2) == 0 {
+                b.to_string()
+            } else {
+                b.to_string().to_uppercase()
+            }
+        }
         ExprKind::Num(n) => n.to_string(),
         ExprKind::Str(s) if !s.contains(['"', '\\', '\'']) && pick(r, 2) == 0 => format!("\"{s}\""),
         ExprKind::Name(_) | ExprKind::Str(_) => t.to_string(),
@@ -483,13 +489,21 @@ fn messy(t: &Expr, r: &mut impl Iterator<Item = u8>) -> String {
         }
         ExprKind::And(v) | ExprKind::Or(v) => {
             let and = matches!(t.kind, ExprKind::And(_));
-            let words = if and { ["AND", "and", "&&", "And"] } else { ["OR", "or", "||", "Or"] };
+            let words = if and {
+                ["AND", "and", "&&", "And"]
+            } else {
+                ["OR", "or", "||", "Or"]
+            };
             let parts: Vec<String> = v.iter().map(|x| format!("({})", messy(x, r))).collect();
             let w = words[pick(r, 4) as usize];
             parts.join(&format!(" {w} "))
         }
     };
-    if pick(r, 3) == 0 { format!("( {body} )") } else { body }
+    if pick(r, 3) == 0 {
+        format!("( {body} )")
+    } else {
+        body
+    }
 }
 
 fn policy_with(condition: &str) -> String {

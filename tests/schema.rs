@@ -7,17 +7,31 @@ fn schema() -> serde_json::Value {
 
 #[test]
 fn committed_schema_is_the_generated_one() {
-    let committed: serde_json::Value = serde_json::from_str(include_str!("../schema/policy.schema.json")).unwrap();
-    assert_eq!(committed, schema(), "run `genroute schema > schema/policy.schema.json`");
+    let committed: serde_json::Value =
+        serde_json::from_str(include_str!("../schema/policy.schema.json")).unwrap();
+    assert_eq!(
+        committed,
+        schema(),
+        "run `genroute schema > schema/policy.schema.json`"
+    );
 }
 
 #[test]
 fn shipped_policies_validate_and_carry_the_modeline() {
     let validator = jsonschema::validator_for(&schema()).unwrap();
-    for (name, text) in [("videogen", genroute::EXAMPLE_POLICY), ("demo", genroute::DEMO_POLICY)] {
-        assert!(text.starts_with("# yaml-language-server: $schema=../schema/policy.schema.json\n"), "{name}");
+    for (name, text) in [
+        ("videogen", genroute::EXAMPLE_POLICY),
+        ("demo", genroute::DEMO_POLICY),
+    ] {
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schema/policy.schema.json\n"),
+            "{name}"
+        );
         let doc: serde_json::Value = serde_yaml::from_str(text).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{name}: {errors:?}");
     }
 }

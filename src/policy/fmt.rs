@@ -21,15 +21,24 @@ pub fn format_policy(source: &Source) -> Result<String, Vec<Diagnostic>> {
                 .help("run `genroute check` on it for the exact place"),
         )]
     })?;
-    let rules = match root.get(&[Seg::Key("selection_rules".into())]).map(|n| &n.kind) {
+    let rules = match root
+        .get(&[Seg::Key("selection_rules".into())])
+        .map(|n| &n.kind)
+    {
         Some(NodeKind::Seq(items)) => items.len(),
         _ => 0,
     };
     let mut edits = Vec::new();
     let mut errors = Vec::new();
     for i in 0..rules {
-        let path = [Seg::Key("selection_rules".into()), Seg::Index(i), Seg::Key("condition".into())];
-        let Some(node) = root.get(&path) else { continue };
+        let path = [
+            Seg::Key("selection_rules".into()),
+            Seg::Index(i),
+            Seg::Key("condition".into()),
+        ];
+        let Some(node) = root.get(&path) else {
+            continue;
+        };
         let Some(value) = node.scalar() else { continue };
         match parse_condition(value) {
             Ok(tree) => {
@@ -40,9 +49,18 @@ pub fn format_policy(source: &Source) -> Result<String, Vec<Diagnostic>> {
             }
             Err(e) => {
                 let map = yaml::OffsetMap::new(text, node, value);
-                let d = Diagnostic::error("syntax", format!("cannot format a condition that does not parse: {}", e.message))
-                    .help(e.help.clone())
-                    .at(map.range(text, e.span.start as usize, e.span.end as usize), "here");
+                let d = Diagnostic::error(
+                    "syntax",
+                    format!(
+                        "cannot format a condition that does not parse: {}",
+                        e.message
+                    ),
+                )
+                .help(e.help.clone())
+                .at(
+                    map.range(text, e.span.start as usize, e.span.end as usize),
+                    "here",
+                );
                 errors.push(source.locate(d));
             }
         }
@@ -61,7 +79,13 @@ pub fn format_policy(source: &Source) -> Result<String, Vec<Diagnostic>> {
 /// The bytes to replace: a block scalar's span starts at its content, so reach back to its
 /// `|` or `>` indicator on the key's line.
 fn scalar_range(text: &str, node: &yaml::Node) -> std::ops::Range<usize> {
-    let block = matches!(node.kind, NodeKind::Scalar(_, saphyr_parser::ScalarStyle::Literal | saphyr_parser::ScalarStyle::Folded));
+    let block = matches!(
+        node.kind,
+        NodeKind::Scalar(
+            _,
+            saphyr_parser::ScalarStyle::Literal | saphyr_parser::ScalarStyle::Folded
+        )
+    );
     if !block {
         return node.range.clone();
     }

@@ -51,8 +51,15 @@ pub fn load(source: &Source, options: &LoadOptions<'_>) -> Result<Policy, Vec<Di
     diags.sort_by_key(|d| d.range.as_ref().map_or(usize::MAX, |r| r.start));
     match policy {
         Some(mut p) if diags.is_empty() => {
-            let at = Locator { source, tree: cx.tree.as_ref(), rules: &p.rules };
-            let mut warnings: Vec<Diagnostic> = crate::lint::lint(&p, &at).into_iter().map(|d| source.locate(d)).collect();
+            let at = Locator {
+                source,
+                tree: cx.tree.as_ref(),
+                rules: &p.rules,
+            };
+            let mut warnings: Vec<Diagnostic> = crate::lint::lint(&p, &at)
+                .into_iter()
+                .map(|d| source.locate(d))
+                .collect();
             warnings.sort_by_key(|d| d.range.as_ref().map_or(usize::MAX, |r| r.start));
             p.warnings = warnings;
             Ok(p)
@@ -71,8 +78,12 @@ struct Locator<'a> {
 impl Locator<'_> {
     fn rule_node(&self, rule: usize) -> Option<&Node> {
         let name = &self.rules.get(rule)?.name;
-        let NodeKind::Seq(items) = &self.tree?.get(&[key("selection_rules")])?.kind else { return None };
-        let item = items.iter().find(|n| n.get(&[key("name")]).and_then(Node::scalar) == Some(name.as_str()))?;
+        let NodeKind::Seq(items) = &self.tree?.get(&[key("selection_rules")])?.kind else {
+            return None;
+        };
+        let item = items
+            .iter()
+            .find(|n| n.get(&[key("name")]).and_then(Node::scalar) == Some(name.as_str()))?;
         item.get(&[key("condition")])
     }
 }
@@ -90,7 +101,9 @@ impl crate::lint::Locate for Locator<'_> {
     }
 
     fn backend(&self, name: &str) -> Option<yaml::Range> {
-        self.tree?.key_at(&[key("backends"), key(name)]).map(|n| n.range.clone())
+        self.tree?
+            .key_at(&[key("backends"), key(name)])
+            .map(|n| n.range.clone())
     }
 }
 
@@ -867,7 +880,10 @@ impl Loader<'_> {
                 cost,
                 line,
                 column,
-                allow: self.allow_list(&r.allow, &[key("selection_rules"), Seg::Index(i), key("allow")]),
+                allow: self.allow_list(
+                    &r.allow,
+                    &[key("selection_rules"), Seg::Index(i), key("allow")],
+                ),
             });
         }
         rules
@@ -884,7 +900,13 @@ impl Loader<'_> {
                 };
                 let mut p = path.to_vec();
                 p.push(Seg::Index(i));
-                self.error_at(&p, "unknown-lint", format!("unknown lint `{name}`"), "not a lint", &help);
+                self.error_at(
+                    &p,
+                    "unknown-lint",
+                    format!("unknown lint `{name}`"),
+                    "not a lint",
+                    &help,
+                );
             }
         }
         names.to_vec()

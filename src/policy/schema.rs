@@ -14,7 +14,10 @@ pub fn policy_schema() -> Value {
     close_objects(&mut schema);
     if let Value::Object(map) = &mut schema {
         map.insert("title".into(), json!("genroute policy"));
-        map.insert("$id".into(), json!("https://genroute.dev/schema/policy.schema.json"));
+        map.insert(
+            "$id".into(),
+            json!("https://genroute.dev/schema/policy.schema.json"),
+        );
     }
     schema
 }
