@@ -42,6 +42,7 @@ pub mod num;
 pub mod policy;
 pub mod request;
 pub mod server;
+pub mod simulate;
 pub mod state;
 pub mod testing;
 

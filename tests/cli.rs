@@ -380,3 +380,37 @@ fn a_failing_policy_test_shows_what_happened_instead() {
     assert_eq!(o.status.code(), Some(2), "not a test file");
     assert!(stderr(&o).contains("is not a valid test file"));
 }
+
+#[test]
+fn outputs_of_test_and_simulate_are_stable() {
+    let o = genroute(&["test", "--coverage", "policies/tests/demo.yaml"]);
+    snap!("cli_test_output", stdout(&o));
+    let o = genroute(&[
+        "simulate",
+        "--policy",
+        "scenarios/optimal-mix.yaml",
+        "--workload",
+        "scenarios/workloads/optimal-mix.jsonl",
+        "--baseline",
+        "scenarios/veo-only.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    snap!("cli_simulate_output", stdout(&o));
+    let o = genroute(&[
+        "simulate",
+        "--policy",
+        "policies/demo.yaml",
+        "--mix",
+        "quality=40,balanced=40,speed=20",
+        "--count",
+        "500",
+        "--month",
+        "2026-11",
+        "--seed",
+        "3",
+    ]);
+    snap!("cli_simulate_demo", stdout(&o));
+    let o = genroute(&["simulate", "--policy", "policies/demo.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("give --workload FILE.jsonl, or --mix and --count"));
+}

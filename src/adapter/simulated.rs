@@ -57,6 +57,13 @@ impl Simulated {
         }
     }
 
+    /// The same backend with its seed mixed with `seed` (for `genroute simulate --seed`).
+    pub fn with_seed(backend: &Backend, seed: u64) -> Simulated {
+        let mut s = Simulated::new(backend);
+        s.sim.seed ^= seed;
+        s
+    }
+
     /// The outcome of a call, without performing it. Pure and deterministic.
     pub fn draw(&self, request_id: &str, attempt: u32) -> Draw {
         let key = format!(

@@ -561,17 +561,8 @@ impl Loader<'_> {
     fn simulation(&mut self, name: &str, b: &RawBackend) -> Option<super::Simulation> {
         use super::SimulatedFailure as F;
         let path = |k: &str| [key("backends"), key(name), key("simulation"), key(k)];
-        if b.kind != "simulated" {
-            if b.simulation.is_some() {
-                let p = [key("backends"), key(name), key("simulation")];
-                self.error_at(
-                    &p,
-                    "simulation-on-real-backend",
-                    "`simulation` only applies to `type: simulated` backends".into(),
-                    "ignored",
-                    "remove it, or set `type: simulated`",
-                );
-            }
+        // A real backend may carry a `simulation:` block too: `genroute simulate` uses it.
+        if b.kind != "simulated" && b.simulation.is_none() {
             return None;
         }
         let raw = b.simulation.as_ref();

@@ -109,7 +109,7 @@ pub struct RawBackend {
     /// Circuit breaker settings.
     #[serde(default)]
     pub circuit_breaker: Option<RawBreaker>,
-    /// Behaviour of a `type: simulated` backend.
+    /// Behaviour of a `type: simulated` backend, and of any backend in `genroute simulate`.
     #[serde(default)]
     pub simulation: Option<RawSimulation>,
     /// Lints to silence for this backend (see `genroute check`).

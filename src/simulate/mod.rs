@@ -1,0 +1,331 @@
+//! `genroute simulate`: replays a month of requests through the real decision engine, real
+//! circuit breakers and an exact in-memory budget, with each backend's outcome drawn from its
+//! configured latency, failure rate and quality (its `simulation:` block, for any backend
+//! type; without one, calls never fail and take the average latency).
+//!
+//! Time is simulated: requests carry their own timestamps, breakers see those timestamps, and
+//! nothing sleeps, so a million requests take seconds. Requests are replayed one after
+//! another; overlapping calls are not modelled.
+
+pub mod html;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::adapter::simulated::Simulated;
+use crate::breaker::Breaker;
+use crate::decide::decide;
+use crate::eval::BreakerState;
+use crate::ledger::{admits, Month};
+use crate::num::Fixed;
+use crate::policy::Policy;
+use crate::request::Request;
+use crate::state::{month_start, State};
+
+/// One request of a workload.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// When it arrives.
+    pub at: DateTime<Utc>,
+    /// The request.
+    pub request: Request,
+}
+
+/// Per-backend figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackendStats {
+    /// Calls made to it.
+    pub requests: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Videos it produced.
+    pub successes: u64,
+    /// Times it served as a fallback (after another backend failed or was skipped).
+    pub fallbacks: u64,
+    /// Money spent on it.
+    pub spend_usd: Fixed,
+    /// Mean quality of its videos.
+    pub avg_quality: Option<f64>,
+    /// Median simulated latency, seconds.
+    pub p50_latency_s: Option<f64>,
+    /// 95th percentile simulated latency, seconds.
+    pub p95_latency_s: Option<f64>,
+    #[serde(skip)]
+    latencies: Vec<f32>,
+    #[serde(skip)]
+    quality_sum: f64,
+}
+
+/// The result of a simulation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Month simulated.
+    pub month: String,
+    /// Requests replayed.
+    pub requests: u64,
+    /// Requests that got a video.
+    pub served: u64,
+    /// Requests no backend could serve.
+    pub unserved: u64,
+    /// Total spend.
+    pub total_usd: Fixed,
+    /// The monthly budget.
+    pub budget_usd: Fixed,
+    /// The day of the month the cost threshold was crossed, if it was.
+    pub threshold_crossed_day: Option<u32>,
+    /// Per backend, by name.
+    pub backends: BTreeMap<String, BackendStats>,
+    /// Cumulative spend at the end of each day.
+    pub daily_spend: Vec<Fixed>,
+}
+
+/// Replays `items` (in time order) through `policy`.
+pub fn simulate(
+    policy: &Policy,
+    items: &[Item],
+    seed: u64,
+    month: Month,
+    progress: &dyn Fn(u64),
+) -> Report {
+    let sims: Vec<Simulated> = policy
+        .backends
+        .iter()
+        .map(|b| Simulated::with_seed(b, seed))
+        .collect();
+    let mut breakers = vec![Breaker::default(); policy.backends.len()];
+    let mut stats: Vec<BackendStats> = vec![BackendStats::default(); policy.backends.len()];
+    let start = month_start(month.year, month.month);
+    let days = days_in(month);
+    let mut daily = vec![Fixed::ZERO; days as usize];
+    let (mut spend, mut served, mut crossed) = (Fixed::ZERO, 0u64, None);
+    for (n, item) in items.iter().enumerate() {
+        if n % 65_536 == 0 {
+            progress(n as u64);
+        }
+        let now = item.at;
+        let now_ms = now.timestamp_millis();
+        let mut state = State::new(policy, now).with_spend(spend);
+        for (i, b) in breakers.iter().enumerate() {
+            state.breakers[i] = b.state_at(now_ms, &policy.backends[i].breaker);
+        }
+        let d = decide(policy, &item.request, &state);
+        let chain = d
+            .backend
+            .map(|b| (b, d.model.map(str::to_string), d.cost))
+            .into_iter()
+            .chain(d.fallbacks.iter().map(|&b| {
+                let backend = &policy.backends[b as usize];
+                (
+                    b,
+                    backend.default_model().map(str::to_string),
+                    backend.cost_of(None),
+                )
+            }));
+        let mut got = false;
+        for (position, (b, _model, cost)) in chain.enumerate() {
+            let i = b as usize;
+            let cfg = policy.backends[i].breaker;
+            if breakers[i].state_at(now_ms, &cfg) == BreakerState::Open
+                || admits(spend, cost, policy.budget.monthly).is_err()
+            {
+                continue;
+            }
+            if breakers[i].try_acquire(now_ms, &cfg).is_err() {
+                continue;
+            }
+            let draw = sims[i].draw(&n.to_string(), position as u32 + 1);
+            let s = &mut stats[i];
+            s.requests += 1;
+            if position > 0 {
+                s.fallbacks += 1;
+            }
+            s.latencies.push(draw.latency as f32);
+            match draw.failure {
+                None => {
+                    breakers[i].on_success(now_ms, &cfg);
+                    spend = spend.checked_add(cost).unwrap_or(spend);
+                    s.spend_usd = s.spend_usd.checked_add(cost).unwrap_or(s.spend_usd);
+                    s.successes += 1;
+                    s.quality_sum += policy.backends[i].quality.to_f64();
+                    got = true;
+                    break;
+                }
+                Some(crate::adapter::FailureClass::ContentRejected) => {
+                    breakers[i].on_neutral();
+                    s.failures += 1;
+                    if !policy.execution.fallback_on_content_rejected {
+                        break;
+                    }
+                }
+                Some(_) => {
+                    breakers[i].on_failure(now_ms, &cfg);
+                    s.failures += 1;
+                }
+            }
+        }
+        served += u64::from(got);
+        let day = (now - start).num_days().clamp(0, i64::from(days) - 1) as usize;
+        daily[day] = spend;
+        if crossed.is_none()
+            && spend >= policy.budget.threshold
+            && policy.budget.threshold > Fixed::ZERO
+        {
+            crossed = Some(now.day());
+        }
+    }
+    progress(items.len() as u64);
+    for i in 1..daily.len() {
+        if daily[i] < daily[i - 1] {
+            daily[i] = daily[i - 1];
+        }
+    }
+    let backends = policy
+        .backends
+        .iter()
+        .zip(stats)
+        .map(|(b, mut s)| {
+            s.latencies.sort_by(|a, b| a.total_cmp(b));
+            let pct = |p: f64| {
+                s.latencies
+                    .get(((s.latencies.len() as f64 - 1.0) * p).round() as usize)
+                    .map(|v| *v as f64)
+            };
+            s.p50_latency_s = pct(0.5);
+            s.p95_latency_s = pct(0.95);
+            s.avg_quality = (s.successes > 0).then(|| s.quality_sum / s.successes as f64);
+            (b.name.clone(), s)
+        })
+        .collect();
+    Report {
+        month: month.to_string(),
+        requests: items.len() as u64,
+        served,
+        unserved: items.len() as u64 - served,
+        total_usd: spend,
+        budget_usd: policy.budget.monthly,
+        threshold_crossed_day: crossed,
+        backends,
+        daily_spend: daily,
+    }
+}
+
+/// Days in a month.
+pub fn days_in(month: Month) -> u32 {
+    let start = month_start(month.year, month.month);
+    let (y, m) = if month.month == 12 {
+        (month.year + 1, 1)
+    } else {
+        (month.year, month.month + 1)
+    };
+    (month_start(y, m) - start).num_days() as u32
+}
+
+/// A workload from a mix: `count` requests with priorities in the given shares, spread
+/// evenly over the month with a seeded jitter.
+pub fn generate(
+    policy: &Policy,
+    count: u64,
+    mix: &[(String, f64)],
+    month: Month,
+    seed: u64,
+) -> Result<Vec<Item>, String> {
+    let total: f64 = mix.iter().map(|(_, w)| w).sum();
+    if total <= 0.0 {
+        return Err("the mix has no positive share".into());
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let start = month_start(month.year, month.month);
+    let span = Duration::days(i64::from(days_in(month))).num_seconds() as f64;
+    let mut items = Vec::with_capacity(count as usize);
+    let mut quotas: Vec<u64> = mix
+        .iter()
+        .map(|(_, w)| (w / total * count as f64).round() as u64)
+        .collect();
+    let mut order: Vec<usize> = Vec::with_capacity(count as usize);
+    for (k, q) in quotas.iter_mut().enumerate() {
+        order.extend(std::iter::repeat_n(k, *q as usize));
+    }
+    order.truncate(count as usize);
+    while (order.len() as u64) < count {
+        order.push(0);
+    }
+    for i in (1..order.len()).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+    for (n, k) in order.into_iter().enumerate() {
+        let slot = (n as f64 + rng.random_range(0.0..1.0)) / count as f64;
+        let at = start + Duration::seconds((slot * span) as i64);
+        let mut body = serde_json::Map::new();
+        body.insert("priority".into(), mix[k].0.clone().into());
+        let request = Request::from_map(policy, body).map_err(|e| e.to_string())?;
+        items.push(Item { at, request });
+    }
+    Ok(items)
+}
+
+/// Savings of `report` against `baseline`: the amount and the percentage of the baseline.
+pub fn savings(baseline: &Report, report: &Report) -> (Fixed, f64) {
+    let saved = baseline
+        .total_usd
+        .checked_sub(report.total_usd)
+        .unwrap_or(Fixed::ZERO);
+    let pct = if baseline.total_usd > Fixed::ZERO {
+        saved.to_f64() / baseline.total_usd.to_f64() * 100.0
+    } else {
+        0.0
+    };
+    (saved, pct)
+}
+
+/// The text report.
+pub fn text(report: &Report, baseline: Option<&Report>) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "month {}: {} requests, {} served, {} unserved",
+        report.month, report.requests, report.served, report.unserved
+    );
+    let _ = writeln!(
+        o,
+        "{:<12} {:>8} {:>8} {:>9} {:>8} {:>12} {:>8} {:>8} {:>8}",
+        "backend", "calls", "failures", "fallbacks", "videos", "spend", "quality", "p50 s", "p95 s"
+    );
+    for (name, s) in &report.backends {
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
+        let _ = writeln!(
+            o,
+            "{name:<12} {:>8} {:>8} {:>9} {:>8} {:>12} {:>8} {:>8} {:>8}",
+            s.requests,
+            s.failures,
+            s.fallbacks,
+            s.successes,
+            s.spend_usd.to_string(),
+            f(s.avg_quality),
+            f(s.p50_latency_s),
+            f(s.p95_latency_s)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "total {} of a {} budget",
+        report.total_usd, report.budget_usd
+    );
+    match report.threshold_crossed_day {
+        Some(d) => {
+            let _ = writeln!(o, "cost threshold crossed on day {d}");
+        }
+        None => {
+            let _ = writeln!(o, "cost threshold not crossed");
+        }
+    }
+    if let Some(b) = baseline {
+        let (saved, pct) = savings(b, report);
+        let _ = writeln!(o, "baseline {}: savings {saved} ({pct:.1}%)", b.total_usd);
+    }
+    o
+}
