@@ -110,35 +110,7 @@ enum Command {
     /// Print the JSON Schema of policy files (for editors: yaml-language-server).
     Schema,
     /// Replay a month of requests through the policy and report cost, mix and latency.
-    Simulate {
-        /// Policy file.
-        #[arg(long)]
-        policy: String,
-        /// JSON Lines of requests, each with an optional "at" (RFC 3339) beside the request fields.
-        #[arg(long, conflicts_with = "mix")]
-        workload: Option<PathBuf>,
-        /// Generate the workload instead: priority shares such as quality=40,balanced=40,speed=20.
-        #[arg(long, requires = "count")]
-        mix: Option<String>,
-        /// How many requests to generate with --mix.
-        #[arg(long)]
-        count: Option<u64>,
-        /// A second policy to compare against, on the same workload.
-        #[arg(long)]
-        baseline: Option<String>,
-        /// Month as YYYY-MM (default: the workload's, else this month).
-        #[arg(long)]
-        month: Option<String>,
-        /// Seed of the simulated outcomes and of generated workloads.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Write a self-contained HTML report here.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    Simulate(SimArgs),
     /// Run policy test files (default: policies/tests).
     Test {
         /// Test files or directories of them.
@@ -333,27 +305,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             coverage,
             format,
         } => policy_tests(paths, coverage, format),
-        Command::Simulate {
-            policy,
-            workload,
-            mix,
-            count,
-            baseline,
-            month,
-            seed,
-            report,
-            format,
-        } => simulate(SimArgs {
-            policy,
-            workload,
-            mix,
-            count,
-            baseline,
-            month,
-            seed,
-            report,
-            format,
-        }),
+        Command::Simulate(args) => simulate(args),
         Command::Schema => {
             let schema = genroute::policy::schema::policy_schema();
             println!(
@@ -673,43 +625,29 @@ fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
                 None => Month::of(now),
             };
             let t = store.totals(month, now).map_err(|e| e.to_string())?;
-            let budget = policy.budget.monthly;
-            let remaining = budget.checked_sub(t.counted()).unwrap_or(Fixed::ZERO);
-            let utilization = t
-                .spent()
-                .checked_mul(Fixed::from_micros(100_000_000))
-                .and_then(|x| x.checked_div(budget))
-                .unwrap_or(Fixed::ZERO);
-            let v = serde_json::json!({
-                "month": month.to_string(),
-                "spent_usd": t.spent(),
-                "committed_usd": t.committed,
-                "in_doubt_usd": t.in_doubt,
-                "reserved_usd": t.reserved,
-                "budget_usd": budget,
-                "remaining_usd": remaining,
-                "cost_threshold_usd": policy.budget.threshold,
-                "utilization_percent": utilization,
-            });
+            let v = genroute::ledger::Summary::new(
+                month,
+                &t,
+                policy.budget.monthly,
+                policy.budget.threshold,
+            );
             match format {
                 Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
                 ),
                 Format::Text => {
-                    println!("month      {month}");
+                    println!("month      {}", v.month);
                     println!(
                         "spent      {} (committed {}, in doubt {})",
-                        t.spent(),
-                        t.committed,
-                        t.in_doubt
+                        v.spent_usd, v.committed_usd, v.in_doubt_usd
                     );
-                    println!("reserved   {}", t.reserved);
+                    println!("reserved   {}", v.reserved_usd);
                     println!(
-                        "budget     {budget} (threshold {})",
-                        policy.budget.threshold
+                        "budget     {} (threshold {})",
+                        v.budget_usd, v.cost_threshold_usd
                     );
-                    println!("remaining  {remaining}");
+                    println!("remaining  {}", v.remaining_usd);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -756,15 +694,35 @@ fn budget(command: BudgetCommand) -> Result<ExitCode, String> {
     }
 }
 
+/// `genroute simulate` arguments.
+#[derive(clap::Args)]
 struct SimArgs {
+    /// Policy file.
+    #[arg(long)]
     policy: String,
+    /// JSON Lines of requests, each with an optional "at" (RFC 3339) beside the request fields.
+    #[arg(long, conflicts_with = "mix")]
     workload: Option<PathBuf>,
+    /// Generate the workload instead: priority shares such as quality=40,balanced=40,speed=20.
+    #[arg(long, requires = "count")]
     mix: Option<String>,
+    /// How many requests to generate with --mix.
+    #[arg(long)]
     count: Option<u64>,
+    /// A second policy to compare against, on the same workload.
+    #[arg(long)]
     baseline: Option<String>,
+    /// Month as YYYY-MM (default: the workload's, else this month).
+    #[arg(long)]
     month: Option<String>,
+    /// Seed of the simulated outcomes and of generated workloads.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Write a self-contained HTML report here.
+    #[arg(long)]
     report: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
 

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::http::{get_following, poll_hint, send, Backoff};
+use super::http::{create_json, get_following, poll_hint, poll_json, Backoff, Polled};
 use super::openai::{content_type, is_transient};
 use super::vertex::{operation_error, veo_body};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
@@ -52,15 +52,7 @@ impl Gemini {
             .post(url)
             .headers(self.auth())
             .json(&veo_body(job));
-        let reply = send(create, timeout)
-            .await
-            .map_err(|t| t.create_failure("predictLongRunning"))?;
-        if !reply.status.is_success() {
-            return Err(reply.status_failure("predictLongRunning"));
-        }
-        let created: Value = reply
-            .json("predictLongRunning")
-            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let (created, _): (Value, _) = create_json(create, timeout, "predictLongRunning").await?;
         let Some(name) = created["name"].as_str().map(str::to_string) else {
             return Err(Failure::in_doubt(
                 FailureClass::Retryable,
@@ -76,22 +68,21 @@ impl Gemini {
                 self.endpoint.base_url,
                 name.trim_start_matches('/')
             );
-            let reply = match send(self.client.get(url).headers(self.auth()), timeout).await {
-                Ok(r) => r,
-                Err(_) => {
-                    hint = None;
+            let op: Value = match poll_json(
+                self.client.get(url).headers(self.auth()),
+                timeout,
+                "operation",
+            )
+            .await?
+            {
+                Polled::Ready(v, h) => {
+                    hint = h;
+                    v
+                }
+                Polled::Again(h) => {
+                    hint = h;
                     continue;
                 }
-            };
-            hint = poll_hint(&reply.headers);
-            if is_transient(&reply) {
-                continue;
-            }
-            if !reply.status.is_success() {
-                return Err(reply.status_failure("operation"));
-            }
-            let Ok(op) = reply.json::<Value>("operation") else {
-                continue;
             };
             if op["done"].as_bool() != Some(true) {
                 continue;

@@ -104,6 +104,56 @@ fn describe(e: reqwest::Error) -> Transport {
     }
 }
 
+/// Sends a create call and reads its JSON reply. A lost reply, or one that cannot be read, is
+/// in doubt (the job may exist); an error status is classed by [`classify_status`].
+pub async fn create_json<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    what: &str,
+) -> Result<(T, HeaderMap), Failure> {
+    let reply = send(request, timeout)
+        .await
+        .map_err(|t| t.create_failure(what))?;
+    if !reply.status.is_success() {
+        return Err(reply.status_failure(what));
+    }
+    let value = reply
+        .json(what)
+        .map_err(|f| Failure::in_doubt(f.class, f.message))?;
+    Ok((value, reply.headers))
+}
+
+/// One poll: the parsed reply, or `Err(Again(hint))` when the poll should simply be repeated
+/// (transport trouble, 408/429/5xx, an unreadable body), or a failure for any other status.
+pub enum Polled<T> {
+    /// The server answered with a readable body (and perhaps a hint for the next poll).
+    Ready(T, Option<Duration>),
+    /// Ask again after the hinted delay, if any.
+    Again(Option<Duration>),
+}
+
+/// Sends one poll request. Polls are safe to repeat, so only a definite error status fails.
+pub async fn poll_json<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    what: &str,
+) -> Result<Polled<T>, Failure> {
+    let Ok(reply) = send(request, timeout).await else {
+        return Ok(Polled::Again(None));
+    };
+    let hint = poll_hint(&reply.headers);
+    if classify_status(reply.status) == FailureClass::Retryable && !reply.status.is_success() {
+        return Ok(Polled::Again(hint));
+    }
+    if !reply.status.is_success() {
+        return Err(reply.status_failure(what));
+    }
+    Ok(match reply.json(what) {
+        Ok(v) => Polled::Ready(v, hint),
+        Err(_) => Polled::Again(hint),
+    })
+}
+
 /// GETs `url`, following up to five redirects by hand. `auth` headers go only to the
 /// original origin: a redirect to another host (a signed storage URL, say) never receives the
 /// key.

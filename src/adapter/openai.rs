@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{poll_hint, send, Backoff, Reply};
+use super::http::{create_json, poll_hint, poll_json, Backoff, Polled, Reply};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// An OpenAI-style video backend.
@@ -103,22 +103,12 @@ impl OpenAi {
             "size": size(&job.aspect_ratio),
         });
         let timeout = self.endpoint.request_timeout;
-        let reply = send(
-            self.request(reqwest::Method::POST, "/v1/videos")
-                .json(&body),
-            timeout,
-        )
-        .await
-        .map_err(|t| t.create_failure("create"))?;
-        if !reply.status.is_success() {
-            return Err(reply.status_failure("create"));
-        }
-        let created: VideoJob = reply
-            .json("create")
-            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
-        let mut current = created;
+        let create = self
+            .request(reqwest::Method::POST, "/v1/videos")
+            .json(&body);
+        let (mut current, headers): (VideoJob, _) = create_json(create, timeout, "create").await?;
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
-        let mut hint = poll_hint(&reply.headers);
+        let mut hint = poll_hint(&headers);
         loop {
             match current.status.as_str() {
                 "completed" => return self.download(&current.id, job).await,
@@ -127,16 +117,12 @@ impl OpenAi {
             }
             tokio::time::sleep(backoff.next_delay(hint)).await;
             let path = format!("/v1/videos/{}", current.id);
-            match send(self.request(reqwest::Method::GET, &path), timeout).await {
-                Ok(r) if r.status.is_success() => {
-                    hint = poll_hint(&r.headers);
-                    if let Ok(next) = r.json::<VideoJob>("poll") {
-                        current = next;
-                    }
+            match poll_json(self.request(reqwest::Method::GET, &path), timeout, "poll").await? {
+                Polled::Ready(next, h) => {
+                    current = next;
+                    hint = h;
                 }
-                Ok(r) if is_transient(&r) => hint = poll_hint(&r.headers),
-                Ok(r) => return Err(r.status_failure("poll")),
-                Err(_) => hint = None,
+                Polled::Again(h) => hint = h,
             }
         }
     }

@@ -19,8 +19,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{poll_hint, send, Backoff};
-use super::openai::is_transient;
+use super::http::{create_json, poll_json, Backoff, Polled};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A PixVerse backend.
@@ -86,19 +85,10 @@ impl PixVerse {
             body["negative_prompt"] = json!(n);
         }
         let timeout = self.endpoint.request_timeout;
-        let reply = send(
-            self.request(reqwest::Method::POST, "/openapi/v2/video/text/generate")
-                .json(&body),
-            timeout,
-        )
-        .await
-        .map_err(|t| t.create_failure("create"))?;
-        if !reply.status.is_success() {
-            return Err(reply.status_failure("create"));
-        }
-        let created: Envelope = reply
-            .json("create")
-            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let create = self
+            .request(reqwest::Method::POST, "/openapi/v2/video/text/generate")
+            .json(&body);
+        let (created, _): (Envelope, _) = create_json(create, timeout, "create").await?;
         if created.err_code != 0 {
             return Err(err_failure(&created, "create"));
         }
@@ -117,22 +107,21 @@ impl PixVerse {
         loop {
             tokio::time::sleep(backoff.next_delay(hint)).await;
             let path = format!("/openapi/v2/video/result/{id}");
-            let reply = match send(self.request(reqwest::Method::GET, &path), timeout).await {
-                Ok(r) => r,
-                Err(_) => {
-                    hint = None;
+            let result: Envelope = match poll_json(
+                self.request(reqwest::Method::GET, &path),
+                timeout,
+                "poll",
+            )
+            .await?
+            {
+                Polled::Ready(v, h) => {
+                    hint = h;
+                    v
+                }
+                Polled::Again(h) => {
+                    hint = h;
                     continue;
                 }
-            };
-            hint = poll_hint(&reply.headers);
-            if is_transient(&reply) {
-                continue;
-            }
-            if !reply.status.is_success() {
-                return Err(reply.status_failure("poll"));
-            }
-            let Ok(result) = reply.json::<Envelope>("poll") else {
-                continue;
             };
             if result.err_code != 0 {
                 match classify_err_code(result.err_code) {

@@ -20,8 +20,7 @@
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::http::{poll_hint, send, Backoff};
-use super::openai::is_transient;
+use super::http::{create_json, poll_json, Backoff, Polled};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A Vertex AI Veo backend.
@@ -99,18 +98,8 @@ impl Vertex {
             ));
         };
         let timeout = self.endpoint.request_timeout;
-        let reply = send(
-            self.post(self.model_url(model, "predictLongRunning"), &veo_body(job)),
-            timeout,
-        )
-        .await
-        .map_err(|t| t.create_failure("predictLongRunning"))?;
-        if !reply.status.is_success() {
-            return Err(reply.status_failure("predictLongRunning"));
-        }
-        let created: Value = reply
-            .json("predictLongRunning")
-            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let create = self.post(self.model_url(model, "predictLongRunning"), &veo_body(job));
+        let (created, _): (Value, _) = create_json(create, timeout, "predictLongRunning").await?;
         let Some(name) = created["name"].as_str().map(str::to_string) else {
             return Err(Failure::in_doubt(
                 FailureClass::Retryable,
@@ -122,27 +111,16 @@ impl Vertex {
         let poll = json!({"operationName": name});
         loop {
             tokio::time::sleep(backoff.next_delay(hint)).await;
-            let reply = match send(
-                self.post(self.model_url(model, "fetchPredictOperation"), &poll),
-                timeout,
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => {
-                    hint = None;
+            let request = self.post(self.model_url(model, "fetchPredictOperation"), &poll);
+            let op: Value = match poll_json(request, timeout, "fetchPredictOperation").await? {
+                Polled::Ready(v, h) => {
+                    hint = h;
+                    v
+                }
+                Polled::Again(h) => {
+                    hint = h;
                     continue;
                 }
-            };
-            hint = poll_hint(&reply.headers);
-            if is_transient(&reply) {
-                continue;
-            }
-            if !reply.status.is_success() {
-                return Err(reply.status_failure("fetchPredictOperation"));
-            }
-            let Ok(op) = reply.json::<Value>("fetchPredictOperation") else {
-                continue;
             };
             if op["done"].as_bool() != Some(true) {
                 continue;

@@ -184,6 +184,53 @@ impl Totals {
     }
 }
 
+/// A month's budget figures, as `budget show --format json` and `GET /v1/budget` print them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Committed plus in doubt.
+    pub spent_usd: Fixed,
+    /// Committed.
+    pub committed_usd: Fixed,
+    /// Kept because a call's outcome is unknown.
+    pub in_doubt_usd: Fixed,
+    /// Open reservations.
+    pub reserved_usd: Fixed,
+    /// The monthly budget.
+    pub budget_usd: Fixed,
+    /// Budget minus everything counted (never below zero).
+    pub remaining_usd: Fixed,
+    /// The policy's cost threshold.
+    pub cost_threshold_usd: Fixed,
+    /// Spent as a percentage of the budget.
+    pub utilization_percent: Fixed,
+}
+
+impl Summary {
+    /// Summarises a month's totals against a budget and threshold.
+    pub fn new(month: Month, t: &Totals, budget: Fixed, threshold: Fixed) -> Summary {
+        Summary {
+            month: month.to_string(),
+            spent_usd: t.spent(),
+            committed_usd: t.committed,
+            in_doubt_usd: t.in_doubt,
+            reserved_usd: t.reserved,
+            budget_usd: budget,
+            remaining_usd: budget
+                .checked_sub(t.counted())
+                .filter(|r| !r.is_negative())
+                .unwrap_or(Fixed::ZERO),
+            cost_threshold_usd: threshold,
+            utilization_percent: t
+                .spent()
+                .checked_mul(Fixed::from_micros(100_000_000))
+                .and_then(|x| x.checked_div(budget))
+                .unwrap_or(Fixed::ZERO),
+        }
+    }
+}
+
 /// Why a ledger operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {

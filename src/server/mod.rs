@@ -28,7 +28,6 @@ use crate::diag::Source;
 use crate::exec::{Clock, Generation, Router, VideoSink};
 use crate::explain::Explanation;
 use crate::ledger::{Month, Store};
-use crate::num::Fixed;
 use crate::policy::{LoadOptions, Policy};
 use crate::request::{Request, MAX_REQUEST_BYTES};
 use metrics::Metrics;
@@ -448,35 +447,24 @@ async fn backends(AxState(app): AxState<Arc<App>>) -> Response {
 }
 
 /// The same figures as `genroute budget show --format json`.
-pub fn budget_json(
+pub fn budget_summary(
     store: &dyn Store,
     policy: &Policy,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<serde_json::Value, crate::ledger::LedgerError> {
+) -> Result<crate::ledger::Summary, crate::ledger::LedgerError> {
     let month = Month::of(now);
     let t = store.totals(month, now)?;
-    let budget = policy.budget.monthly;
-    let utilization = t
-        .spent()
-        .checked_mul(Fixed::from_micros(100_000_000))
-        .and_then(|x| x.checked_div(budget))
-        .unwrap_or(Fixed::ZERO);
-    Ok(json!({
-        "month": month.to_string(),
-        "spent_usd": t.spent(),
-        "committed_usd": t.committed,
-        "in_doubt_usd": t.in_doubt,
-        "reserved_usd": t.reserved,
-        "budget_usd": budget,
-        "remaining_usd": budget.checked_sub(t.counted()).unwrap_or(Fixed::ZERO),
-        "cost_threshold_usd": policy.budget.threshold,
-        "utilization_percent": utilization,
-    }))
+    Ok(crate::ledger::Summary::new(
+        month,
+        &t,
+        policy.budget.monthly,
+        policy.budget.threshold,
+    ))
 }
 
 async fn budget(AxState(app): AxState<Arc<App>>) -> Response {
     let router = app.router();
-    match budget_json(&*app.store, router.policy(), app.clock.now()) {
+    match budget_summary(&*app.store, router.policy(), app.clock.now()) {
         Ok(v) => Json(v).into_response(),
         Err(e) => ledger_unavailable(e),
     }
