@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::http::{create_json, get_following, poll_hint, poll_json, Backoff, Polled};
+use super::http::{create_json, get_following, poll_hint, Backoff, Poller};
 use super::openai::{content_type, is_transient};
 use super::vertex::{operation_error, veo_body};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
@@ -59,30 +59,16 @@ impl Gemini {
                 "predictLongRunning: the reply has no operation name",
             ));
         };
-        let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
-        let mut hint = None;
+        let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
         loop {
-            tokio::time::sleep(backoff.next_delay(hint)).await;
             let url = format!(
                 "{}/v1beta/{}",
                 self.endpoint.base_url,
                 name.trim_start_matches('/')
             );
-            let op: Value = match poll_json(
-                self.client.get(url).headers(self.auth()),
-                timeout,
-                "operation",
-            )
-            .await?
-            {
-                Polled::Ready(v, h) => {
-                    hint = h;
-                    v
-                }
-                Polled::Again(h) => {
-                    hint = h;
-                    continue;
-                }
+            let request = self.client.get(url).headers(self.auth());
+            let Some(op) = poller.poll::<Value>(request, timeout, "operation").await? else {
+                continue;
             };
             if op["done"].as_bool() != Some(true) {
                 continue;

@@ -154,6 +154,43 @@ pub async fn poll_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A polling loop's state: the back-off schedule and the server's last hint.
+pub struct Poller {
+    backoff: Backoff,
+    hint: Option<Duration>,
+}
+
+impl Poller {
+    /// Starts polling with the endpoint's intervals and an optional first hint.
+    pub fn new(first: Duration, max: Duration, hint: Option<Duration>) -> Poller {
+        Poller {
+            backoff: Backoff::new(first, max),
+            hint,
+        }
+    }
+
+    /// Waits, then polls once: `Some(reply)` when the server answered readably, `None` when
+    /// the poll should simply be repeated.
+    pub async fn poll<T: serde::de::DeserializeOwned>(
+        &mut self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Option<T>, Failure> {
+        tokio::time::sleep(self.backoff.next_delay(self.hint)).await;
+        Ok(match poll_json(request, timeout, what).await? {
+            Polled::Ready(v, hint) => {
+                self.hint = hint;
+                Some(v)
+            }
+            Polled::Again(hint) => {
+                self.hint = hint;
+                None
+            }
+        })
+    }
+}
+
 /// GETs `url`, following up to five redirects by hand. `auth` headers go only to the
 /// original origin: a redirect to another host (a signed storage URL, say) never receives the
 /// key.

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{create_json, poll_hint, poll_json, Backoff, Polled, Reply};
+use super::http::{create_json, poll_hint, Backoff, Poller, Reply};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// An OpenAI-style video backend.
@@ -107,22 +107,21 @@ impl OpenAi {
             .request(reqwest::Method::POST, "/v1/videos")
             .json(&body);
         let (mut current, headers): (VideoJob, _) = create_json(create, timeout, "create").await?;
-        let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
-        let mut hint = poll_hint(&headers);
+        let mut poller = Poller::new(
+            self.endpoint.poll_interval,
+            self.endpoint.poll_max,
+            poll_hint(&headers),
+        );
         loop {
             match current.status.as_str() {
                 "completed" => return self.download(&current.id, job).await,
                 "failed" => return Err(failed(current.error)),
                 _ => {}
             }
-            tokio::time::sleep(backoff.next_delay(hint)).await;
             let path = format!("/v1/videos/{}", current.id);
-            match poll_json(self.request(reqwest::Method::GET, &path), timeout, "poll").await? {
-                Polled::Ready(next, h) => {
-                    current = next;
-                    hint = h;
-                }
-                Polled::Again(h) => hint = h,
+            let request = self.request(reqwest::Method::GET, &path);
+            if let Some(next) = poller.poll::<VideoJob>(request, timeout, "poll").await? {
+                current = next;
             }
         }
     }

@@ -19,7 +19,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{create_json, poll_json, Backoff, Polled};
+use super::http::{create_json, Poller};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A PixVerse backend.
@@ -102,26 +102,12 @@ impl PixVerse {
                 ))
             }
         };
-        let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
-        let mut hint = None;
+        let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
         loop {
-            tokio::time::sleep(backoff.next_delay(hint)).await;
             let path = format!("/openapi/v2/video/result/{id}");
-            let result: Envelope = match poll_json(
-                self.request(reqwest::Method::GET, &path),
-                timeout,
-                "poll",
-            )
-            .await?
-            {
-                Polled::Ready(v, h) => {
-                    hint = h;
-                    v
-                }
-                Polled::Again(h) => {
-                    hint = h;
-                    continue;
-                }
+            let request = self.request(reqwest::Method::GET, &path);
+            let Some(result) = poller.poll::<Envelope>(request, timeout, "poll").await? else {
+                continue;
             };
             if result.err_code != 0 {
                 match classify_err_code(result.err_code) {

@@ -20,7 +20,7 @@
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::http::{create_json, poll_json, Backoff, Polled};
+use super::http::{create_json, Poller};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A Vertex AI Veo backend.
@@ -106,21 +106,15 @@ impl Vertex {
                 "predictLongRunning: the reply has no operation name",
             ));
         };
-        let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
-        let mut hint = None;
+        let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
         let poll = json!({"operationName": name});
         loop {
-            tokio::time::sleep(backoff.next_delay(hint)).await;
             let request = self.post(self.model_url(model, "fetchPredictOperation"), &poll);
-            let op: Value = match poll_json(request, timeout, "fetchPredictOperation").await? {
-                Polled::Ready(v, h) => {
-                    hint = h;
-                    v
-                }
-                Polled::Again(h) => {
-                    hint = h;
-                    continue;
-                }
+            let Some(op) = poller
+                .poll::<Value>(request, timeout, "fetchPredictOperation")
+                .await?
+            else {
+                continue;
             };
             if op["done"].as_bool() != Some(true) {
                 continue;
