@@ -172,10 +172,10 @@ async fn two_replicas_share_one_budget_and_never_overspend() {
         "overspent: {}",
         t.spent()
     );
-    assert_eq!(
-        ok, 150,
-        "7.50 at 0.05 fits 150 videos, and 320 requests want more"
-    );
+    // 7.50 at 0.05 fits 150 videos and 320 requests want more. The budget ends fully used
+    // unless, at the very end, a few reservations of calls that then failed were still held
+    // while the last requests were refused: at most one per concurrent client.
+    assert!((150 - 16..=150).contains(&ok), "{ok} videos");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
