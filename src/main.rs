@@ -816,6 +816,9 @@ fn simulate(a: SimArgs) -> Result<ExitCode, String> {
     };
     let (items, month) = match (&a.workload, &a.mix, a.count) {
         (Some(path), _, _) => read_workload(&policy, path, month)?,
+        (None, Some(_), Some(count)) if count > 10_000_000 => {
+            return Err(format!("--count: {count} is more than the 10,000,000 requests a simulation holds in memory"));
+        }
         (None, Some(mix), Some(count)) => {
             let month = month.unwrap_or_else(|| Month::of(chrono::Utc::now()));
             (
