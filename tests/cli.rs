@@ -414,3 +414,91 @@ fn outputs_of_test_and_simulate_are_stable() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("give --workload FILE.jsonl, or --mix and --count"));
 }
+
+#[test]
+fn generate_then_budget_show_and_history() {
+    let data = tempdir();
+    let d = data.to_str().unwrap();
+    // The demo policy without its failure rates, so the outcome does not depend on the
+    // (random) request id.
+    let policy = data.join("demo.yaml");
+    let reliable = ["0.05", "0.08", "0.10", "0.15"]
+        .iter()
+        .fold(genroute::DEMO_POLICY.to_string(), |p, r| {
+            p.replace(&format!("failure_rate: {r}"), "failure_rate: 0")
+        });
+    assert!(!reliable.contains("failure_rate: 0."));
+    std::fs::write(&policy, reliable).unwrap();
+    let p = policy.to_str().unwrap();
+    let o = genroute(&[
+        "generate",
+        "--policy",
+        p,
+        "--prompt",
+        "a red fox at dawn",
+        "--priority",
+        "speed",
+        "--data-dir",
+        d,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let g: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(g["backend"], "pixverse");
+    assert_eq!(g["cost_usd"], serde_json::json!(0.05));
+    assert_eq!(g["attempts"][0]["outcome"], "success");
+    assert!(g["video"].as_str().unwrap().starts_with("sim://pixverse/"));
+    let o = genroute(&[
+        "budget",
+        "show",
+        "--policy",
+        p,
+        "--data-dir",
+        d,
+        "--format",
+        "json",
+    ]);
+    let mut b: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    b["month"] = "YYYY-MM".into();
+    snap_json!("cli_budget_show", b);
+    let o = genroute(&["budget", "history", "--data-dir", d, "--format", "json"]);
+    let h: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 1);
+    assert_eq!(h[0]["state"], "committed");
+    assert_eq!(h[0]["request_id"], g["request_id"]);
+    let o = genroute(&[
+        "generate",
+        "--policy",
+        "policies/demo.yaml",
+        "--prompt",
+        "x",
+        "--priority",
+        "quality",
+        "--dry-run",
+        "--data-dir",
+        d,
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(
+        text.contains("dry run: nothing called, nothing spent")
+            && text.contains("would use veo (model veo-3.0-generate-preview)"),
+        "{text}"
+    );
+    let o = genroute(&[
+        "budget",
+        "show",
+        "--policy",
+        "policies/demo.yaml",
+        "--data-dir",
+        d,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["spent_usd"],
+        serde_json::json!(0.05),
+        "the dry run spent nothing"
+    );
+}
