@@ -163,6 +163,17 @@ pub fn decide<'p>(policy: &'p Policy, request: &Request, state: &State) -> Decis
     decide_with(policy, &ctx, state.failures, &mut NoTrace)
 }
 
+/// Decides into `out`, with no tracing; see [`decide_into`].
+pub fn decide_reusing<'p>(
+    policy: &'p Policy,
+    request: &Request,
+    state: &State,
+    out: &mut Decision<'p>,
+) {
+    let ctx = context(policy, request, state);
+    decide_into(policy, &ctx, state.failures, &mut NoTrace, out);
+}
+
 /// Decides over a prepared context, reporting to `trace`.
 pub fn decide_with<'p: 'a, 'a, T: RouteTrace<'a>>(
     policy: &'p Policy,
@@ -170,6 +181,32 @@ pub fn decide_with<'p: 'a, 'a, T: RouteTrace<'a>>(
     failures: u32,
     trace: &mut T,
 ) -> Decision<'p> {
+    let mut out = Decision::default();
+    decide_into(policy, ctx, failures, trace, &mut out);
+    out
+}
+
+impl Default for Decision<'_> {
+    fn default() -> Self {
+        Decision {
+            backend: None,
+            rule: None,
+            model: None,
+            cost: Fixed::ZERO,
+            fallbacks: Vec::new(),
+        }
+    }
+}
+
+/// Decides into `out`, reusing its fallback buffer: once that buffer has grown to the number
+/// of backends, deciding allocates nothing.
+pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
+    policy: &'p Policy,
+    ctx: &Context<'a>,
+    failures: u32,
+    trace: &mut T,
+    out: &mut Decision<'p>,
+) {
     let mut chosen: Option<(u16, u16)> = None;
     for (i, rule) in policy.rules.iter().enumerate() {
         if chosen.is_some() && !T::ALL_RULES {
@@ -189,25 +226,23 @@ pub fn decide_with<'p: 'a, 'a, T: RouteTrace<'a>>(
     let eligible = |b: u16| {
         policy
             .backend(b)
-            .is_some_and(|x| eligibility(x, b, x.cost_of(None), ctx, true).is_eligible())
+            .is_some_and(|x| eligibility(x, b, x.default_cost, ctx, true).is_eligible())
     };
+    out.fallbacks.clear();
     match chosen {
         Some((rule_index, backend)) => {
             let rule = &policy.rules[rule_index as usize];
             let b = &policy.backends[backend as usize];
-            let model = rule.model.as_deref().or(b.default_model());
             let others = policy
                 .preference_order()
                 .iter()
                 .copied()
                 .filter(|x| *x != backend && eligible(*x));
-            Decision {
-                backend: Some(backend),
-                rule: Some(rule_index),
-                model,
-                cost: rule.cost,
-                fallbacks: chain(policy, others, failures + 1),
-            }
+            chain(policy, others, failures + 1, &mut out.fallbacks);
+            out.backend = Some(backend);
+            out.rule = Some(rule_index);
+            out.model = rule.model.as_deref().or(b.default_model());
+            out.cost = rule.cost;
         }
         None => {
             let all = policy
@@ -215,58 +250,71 @@ pub fn decide_with<'p: 'a, 'a, T: RouteTrace<'a>>(
                 .iter()
                 .copied()
                 .filter(|x| eligible(*x));
-            let mut order = chain(policy, all, failures);
-            if order.is_empty() {
-                return Decision {
-                    backend: None,
-                    rule: None,
-                    model: None,
-                    cost: Fixed::ZERO,
-                    fallbacks: order,
-                };
+            chain(policy, all, failures, &mut out.fallbacks);
+            out.rule = None;
+            if out.fallbacks.is_empty() {
+                out.backend = None;
+                out.model = None;
+                out.cost = Fixed::ZERO;
+                return;
             }
-            let first = order.remove(0);
+            let first = out.fallbacks.remove(0);
             let b = &policy.backends[first as usize];
-            Decision {
-                backend: Some(first),
-                rule: None,
-                model: b.default_model(),
-                cost: b.cost_of(None),
-                fallbacks: order,
-            }
+            out.backend = Some(first);
+            out.model = b.default_model();
+            out.cost = b.default_cost;
         }
     }
 }
 
-/// Orders candidates (already in preference order) into a chain whose first position runs
-/// after `failed` failures, holding back any backend whose `fallback_failures` is not yet met
-/// until enough positions precede it. Backends that can never qualify are left out.
-fn chain(policy: &Policy, candidates: impl Iterator<Item = u16>, failed: u32) -> Vec<u16> {
+/// How many held-back backends fit on the stack before the chain spills to the heap.
+const HELD_INLINE: usize = 32;
+
+/// Orders candidates (already in preference order) into `out`, a chain whose first position
+/// runs after `failed` failures, holding back any backend whose `fallback_failures` is not yet
+/// met until enough positions precede it. Backends that can never qualify are left out.
+fn chain(policy: &Policy, candidates: impl Iterator<Item = u16>, failed: u32, out: &mut Vec<u16>) {
     let needs = |b: u16| {
         policy
             .backend(b)
             .map_or(0, |x| x.criteria.fallback_failures)
     };
-    let mut out: Vec<u16> = Vec::new();
-    let mut held: Vec<u16> = Vec::new();
+    let mut inline = [0u16; HELD_INLINE];
+    let mut count = 0usize;
+    let mut spilled: Vec<u16> = Vec::new();
     for b in candidates {
-        release(&mut out, &mut held, failed, needs);
+        release(out, &mut inline, &mut count, &mut spilled, failed, needs);
         if needs(b) <= failed + out.len() as u32 {
             out.push(b);
+        } else if count < HELD_INLINE {
+            inline[count] = b;
+            count += 1;
         } else {
-            held.push(b);
+            spilled.push(b);
         }
     }
-    release(&mut out, &mut held, failed, needs);
-    out
+    release(out, &mut inline, &mut count, &mut spilled, failed, needs);
 }
 
-/// Moves held backends into the chain, in order, while their requirement is met.
-fn release(out: &mut Vec<u16>, held: &mut Vec<u16>, failed: u32, needs: impl Fn(u16) -> u32) {
-    while let Some(pos) = held
-        .iter()
-        .position(|b| needs(*b) <= failed + out.len() as u32)
-    {
-        out.push(held.remove(pos));
+/// Moves held backends into the chain, in preference order, while their requirement is met.
+fn release(
+    out: &mut Vec<u16>,
+    inline: &mut [u16; HELD_INLINE],
+    count: &mut usize,
+    spilled: &mut Vec<u16>,
+    failed: u32,
+    needs: impl Fn(u16) -> u32,
+) {
+    loop {
+        let ready = |b: &u16| needs(*b) <= failed + out.len() as u32;
+        if let Some(pos) = inline[..*count].iter().position(ready) {
+            out.push(inline[pos]);
+            inline.copy_within(pos + 1..*count, pos);
+            *count -= 1;
+        } else if let Some(pos) = spilled.iter().position(ready) {
+            out.push(spilled.remove(pos));
+        } else {
+            return;
+        }
     }
 }

@@ -99,6 +99,11 @@ impl Policy {
         decide::decide(self, request, state)
     }
 
+    /// Decides into `out`, reusing its buffer, so that repeated decisions allocate nothing.
+    pub fn decide_into<'p>(&'p self, request: &Request, state: &State, out: &mut Decision<'p>) {
+        decide::decide_reusing(self, request, state, out)
+    }
+
     /// Decides and explains why.
     pub fn explain(&self, request: &Request, state: &State) -> Explanation {
         explain::explain(self, request, state)

@@ -136,7 +136,10 @@ impl Loader<'_> {
         let raw = self.deserialize()?;
         self.tree = yaml::parse(text);
         let (enums, fields) = self.fields(&raw.request_fields);
-        let backends = self.backends(&raw.backends, &raw, options);
+        let mut backends = self.backends(&raw.backends, &raw, options);
+        for b in &mut backends {
+            b.default_cost = b.cost_of(None);
+        }
         let facts: Vec<BackendFacts> = backends.iter().map(facts_of).collect();
         let scope = Scope {
             enums: &enums,
@@ -555,6 +558,7 @@ impl Loader<'_> {
             simulation,
             key_missing,
             allow: self.allow_list(&b.allow, &[key("backends"), key(name), key("allow")]),
+            default_cost: Fixed::ZERO,
         }
     }
 

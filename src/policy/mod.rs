@@ -106,6 +106,8 @@ pub struct Backend {
     pub key_missing: Option<String>,
     /// Lints silenced for this backend.
     pub allow: Vec<String>,
+    /// `cost_of(None)`, computed once at load.
+    pub default_cost: Fixed,
 }
 
 /// The wire protocol an adapter speaks.
