@@ -41,9 +41,13 @@ struct Server {
 }
 
 async fn start(admin: Option<&str>) -> Server {
+    start_with(admin, POLICY).await
+}
+
+async fn start_with(admin: Option<&str>, policy: &str) -> Server {
     let dir = scratch::scratch();
     let policy_path = dir.join("policy.yaml");
-    std::fs::write(&policy_path, POLICY).unwrap();
+    std::fs::write(&policy_path, policy).unwrap();
     let config = Config {
         policy_path: policy_path.clone(),
         metrics_prefix: "videogen".into(),
@@ -443,4 +447,65 @@ async fn no_input_crashes_the_server() {
     }
     let (status, _) = s.call("get", "/healthz", None, None).await;
     assert_eq!(status, 200, "still up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_in_flight_finishes_on_the_policy_it_started_with() {
+    // `slow` takes about half a second of wall-clock time per call.
+    let before = POLICY.replace(
+        "    performance: {avg_generation_time_seconds: 10, max_generation_time_seconds: 60}\n    selection_criteria: {budget_available: true}\n  cheap:",
+        "    performance: {avg_generation_time_seconds: 10, max_generation_time_seconds: 60}\n    simulation: {time_scale: 0.05}\n    selection_criteria: {budget_available: true}\n  cheap:",
+    );
+    assert_ne!(before, POLICY);
+    let s = Arc::new(start_with(Some("t0ken"), &before).await);
+    let in_flight = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.call(
+                "post",
+                "/v1/generate",
+                Some(r#"{"prompt": "x", "priority": "balanced"}"#),
+                None,
+            )
+            .await
+        })
+    };
+    // Wait until it holds a reservation, i.e. it is running on the old policy.
+    for _ in 0..500 {
+        if s.call("get", "/v1/budget", None, None).await.1["reserved_usd"] != json!(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        s.call("get", "/v1/budget", None, None).await.1["reserved_usd"],
+        json!(0.1),
+        "in flight"
+    );
+    // Balanced work now goes to `cheap`.
+    let after = format!("{before}  - {{name: balanced_cheap, condition: \"priority == 'balanced'\", backend: cheap}}\n");
+    std::fs::write(&s.policy_path, after).unwrap();
+    let (status, _) = s
+        .call("post", "/v1/admin/reload", None, Some("t0ken"))
+        .await;
+    assert_eq!(status, 200);
+    let (status, v) = s
+        .call(
+            "post",
+            "/v1/generate",
+            Some(r#"{"prompt": "x", "priority": "balanced"}"#),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, v["backend"].as_str()),
+        (200, Some("cheap")),
+        "a new request uses the new policy"
+    );
+    let (status, v) = in_flight.await.unwrap();
+    assert_eq!(
+        (status, v["backend"].as_str()),
+        (200, Some("fast")),
+        "the request in flight kept the old one"
+    );
 }
