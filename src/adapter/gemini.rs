@@ -3,14 +3,24 @@
 //! Create `POST {base}/v1beta/models/{model}:predictLongRunning` with the key in the
 //! `x-goog-api-key` header (never in the URL); poll `GET {base}/v1beta/{operation name}`;
 //! the result is at `response.generateVideoResponse.generatedSamples[].video.uri`, which is
-//! downloaded with the key header and answers with a redirect that is followed (to another
-//! host without the key). Errors and filtering are classed as for Vertex AI.
+//! downloaded with the key header and answers with a redirect. Redirects are followed by
+//! [`get_following`], which sends the key only to the origin it was first sent to; and the
+//! key goes to the video's URI only when that URI is on the API's own origin, so a reply can
+//! never steer the key to another host.
+//!
+//! Errors, filtering (`raiMediaFilteredCount`, `raiMediaFilteredReasons` in
+//! `generateVideoResponse`) and in-doubt failures are classed as for Vertex AI (see
+//! [`super::vertex`]). A download that fails for good after the video was generated is in
+//! doubt: the video was made, and billed.
 
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::Url;
 use serde_json::Value;
 
-use super::http::{create_json, get_following, poll_hint, Backoff, Poller};
-use super::openai::{content_type, is_transient};
-use super::vertex::{operation_error, veo_body};
+use super::http::{
+    classify_status, create_json, get_following, poll_hint, snippet, Backoff, Poller,
+};
+use super::vertex::{after_create, filtered, model_of, operation_error, veo_body};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A Gemini API Veo backend.
@@ -22,97 +32,130 @@ pub struct Gemini {
     pub client: reqwest::Client,
 }
 
+/// Scheme, host and port: what "the same origin" compares.
+fn origin(u: &Url) -> (String, Option<String>, Option<u16>) {
+    (
+        u.scheme().to_string(),
+        u.host_str().map(str::to_string),
+        u.port_or_known_default(),
+    )
+}
+
 impl Gemini {
-    fn auth(&self) -> reqwest::header::HeaderMap {
-        let mut h = reqwest::header::HeaderMap::new();
+    /// The key header; a key that is not a valid header value is a configuration error.
+    fn auth(&self) -> Result<HeaderMap, Failure> {
+        let mut headers = HeaderMap::new();
         if let Some(key) = &self.endpoint.key {
-            if let Ok(mut v) = reqwest::header::HeaderValue::from_str(key.expose()) {
-                v.set_sensitive(true);
-                h.insert("x-goog-api-key", v);
-            }
+            let mut v = HeaderValue::from_str(key.expose()).map_err(|_| {
+                Failure::new(
+                    FailureClass::Terminal,
+                    "the API key is not a valid HTTP header value",
+                )
+            })?;
+            v.set_sensitive(true);
+            headers.insert("x-goog-api-key", v);
         }
-        h
+        Ok(headers)
     }
 
     /// Runs one job.
     pub async fn generate(&self, job: &JobSpec) -> Outcome {
-        let Some(model) = job.model.as_deref() else {
-            return Err(Failure::new(
-                FailureClass::Terminal,
-                "no model: list `models` for this backend or set `api.model`",
-            ));
-        };
+        let model = model_of(job)?;
+        let auth = self.auth()?;
         let timeout = self.endpoint.request_timeout;
-        let url = format!(
-            "{}/v1beta/models/{model}:predictLongRunning",
-            self.endpoint.base_url
-        );
+        let base = &self.endpoint.base_url;
+
+        // Create. `create_json` marks a lost or unreadable reply as in doubt.
         let create = self
             .client
-            .post(url)
-            .headers(self.auth())
+            .post(format!("{base}/v1beta/models/{model}:predictLongRunning"))
+            .headers(auth.clone())
             .json(&veo_body(job));
         let (created, _): (Value, _) = create_json(create, timeout, "predictLongRunning").await?;
-        let Some(name) = created["name"].as_str().map(str::to_string) else {
-            return Err(Failure::in_doubt(
-                FailureClass::Retryable,
-                "predictLongRunning: the reply has no operation name",
-            ));
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '.' | '_');
+        let name = match created["name"].as_str().map(|n| n.trim_start_matches('/')) {
+            Some(n) if !n.is_empty() && n.chars().all(plain) && !n.contains("..") => n.to_string(),
+            _ => {
+                return Err(Failure::in_doubt(
+                    FailureClass::Retryable,
+                    format!(
+                        "predictLongRunning: no usable operation name (the job may exist): {}",
+                        snippet(created.to_string().as_bytes())
+                    ),
+                ))
+            }
         };
+
+        // Poll.
         let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
-        loop {
-            let url = format!(
-                "{}/v1beta/{}",
-                self.endpoint.base_url,
-                name.trim_start_matches('/')
-            );
-            let request = self.client.get(url).headers(self.auth());
-            let Some(op) = poller.poll::<Value>(request, timeout, "operation").await? else {
-                continue;
-            };
-            if op["done"].as_bool() != Some(true) {
-                continue;
-            }
-            if op["error"].is_object() {
-                return Err(operation_error(&op["error"]));
-            }
-            let response = &op["response"]["generateVideoResponse"];
-            let uri = response["generatedSamples"]
-                .as_array()
-                .and_then(|s| s.iter().find_map(|x| x["video"]["uri"].as_str()))
-                .map(str::to_string);
-            return match uri {
-                Some(uri) => self.download(&uri, model).await,
-                None if response["raiMediaFilteredCount"].as_i64().unwrap_or(0) > 0 => {
-                    Err(Failure::new(
-                        FailureClass::ContentRejected,
-                        format!(
-                            "filtered by responsible-AI checks: {}",
-                            response["raiMediaFilteredReasons"]
-                        ),
-                    ))
+        let op = loop {
+            let request = self
+                .client
+                .get(format!("{base}/v1beta/{name}"))
+                .headers(auth.clone());
+            match poller.poll::<Value>(request, timeout, "operation").await {
+                Ok(Some(op)) if op["error"].is_object() || op["done"].as_bool() == Some(true) => {
+                    break op
                 }
-                None => Err(Failure::new(
+                Ok(_) => continue,
+                Err(f) => return Err(after_create(f)),
+            }
+        };
+        if op["error"].is_object() {
+            return Err(operation_error(&op["error"]));
+        }
+        let response = &op["response"]["generateVideoResponse"];
+        let uri = response["generatedSamples"]
+            .as_array()
+            .and_then(|s| s.iter().find_map(|x| x["video"]["uri"].as_str()))
+            .filter(|u| !u.is_empty());
+        match uri {
+            Some(uri) => self.download(uri, model, &auth).await,
+            None => Err(filtered(response).unwrap_or_else(|| {
+                Failure::new(
                     FailureClass::NoVideo,
                     "the operation finished without a video",
-                )),
-            };
+                )
+            })),
         }
     }
 
-    async fn download(&self, uri: &str, model: &str) -> Outcome {
+    /// Downloads the finished video, waiting out transport trouble, 408, 429 and 5xx.
+    async fn download(&self, uri: &str, model: &str, auth: &HeaderMap) -> Outcome {
+        let Ok(url) = Url::parse(uri) else {
+            return Err(Failure::in_doubt(
+                FailureClass::NoVideo,
+                format!("the video URI is not a URL: {}", snippet(uri.as_bytes())),
+            ));
+        };
+        let same_origin = Url::parse(&self.endpoint.base_url)
+            .map(|base| origin(&base) == origin(&url))
+            .unwrap_or(false);
+        let auth = if same_origin {
+            auth.clone()
+        } else {
+            HeaderMap::new()
+        };
         let mut backoff = Backoff::new(self.endpoint.poll_interval, self.endpoint.poll_max);
         loop {
-            match get_following(
+            let hint = match get_following(
                 &self.client,
-                uri,
-                &self.auth(),
+                url.as_str(),
+                &auth,
                 self.endpoint.request_timeout,
             )
             .await
             {
                 Ok(r) if r.status.is_success() && !r.body.is_empty() => {
-                    let mime = content_type(&r).unwrap_or_else(|| "video/mp4".into());
+                    let mime = r
+                        .headers
+                        .get(CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.split(';').next())
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or("video/mp4")
+                        .to_string();
                     return Ok(Success {
                         video: Video::Bytes { data: r.body, mime },
                         model: Some(model.to_string()),
@@ -121,17 +164,18 @@ impl Gemini {
                     });
                 }
                 Ok(r) if r.status.is_success() => {
-                    return Err(Failure::new(
+                    return Err(Failure::in_doubt(
                         FailureClass::NoVideo,
-                        "the video download is empty",
+                        "download: the video is empty",
                     ))
                 }
-                Ok(r) if is_transient(&r) => {
-                    tokio::time::sleep(backoff.next_delay(poll_hint(&r.headers))).await
+                Ok(r) if classify_status(r.status) == FailureClass::Retryable => {
+                    poll_hint(&r.headers)
                 }
-                Ok(r) => return Err(r.status_failure("download")),
-                Err(_) => tokio::time::sleep(backoff.next_delay(None)).await,
-            }
+                Ok(r) => return Err(after_create(r.status_failure("download"))),
+                Err(_) => None,
+            };
+            tokio::time::sleep(backoff.next_delay(hint)).await;
         }
     }
 }

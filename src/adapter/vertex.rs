@@ -2,25 +2,35 @@
 //!
 //! Create `POST {base}/v1/projects/{project}/locations/{location}/publishers/google/models/
 //! {model}:predictLongRunning` with an OAuth bearer token; it returns an operation `name`.
-//! Poll with `POST …/{model}:fetchPredictOperation {"operationName": name}` (a plain GET of
-//! the operation answers 400 "The Operation ID must be a Long"). A finished operation carries
-//! `response.videos[]` (`gcsUri`, or `bytesBase64Encoded` without a storage URI) or an
-//! `error`. `raiMediaFilteredCount > 0` with no videos means moderation filtered them.
+//! Poll with `POST …/{model}:fetchPredictOperation {"operationName": name}`: a plain GET of
+//! the operation answers 400 "The Operation ID must be a Long", so this adapter never sends
+//! one. A finished operation carries `response.videos[]` (`gcsUri`, or `bytesBase64Encoded`
+//! when no storage URI was asked for) or an `error` (a `google.rpc.Status`).
 //!
-//! | answer | class |
-//! |---|---|
-//! | HTTP 429 `RESOURCE_EXHAUSTED`, 5xx | retryable |
-//! | HTTP 400, 401, 403, 404 | terminal |
-//! | `error.code` 3 (INVALID_ARGUMENT), 7, 9, 16 | terminal |
-//! | `error.code` 4, 8 (RESOURCE_EXHAUSTED), 10, 13, 14 | retryable |
-//! | `error` mentioning safety, RAI or filtering | content rejected |
-//! | `raiMediaFilteredCount > 0` and no videos | content rejected |
-//! | done with no videos | no video |
+//! | answer | class | in doubt |
+//! |---|---|---|
+//! | create: HTTP 408, 429 (`RESOURCE_EXHAUSTED`), 5xx | retryable | no: the server answered |
+//! | create: HTTP 400, 401, 403, 404, … | terminal | no |
+//! | create: reply lost (timeout, reset) or unreadable, or without an operation `name` | retryable | yes |
+//! | poll: transport error, 408, 429, 5xx, unreadable body | polled again | — |
+//! | poll: any other error status | that status's class | yes: the job exists |
+//! | `error` whose message is a documented safety refusal | content rejected | no |
+//! | `error.code` 4 (DEADLINE_EXCEEDED), 8 (RESOURCE_EXHAUSTED), 10 (ABORTED), 13 (INTERNAL), 14 (UNAVAILABLE) | retryable | no |
+//! | `error.code` 3 (INVALID_ARGUMENT) and any other code | terminal | no |
+//! | no videos, and `raiMediaFilteredCount > 0` or `raiMediaFilteredReasons` | content rejected | no |
+//! | no videos and no filtering | no video | no |
+//! | a video whose bytes are not base64 | no video | yes: it was generated |
+//!
+//! The safety signal is the one Google documents for Veo: a refusal names Responsible AI,
+//! the usage guidelines or policies, or carries "Support codes"
+//! (<https://cloud.google.com/vertex-ai/generative-ai/docs/video/responsible-ai-and-usage-guidelines>).
+//! Whole words are matched, so "constraint" or "training" never reads as "rai".
 
 use base64::Engine as _;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Value};
 
-use super::http::{create_json, Poller};
+use super::http::{create_json, snippet, Poller};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A Vertex AI Veo backend.
@@ -36,7 +46,9 @@ pub struct Vertex {
     pub location: String,
 }
 
-/// The Veo request body shared by Vertex AI and the Gemini API.
+/// The Veo request body shared by Vertex AI and the Gemini API: no `storageUri`, `seed` or
+/// `generateAudio` (the Gemini API refuses them), so Vertex AI answers with base64 bytes
+/// unless the model writes to a bucket by itself.
 pub(crate) fn veo_body(job: &JobSpec) -> Value {
     let mut parameters = json!({
         "aspectRatio": if job.aspect_ratio == "9:16" { "9:16" } else { "16:9" },
@@ -49,23 +61,96 @@ pub(crate) fn veo_body(job: &JobSpec) -> Value {
     json!({"instances": [{"prompt": job.prompt}], "parameters": parameters})
 }
 
-/// Classes an operation's `error` object.
+/// The job's model, checked to be a plain model id (it becomes part of a URL path).
+pub(crate) fn model_of(job: &JobSpec) -> Result<&str, Failure> {
+    let Some(model) = job.model.as_deref() else {
+        return Err(Failure::new(
+            FailureClass::Terminal,
+            "no model: list `models` for this backend or set `api.model`",
+        ));
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if model.is_empty() || !model.chars().all(plain) {
+        return Err(Failure::new(
+            FailureClass::Terminal,
+            format!(
+                "model id {:?} is not a plain model id",
+                snippet(model.as_bytes())
+            ),
+        ));
+    }
+    Ok(model)
+}
+
+/// Whether an operation's error message is a documented safety refusal.
+pub(crate) fn is_safety_refusal(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    const PHRASES: &[&str] = &[
+        "responsible ai",
+        "usage guidelines",
+        "usage policies",
+        "violate our policies",
+        "might violate",
+        "couldn't be submitted",
+        "could not be submitted",
+        "support codes",
+        "safety filter",
+        "content filter",
+    ];
+    PHRASES.iter().any(|p| lower.contains(p))
+        || lower
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| matches!(w, "rai" | "safety" | "unsafe"))
+}
+
+/// Classes an operation's `error` object (a `google.rpc.Status`).
 pub(crate) fn operation_error(error: &Value) -> Failure {
-    let code = error["code"].as_i64().unwrap_or(0);
-    let message = error["message"].as_str().unwrap_or("").to_string();
-    let lower = message.to_ascii_lowercase();
-    let class = if ["safety", "responsible ai", "rai", "filtered", "blocked"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
+    let code = error["code"].as_i64();
+    let message = error["message"].as_str().unwrap_or("");
+    let class = if is_safety_refusal(message) {
         FailureClass::ContentRejected
     } else {
         match code {
-            3 | 7 | 9 | 16 => FailureClass::Terminal,
-            _ => FailureClass::Retryable,
+            Some(4 | 8 | 10 | 13 | 14) => FailureClass::Retryable,
+            _ => FailureClass::Terminal,
         }
     };
-    Failure::new(class, format!("operation failed: code {code}: {message}"))
+    let code = code.map_or_else(|| "none".to_string(), |c| c.to_string());
+    Failure::new(
+        class,
+        format!(
+            "the operation failed: code {code}: {}",
+            snippet(message.as_bytes())
+        ),
+    )
+}
+
+/// A failure after the create call succeeded: the job exists and may still run (and bill),
+/// so the reservation is kept.
+pub(crate) fn after_create(f: Failure) -> Failure {
+    Failure::in_doubt(
+        f.class,
+        format!("{}; the job was submitted and may still finish", f.message),
+    )
+}
+
+/// A finished job's filtering, when it reports any: `raiMediaFilteredCount > 0` or a
+/// non-empty `raiMediaFilteredReasons`.
+pub(crate) fn filtered(response: &Value) -> Option<Failure> {
+    let count = response["raiMediaFilteredCount"].as_i64().unwrap_or(0);
+    let reasons = response["raiMediaFilteredReasons"]
+        .as_array()
+        .filter(|r| !r.is_empty());
+    if count <= 0 && reasons.is_none() {
+        return None;
+    }
+    let reasons = reasons
+        .map(|r| snippet(Value::Array(r.clone()).to_string().as_bytes()))
+        .unwrap_or_else(|| "no reason given".into());
+    Some(Failure::new(
+        FailureClass::ContentRejected,
+        format!("{count} video(s) filtered by responsible-AI checks: {reasons}"),
+    ))
 }
 
 impl Vertex {
@@ -76,59 +161,78 @@ impl Vertex {
         )
     }
 
-    fn post(&self, url: String, body: &Value) -> reqwest::RequestBuilder {
-        let mut r = self.client.post(url).json(body);
+    /// The bearer header; a token that is not a valid header value is a configuration error.
+    fn auth(&self) -> Result<HeaderMap, Failure> {
+        let mut headers = HeaderMap::new();
         if let Some(key) = &self.endpoint.key {
-            if let Ok(mut v) =
-                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            {
-                v.set_sensitive(true);
-                r = r.header(reqwest::header::AUTHORIZATION, v);
-            }
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                    Failure::new(
+                        FailureClass::Terminal,
+                        "the access token is not a valid HTTP header value",
+                    )
+                })?;
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
         }
-        r
+        Ok(headers)
     }
 
     /// Runs one job.
     pub async fn generate(&self, job: &JobSpec) -> Outcome {
-        let Some(model) = job.model.as_deref() else {
-            return Err(Failure::new(
-                FailureClass::Terminal,
-                "no model: list `models` for this backend or set `api.model`",
-            ));
-        };
+        let model = model_of(job)?;
+        let auth = self.auth()?;
         let timeout = self.endpoint.request_timeout;
-        let create = self.post(self.model_url(model, "predictLongRunning"), &veo_body(job));
+
+        // Create. `create_json` marks a lost or unreadable reply as in doubt.
+        let create = self
+            .client
+            .post(self.model_url(model, "predictLongRunning"))
+            .headers(auth.clone())
+            .json(&veo_body(job));
         let (created, _): (Value, _) = create_json(create, timeout, "predictLongRunning").await?;
-        let Some(name) = created["name"].as_str().map(str::to_string) else {
-            return Err(Failure::in_doubt(
-                FailureClass::Retryable,
-                "predictLongRunning: the reply has no operation name",
-            ));
+        let name = match created["name"].as_str() {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => {
+                return Err(Failure::in_doubt(
+                    FailureClass::Retryable,
+                    format!(
+                    "predictLongRunning: no operation name in the reply (the job may exist): {}",
+                    snippet(created.to_string().as_bytes())
+                ),
+                ))
+            }
         };
+
+        // Poll, always with fetchPredictOperation: a GET of the operation is refused.
         let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
         let poll = json!({"operationName": name});
         loop {
-            let request = self.post(self.model_url(model, "fetchPredictOperation"), &poll);
-            let Some(op) = poller
+            let request = self
+                .client
+                .post(self.model_url(model, "fetchPredictOperation"))
+                .headers(auth.clone())
+                .json(&poll);
+            let op = match poller
                 .poll::<Value>(request, timeout, "fetchPredictOperation")
-                .await?
-            else {
-                continue;
+                .await
+            {
+                Ok(Some(op)) => op,
+                Ok(None) => continue,
+                Err(f) => return Err(after_create(f)),
             };
-            if op["done"].as_bool() != Some(true) {
-                continue;
-            }
             if op["error"].is_object() {
                 return Err(operation_error(&op["error"]));
             }
-            return finished(&op["response"], model);
+            if op["done"].as_bool() == Some(true) {
+                return finished(&op["response"], model);
+            }
         }
     }
 }
 
+/// A finished operation's `response`.
 fn finished(response: &Value, model: &str) -> Outcome {
-    let videos = response["videos"].as_array().cloned().unwrap_or_default();
     let success = |video| {
         Ok(Success {
             video,
@@ -137,29 +241,26 @@ fn finished(response: &Value, model: &str) -> Outcome {
             simulated_seconds: None,
         })
     };
-    for v in &videos {
-        if let Some(uri) = v["gcsUri"].as_str() {
+    let videos = response["videos"].as_array().map_or(&[][..], Vec::as_slice);
+    for v in videos {
+        if let Some(uri) = v["gcsUri"].as_str().filter(|u| !u.is_empty()) {
             return success(Video::Uri(uri.to_string()));
         }
         if let Some(b64) = v["bytesBase64Encoded"].as_str() {
-            return match base64::engine::general_purpose::STANDARD.decode(b64) {
+            return match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
                 Ok(data) if !data.is_empty() => {
                     let mime = v["mimeType"].as_str().unwrap_or("video/mp4").to_string();
                     success(Video::Bytes { data, mime })
                 }
-                _ => Err(Failure::new(
+                _ => Err(Failure::in_doubt(
                     FailureClass::NoVideo,
                     "the video's bytesBase64Encoded is empty or not base64",
                 )),
             };
         }
     }
-    if response["raiMediaFilteredCount"].as_i64().unwrap_or(0) > 0 {
-        let reasons = response["raiMediaFilteredReasons"].to_string();
-        return Err(Failure::new(
-            FailureClass::ContentRejected,
-            format!("filtered by responsible-AI checks: {reasons}"),
-        ));
+    if let Some(f) = filtered(response) {
+        return Err(f);
     }
     Err(Failure::new(
         FailureClass::NoVideo,
