@@ -84,6 +84,9 @@ pub struct Decision<'p> {
 pub trait RouteTrace<'a>: Tracer<'a> {
     /// Whether to evaluate the rules after the deciding one (explain does, for the record).
     const ALL_RULES: bool;
+    /// Whether to walk each condition's checked tree, reporting every clause and read to the
+    /// [`Tracer`] hooks. When false the compiled [`crate::eval::Program`] runs instead.
+    const CLAUSES: bool;
     /// A rule is about to be evaluated.
     fn rule_start(&mut self, rule: usize);
     /// A rule was evaluated; `target` is the target's eligibility when it matched.
@@ -97,6 +100,7 @@ pub trait RouteTrace<'a>: Tracer<'a> {
 
 impl<'a> RouteTrace<'a> for NoTrace {
     const ALL_RULES: bool = false;
+    const CLAUSES: bool = false;
     #[inline(always)]
     fn rule_start(&mut self, _: usize) {}
     #[inline(always)]
@@ -213,7 +217,13 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
             break;
         }
         trace.rule_start(i);
-        let outcome = eval::eval_bool(&rule.condition, ctx, trace);
+        let outcome = if T::CLAUSES {
+            eval::eval_bool(&rule.condition, ctx, trace)
+        } else {
+            rule.program
+                .run(ctx)
+                .map_err(|kind| EvalError::new(rule.condition.span, kind))
+        };
         let target = match (&outcome, policy.backend(rule.backend)) {
             (Ok(true), Some(b)) => Some(eligibility(b, rule.backend, rule.cost, ctx, false)),
             _ => None,

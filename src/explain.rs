@@ -177,6 +177,7 @@ impl<'a> Tracer<'a> for Recorder<'a> {
 
 impl<'a> RouteTrace<'a> for Recorder<'a> {
     const ALL_RULES: bool = true;
+    const CLAUSES: bool = true;
     fn rule_start(&mut self, rule: usize) {
         self.current = rule;
     }

@@ -30,6 +30,7 @@
 pub mod adapter;
 pub mod breaker;
 pub mod check;
+pub mod condition;
 pub mod decide;
 pub mod diag;
 pub mod eval;
@@ -46,6 +47,7 @@ pub mod simulate;
 pub mod state;
 pub mod testing;
 
+pub use condition::Condition;
 pub use decide::{Decision, Ineligible};
 pub use diag::{Diagnostic, Severity, Source};
 pub use eval::BreakerState;

@@ -332,7 +332,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
     #[test]
-    fn evaluator_agrees_with_the_reference_interpreter(tree in bool_expr(), w in world()) {
+    fn evaluators_agree_with_the_reference_interpreter(tree in bool_expr(), w in world()) {
         let enums = builtin_enums();
         let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
         let checked = match check_condition(&tree, &scope) {
@@ -372,6 +372,8 @@ proptest! {
         let traced = eval::eval_bool(&checked, &ctx, &mut Counting(0)).map_err(|e| e.kind);
         prop_assert_eq!(&fast, &expected, "`{}`", tree);
         prop_assert_eq!(&traced, &expected, "traced `{}`", tree);
+        let compiled = eval::Program::compile(&checked).run(&ctx);
+        prop_assert_eq!(&compiled, &expected, "compiled `{}`", tree);
     }
 
     #[test]

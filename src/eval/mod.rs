@@ -10,8 +10,10 @@
 //! explain shows it. It is never silently turned into `false`.
 
 pub mod err;
+pub mod program;
 
 pub use err::{EvalError, EvalErrorKind};
+pub use program::Program;
 
 use crate::check::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot};
 use crate::lang::ast::Span;
@@ -299,10 +301,6 @@ pub fn compare(op: Cmp, x: Value<'_>, y: Value<'_>) -> bool {
 
 fn read<'a>(slot: Slot, ctx: &Context<'a>) -> Result<Value<'a>, EvalErrorKind> {
     Ok(match slot {
-        Slot::Priority => Value::Enum(ctx.priority),
-        Slot::Duration => Value::Num(ctx.duration),
-        Slot::AspectRatio => Value::Enum(ctx.aspect_ratio),
-        Slot::QualityThreshold => Value::Num(ctx.quality_threshold),
         Slot::Style => Value::Str(ctx.style.ok_or(EvalErrorKind::Unset)?),
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Bool(b))) => Value::Bool(*b),
@@ -311,20 +309,10 @@ fn read<'a>(slot: Slot, ctx: &Context<'a>) -> Result<Value<'a>, EvalErrorKind> {
             Some(Some(FieldValue::Enum(e))) => Value::Enum(*e),
             _ => return Err(EvalErrorKind::Unset),
         },
-        Slot::MonthlySpend => Value::Num(ctx.monthly_spend),
-        Slot::MonthlyBudget => Value::Num(ctx.monthly_budget),
-        Slot::BudgetRemaining => Value::Num(ctx.budget_remaining()),
-        Slot::CostThreshold => Value::Num(ctx.cost_threshold),
-        Slot::BudgetLeft => Value::Bool(ctx.budget_remaining() > Fixed::ZERO),
-        Slot::Failures => Value::Num(ctx.failures),
-        Slot::MonthProgress => Value::Num(ctx.month_progress),
-        Slot::DayOfMonth => Value::Num(ctx.day_of_month),
-        Slot::Hour => Value::Num(ctx.hour),
-        Slot::Static(v) => Value::Num(v),
-        Slot::CostFits(cost) => Value::Bool(ctx.cost_fits(cost)),
-        Slot::Breaker(i) => {
-            let state = ctx.breakers.get(i as usize).copied().unwrap_or_default();
-            Value::Enum(state as u16)
+        Slot::Priority | Slot::AspectRatio | Slot::Breaker(_) => {
+            Value::Enum(program::read_enum(slot, ctx)?)
         }
+        Slot::BudgetLeft | Slot::CostFits(_) => Value::Bool(program::read_flag(slot, ctx)?),
+        _ => Value::Num(program::read_num(slot, ctx)?),
     })
 }

@@ -869,6 +869,7 @@ impl Loader<'_> {
             rules.push(Rule {
                 name: r.name.clone(),
                 condition_text: r.condition.clone(),
+                program: crate::eval::Program::compile(&condition),
                 condition,
                 backend: target as u16,
                 model: r.model_preference.clone(),
@@ -1053,7 +1054,7 @@ pub fn flag_variable(prefix: &str, backend: &str) -> String {
     format!("{prefix}_BACKEND_{name}_ENABLED")
 }
 
-fn facts_of(b: &Backend) -> BackendFacts {
+pub(crate) fn facts_of(b: &Backend) -> BackendFacts {
     BackendFacts {
         name: b.name.clone(),
         cost: b.cost_of(None),

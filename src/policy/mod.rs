@@ -253,8 +253,10 @@ pub struct Rule {
     pub name: String,
     /// The condition as written.
     pub condition_text: String,
-    /// The checked condition.
+    /// The checked condition, which explain walks.
     pub condition: CExpr,
+    /// The same condition compiled for deciding (see [`crate::eval::program`]).
+    pub program: crate::eval::Program,
     /// Target backend index.
     pub backend: u16,
     /// `model_preference`.

@@ -1,0 +1,365 @@
+//! The router's compiled form of a condition.
+//!
+//! The checked tree ([`CExpr`]) keeps a span on every node and a general [`Value`] at every
+//! step, which is what explain needs. Deciding needs none of that, so each condition is also
+//! compiled, once at load, into a [`Program`]: a tree of typed nodes in which
+//!
+//! - constant subtrees are folded, backend figures included (a backend's cost or quality never
+//!   changes after loading);
+//! - an enum test (`==`, `!=`, `in`, and their negation) is one bit test against a set;
+//! - a number compared with a constant is one node that reads its slot and compares;
+//! - booleans and numbers are never boxed into a [`Value`], and errors carry only their kind.
+//!
+//! The program and the tree are two evaluators of one language, so a property test checks
+//! that they agree on random conditions and contexts (`tests/properties.rs`). Anything the
+//! program has no special node for (string comparisons, ordering of enums) runs through the
+//! tree walker, so the program never has to be complete to be correct.
+
+use crate::check::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot, Type};
+use crate::num::Fixed;
+
+use super::{arith, evaluate, evaluate_bool, Context, EvalErrorKind, FieldValue, Value};
+
+/// A compiled condition. See the module docs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    root: Node,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Const(bool),
+    /// The enum read from `slot` is in `set` (bit `i` for index `i`); an index past 63,
+    /// which only an enum of more than 64 values has, gives `beyond`.
+    Enum {
+        slot: Slot,
+        set: u64,
+        beyond: bool,
+    },
+    /// A boolean read.
+    Flag(Slot),
+    /// `slot op k`.
+    NumK {
+        slot: Slot,
+        op: Cmp,
+        k: Fixed,
+    },
+    /// `a op b`, both numeric.
+    Num {
+        op: Cmp,
+        a: NumNode,
+        b: NumNode,
+    },
+    Not(Box<Node>),
+    All(Box<[Node]>),
+    Any(Box<[Node]>),
+    /// Anything else, by the tree walker.
+    Tree(Box<CExpr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum NumNode {
+    K(Fixed),
+    Slot(Slot),
+    Neg(Box<NumNode>),
+    Arith(Arith, Box<NumNode>, Box<NumNode>),
+    Tree(Box<CExpr>),
+}
+
+impl Program {
+    /// Compiles a checked boolean condition.
+    pub fn compile(e: &CExpr) -> Program {
+        Program { root: node(e) }
+    }
+
+    /// Evaluates it. The error, if any, is the one the tree walker would locate; call
+    /// [`super::evaluate_bool`] on the tree to get its span.
+    #[inline]
+    pub fn run(&self, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
+        run(&self.root, ctx)
+    }
+}
+
+// ------------------------------------------------------------------------------ compiling
+
+/// Whether `e` reads nothing that changes between decisions.
+fn is_constant(e: &CExpr) -> bool {
+    match &e.kind {
+        CKind::Lit(_) => true,
+        CKind::Read(slot) => matches!(slot, Slot::Static(_)),
+        CKind::Not(a) | CKind::Neg(a) | CKind::In(a, _) => is_constant(a),
+        CKind::And(v) | CKind::Or(v) => v.iter().all(is_constant),
+        CKind::Arith(_, a, b) | CKind::Cmp(_, a, b) => is_constant(a) && is_constant(b),
+    }
+}
+
+fn node(e: &CExpr) -> Node {
+    if is_constant(e) {
+        // A constant that fails (say `1 / 0 > 1`) stays in the tree, so it fails at run time
+        // exactly as the tree walker does.
+        if let Ok(b) = evaluate_bool(e, &Context::constant()) {
+            return Node::Const(b);
+        }
+        return Node::Tree(Box::new(e.clone()));
+    }
+    match &e.kind {
+        CKind::Read(slot) if e.ty == Type::Bool => Node::Flag(*slot),
+        CKind::Not(a) => negate(node(a)),
+        CKind::And(items) => all(items.iter().map(node).collect()),
+        CKind::Or(items) => any(items.iter().map(node).collect()),
+        CKind::In(a, items) => match (enum_slot(a), enum_set(items.iter())) {
+            (Some(slot), Some(set)) => Node::Enum {
+                slot,
+                set,
+                beyond: false,
+            },
+            _ => Node::Tree(Box::new(e.clone())),
+        },
+        CKind::Cmp(op, a, b) => {
+            compare(*op, a, b).unwrap_or_else(|| Node::Tree(Box::new(e.clone())))
+        }
+        _ => Node::Tree(Box::new(e.clone())),
+    }
+}
+
+fn compare(op: Cmp, a: &CExpr, b: &CExpr) -> Option<Node> {
+    if a.ty.is_numeric() && b.ty.is_numeric() {
+        let (x, y) = (num(a), num(b));
+        return Some(match (x, y) {
+            (NumNode::Slot(slot), NumNode::K(k)) => Node::NumK { slot, op, k },
+            (NumNode::K(k), NumNode::Slot(slot)) => Node::NumK {
+                slot,
+                op: flip(op),
+                k,
+            },
+            (a, b) => Node::Num { op, a, b },
+        });
+    }
+    let eq = match op {
+        Cmp::Eq => true,
+        Cmp::Ne => false,
+        _ => return None,
+    };
+    let tested = match (enum_slot(a), enum_slot(b)) {
+        (Some(slot), None) if is_constant(b) => Node::Enum {
+            slot,
+            set: enum_set(std::iter::once(&constant_lit(b)?))?,
+            beyond: false,
+        },
+        (None, Some(slot)) if is_constant(a) => Node::Enum {
+            slot,
+            set: enum_set(std::iter::once(&constant_lit(a)?))?,
+            beyond: false,
+        },
+        _ if a.ty == Type::Bool && is_constant(b) => bool_test(a, constant_lit(b)?)?,
+        _ if b.ty == Type::Bool && is_constant(a) => bool_test(b, constant_lit(a)?)?,
+        _ => return None,
+    };
+    Some(if eq { tested } else { negate(tested) })
+}
+
+/// `e == lit` for a boolean `e`.
+fn bool_test(e: &CExpr, lit: Lit) -> Option<Node> {
+    match lit {
+        Lit::Bool(true) => Some(node(e)),
+        Lit::Bool(false) => Some(negate(node(e))),
+        _ => None,
+    }
+}
+
+fn constant_lit(e: &CExpr) -> Option<Lit> {
+    Some(match evaluate(e, &Context::constant()).ok()? {
+        Value::Bool(b) => Lit::Bool(b),
+        Value::Num(n) => Lit::Num(n),
+        Value::Enum(i) => Lit::Enum(i),
+        Value::Str(_) => return None,
+    })
+}
+
+fn enum_slot(e: &CExpr) -> Option<Slot> {
+    match (&e.kind, e.ty) {
+        (CKind::Read(slot), Type::Enum(_)) => Some(*slot),
+        _ => None,
+    }
+}
+
+fn enum_set<'a>(items: impl Iterator<Item = &'a Lit>) -> Option<u64> {
+    let mut set = 0u64;
+    for item in items {
+        match item {
+            Lit::Enum(i) if *i < 64 => set |= 1 << i,
+            _ => return None,
+        }
+    }
+    Some(set)
+}
+
+fn flip(op: Cmp) -> Cmp {
+    match op {
+        Cmp::Lt => Cmp::Gt,
+        Cmp::Le => Cmp::Ge,
+        Cmp::Gt => Cmp::Lt,
+        Cmp::Ge => Cmp::Le,
+        same => same,
+    }
+}
+
+fn num(e: &CExpr) -> NumNode {
+    if is_constant(e) {
+        if let Ok(Value::Num(n)) = evaluate(e, &Context::constant()) {
+            return NumNode::K(n);
+        }
+        return NumNode::Tree(Box::new(e.clone()));
+    }
+    match &e.kind {
+        CKind::Read(slot) => NumNode::Slot(*slot),
+        CKind::Neg(a) => NumNode::Neg(Box::new(num(a))),
+        CKind::Arith(op, a, b) => NumNode::Arith(*op, Box::new(num(a)), Box::new(num(b))),
+        _ => NumNode::Tree(Box::new(e.clone())),
+    }
+}
+
+fn negate(n: Node) -> Node {
+    match n {
+        Node::Const(b) => Node::Const(!b),
+        Node::Enum { slot, set, beyond } => Node::Enum {
+            slot,
+            set: !set,
+            beyond: !beyond,
+        },
+        Node::Not(inner) => *inner,
+        other => Node::Not(Box::new(other)),
+    }
+}
+
+/// A conjunction, simplified: `true` items dropped, nothing after a `false` kept (it can
+/// never run), a single item unwrapped. Items before a `false` stay: they may fail.
+fn all(items: Vec<Node>) -> Node {
+    junction(items, false, Node::All)
+}
+
+/// A disjunction, simplified as [`all`] with the roles of `true` and `false` swapped.
+fn any(items: Vec<Node>) -> Node {
+    junction(items, true, Node::Any)
+}
+
+fn junction(items: Vec<Node>, stop: bool, make: fn(Box<[Node]>) -> Node) -> Node {
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Node::Const(b) if b == stop => {
+                kept.push(Node::Const(stop));
+                break;
+            }
+            Node::Const(_) => {}
+            other => kept.push(other),
+        }
+    }
+    match kept.len() {
+        0 => Node::Const(!stop),
+        1 => kept.pop().unwrap_or(Node::Const(!stop)),
+        _ => make(kept.into_boxed_slice()),
+    }
+}
+
+// ------------------------------------------------------------------------------- running
+
+fn run(n: &Node, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
+    match n {
+        Node::Const(b) => Ok(*b),
+        Node::Enum { slot, set, beyond } => {
+            let i = read_enum(*slot, ctx)?;
+            Ok(if i < 64 { set >> i & 1 != 0 } else { *beyond })
+        }
+        Node::Flag(slot) => read_flag(*slot, ctx),
+        Node::NumK { slot, op, k } => Ok(op.test(read_num(*slot, ctx)?.cmp(k))),
+        Node::Num { op, a, b } => Ok(op.test(run_num(a, ctx)?.cmp(&run_num(b, ctx)?))),
+        Node::Not(a) => Ok(!run(a, ctx)?),
+        Node::All(items) => {
+            for item in items.iter() {
+                if !run(item, ctx)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Node::Any(items) => {
+            for item in items.iter() {
+                if run(item, ctx)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Node::Tree(e) => evaluate_bool(e, ctx).map_err(|e| e.kind),
+    }
+}
+
+fn run_num(n: &NumNode, ctx: &Context<'_>) -> Result<Fixed, EvalErrorKind> {
+    match n {
+        NumNode::K(k) => Ok(*k),
+        NumNode::Slot(slot) => read_num(*slot, ctx),
+        NumNode::Neg(a) => run_num(a, ctx)?
+            .checked_neg()
+            .ok_or(EvalErrorKind::Overflow),
+        NumNode::Arith(op, a, b) => arith(*op, run_num(a, ctx)?, run_num(b, ctx)?),
+        NumNode::Tree(e) => match evaluate(e, ctx) {
+            Ok(Value::Num(n)) => Ok(n),
+            Ok(_) => Err(EvalErrorKind::NotNumeric),
+            Err(e) => Err(e.kind),
+        },
+    }
+}
+
+/// Reads a numeric slot.
+#[inline]
+pub(super) fn read_num(slot: Slot, ctx: &Context<'_>) -> Result<Fixed, EvalErrorKind> {
+    Ok(match slot {
+        Slot::Duration => ctx.duration,
+        Slot::QualityThreshold => ctx.quality_threshold,
+        Slot::MonthlySpend => ctx.monthly_spend,
+        Slot::MonthlyBudget => ctx.monthly_budget,
+        Slot::BudgetRemaining => ctx.budget_remaining(),
+        Slot::CostThreshold => ctx.cost_threshold,
+        Slot::Failures => ctx.failures,
+        Slot::MonthProgress => ctx.month_progress,
+        Slot::DayOfMonth => ctx.day_of_month,
+        Slot::Hour => ctx.hour,
+        Slot::Static(v) => v,
+        Slot::Field(i) => match ctx.fields.get(i as usize) {
+            Some(Some(FieldValue::Num(n))) => *n,
+            Some(Some(_)) => return Err(EvalErrorKind::NotNumeric),
+            _ => return Err(EvalErrorKind::Unset),
+        },
+        _ => return Err(EvalErrorKind::NotNumeric),
+    })
+}
+
+/// Reads an enum slot, as its index.
+#[inline]
+pub(super) fn read_enum(slot: Slot, ctx: &Context<'_>) -> Result<u16, EvalErrorKind> {
+    Ok(match slot {
+        Slot::Priority => ctx.priority,
+        Slot::AspectRatio => ctx.aspect_ratio,
+        Slot::Breaker(i) => ctx.breakers.get(i as usize).copied().unwrap_or_default() as u16,
+        Slot::Field(i) => match ctx.fields.get(i as usize) {
+            Some(Some(FieldValue::Enum(e))) => *e,
+            _ => return Err(EvalErrorKind::Unset),
+        },
+        _ => return Err(EvalErrorKind::NotBoolean),
+    })
+}
+
+/// Reads a boolean slot.
+#[inline]
+pub(super) fn read_flag(slot: Slot, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
+    Ok(match slot {
+        Slot::BudgetLeft => ctx.budget_remaining() > Fixed::ZERO,
+        Slot::CostFits(cost) => ctx.cost_fits(cost),
+        Slot::Field(i) => match ctx.fields.get(i as usize) {
+            Some(Some(FieldValue::Bool(b))) => *b,
+            _ => return Err(EvalErrorKind::Unset),
+        },
+        _ => return Err(EvalErrorKind::NotBoolean),
+    })
+}
