@@ -1,12 +1,29 @@
-//! The decision engine's costs on `policies/videogen.yaml`: load + check, one decision, one
-//! explain, and explain rendered to text and JSON. Each case's answer is asserted before it is
-//! timed, so nothing is measured on a wrong result.
+//! The decision engine's costs.
+//!
+//! - `engine`: on `policies/videogen.yaml`, load + check, one decision, one decision with its
+//!   full trace recorded (into a reused [`Trace`]), one [`Policy::explain`] (trace rendered
+//!   into an owned report), and that report rendered to text and JSON.
+//! - `scaling`: a decision on generated policies with 10, 100 and 1,000 backends and as many
+//!   rules, in the worst case: every rule is evaluated and none decides, so every backend's
+//!   eligibility is checked and the fallback chain holds them all. Load + check alongside.
+//! - `concurrency`: the same batch of decisions on one thread and on two threads at once,
+//!   each thread doing the full batch; `scripts/bench-report` turns the two times into a
+//!   throughput ratio. Once over a shared policy, once through a [`Router`] that reads the live
+//!   state (spend, breakers) from its lock-free cache.
+//!
+//! Each case's answer is asserted before it is timed, so nothing is measured on a wrong
+//! result.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use genroute::{LoadOptions, Policy, Request, RequestBuilder, Source, State};
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use genroute::exec::{DirSink, Router, SystemClock};
+use genroute::ledger::memory::MemoryStore;
+use genroute::{Decision, LoadOptions, Policy, Request, RequestBuilder, Source, State, Trace};
 
 fn keys(name: &str) -> Option<String> {
     matches!(name, "VERTEX_ACCESS_TOKEN" | "PIXVERSE_API_KEY").then(|| "bench".to_string())
@@ -67,6 +84,13 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("decide/{name}"), |b| {
             b.iter(|| black_box(p.decide(black_box(&request), black_box(&state))))
         });
+        let mut trace = Trace::default();
+        g.bench_function(format!("trace/{name}"), |b| {
+            b.iter(|| {
+                p.trace_into(black_box(&request), black_box(&state), &mut trace);
+                black_box(trace.rules.len())
+            })
+        });
         g.bench_function(format!("explain/{name}"), |b| {
             b.iter(|| black_box(p.explain(black_box(&request), black_box(&state))))
         });
@@ -80,5 +104,122 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// A policy with `n` backends and `n` rules. Rule `i` targets backend `i` and asks for
+/// `duration > 600 + i`, which no request can meet (600 s is the longest video), so every
+/// rule is evaluated and the default order decides among all `n` backends.
+fn generated(n: usize) -> String {
+    let mut y =
+        String::from("budget: {monthly_budget_usd: 1000000, cost_threshold_usd: 1}\nbackends:\n");
+    for i in 0..n {
+        y += &format!(
+            "  b{i:04}:\n    priority: {}\n    type: simulated\n    cost: {{per_video_usd: 0.0{}}}\n    quality: {{score: 0.9}}\n    performance: {{avg_generation_time_seconds: 30, max_generation_time_seconds: 90}}\n    selection_criteria: {{priority_high: true, priority_balanced: true, priority_speed: true, budget_available: true}}\n",
+            i + 1,
+            1 + i % 9
+        );
+    }
+    y += "selection_rules:\n";
+    for i in 0..n {
+        y += &format!(
+            "  - name: r{i:04}\n    condition: \"duration > {} AND budget_available AND priority != 'speed'\"\n    backend: b{i:04}\n",
+            600 + i
+        );
+    }
+    y
+}
+
+fn scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scaling");
+    g.sample_size(30).measurement_time(Duration::from_secs(2));
+    let now = "2026-11-10T12:00:00Z".parse().unwrap();
+    for n in [10usize, 100, 1000] {
+        let yaml = generated(n);
+        let p = Policy::from_yaml("generated.yaml", &yaml).unwrap();
+        let request = RequestBuilder::new("x")
+            .set("priority", "quality")
+            .build(&p)
+            .unwrap();
+        let state = State::new(&p, now);
+        let mut out = Decision::default();
+        p.decide_into(&request, &state, &mut out);
+        assert_eq!(out.rule, None);
+        assert_eq!(out.fallbacks.len(), n - 1, "every backend is in the chain");
+        g.bench_with_input(BenchmarkId::new("decide", n), &n, |b, _| {
+            b.iter(|| {
+                p.decide_into(black_box(&request), black_box(&state), &mut out);
+                black_box(out.backend)
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("load", n), &n, |b, _| {
+            b.iter(|| Policy::from_yaml("generated.yaml", black_box(&yaml)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+/// Runs `work` `iters` times on each of `threads` threads at once; the wall time of the batch.
+fn batch(threads: usize, iters: u64, work: &(dyn Fn() -> usize + Sync)) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut sum = 0usize;
+                for _ in 0..iters {
+                    sum = sum.wrapping_add(work());
+                }
+                black_box(sum)
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn concurrency(c: &mut Criterion) {
+    let mut g = c.benchmark_group("concurrency");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    let p = Arc::new(load());
+    let now = "2026-11-10T12:00:00Z".parse().unwrap();
+    let request = RequestBuilder::new("x")
+        .set("priority", "balanced")
+        .set("aspect_ratio", "9:16")
+        .build(&p)
+        .unwrap();
+    let state = State::new(&p, now).with_spend("20".parse().unwrap());
+    let decide = || usize::from(p.decide(&request, &state).backend.unwrap_or(0));
+    assert_eq!(
+        p.decide(&request, &state).backend,
+        p.backend_index("pixverse")
+    );
+    let router = Router::new(
+        Arc::clone(&p),
+        Arc::new(MemoryStore::new()),
+        &keys,
+        Arc::new(SystemClock),
+        Arc::new(DirSink(std::env::temp_dir().join("genroute-bench-videos"))),
+    )
+    .with_state_ttl(Duration::from_secs(3600));
+    let live = || {
+        let state = router.state(0).unwrap();
+        usize::from(
+            router
+                .policy()
+                .decide(&request, &state)
+                .backend
+                .unwrap_or(0),
+        )
+    };
+    assert!(router.state(0).is_ok());
+    for threads in [1usize, 2] {
+        g.bench_with_input(BenchmarkId::new("decide", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| batch(t, iters, &decide))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("live_state_and_decide", threads),
+            &threads,
+            |b, &t| b.iter_custom(|iters| batch(t, iters, &live)),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, scaling, concurrency);
 criterion_main!(benches);

@@ -150,7 +150,9 @@ pub struct Router {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn VideoSink>,
     state_ttl: std::time::Duration,
-    cached: std::sync::Mutex<Option<(Instant, State)>>,
+    /// The last fresh state, read without a lock so that deciding threads never wait on
+    /// each other or on the thread refreshing it.
+    cached: arc_swap::ArcSwapOption<(Instant, State)>,
     trace_prompts: bool,
 }
 
@@ -176,7 +178,7 @@ impl Router {
             clock,
             sink,
             state_ttl: std::time::Duration::ZERO,
-            cached: std::sync::Mutex::new(None),
+            cached: arc_swap::ArcSwapOption::empty(),
             trace_prompts: false,
         }
     }
@@ -206,11 +208,8 @@ impl Router {
     /// (possibly cached; see [`Router::with_state_ttl`]).
     pub fn state(&self, failures: u32) -> Result<State, LedgerError> {
         if !self.state_ttl.is_zero() {
-            let cached = self
-                .cached
-                .lock()
-                .map_err(|_| LedgerError::Store("state cache poisoned".into()))?;
-            if let Some((at, state)) = cached.as_ref() {
+            if let Some(cached) = self.cached.load().as_deref() {
+                let (at, state) = cached;
                 if at.elapsed() < self.state_ttl {
                     let mut s = state.clone().with_failures(failures);
                     s.now = self.clock.now();
@@ -220,9 +219,8 @@ impl Router {
         }
         let state = self.fresh_state(failures)?;
         if !self.state_ttl.is_zero() {
-            if let Ok(mut c) = self.cached.lock() {
-                *c = Some((Instant::now(), state.clone()));
-            }
+            self.cached
+                .store(Some(Arc::new((Instant::now(), state.clone()))));
         }
         Ok(state)
     }

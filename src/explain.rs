@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::check::expr::{CExpr, EnumId, Type};
-use crate::decide::{context, decide_with, eligibility, Decision, Ineligible, RouteTrace};
+use crate::decide::{context, decide_into, eligibility, Decision, Ineligible, RouteTrace};
 use crate::eval::{BreakerState, EvalError, FieldValue, Tracer, Value};
 use crate::lang::ast::Span;
 use crate::num::Fixed;
@@ -158,50 +158,131 @@ pub struct BackendTrace {
     pub breaker: BreakerState,
 }
 
-#[derive(Default)]
-struct Recorder<'a> {
-    current: usize,
-    reads: Vec<(usize, Span, Value<'a>)>,
-    clauses: Vec<(usize, Span, Result<bool, EvalError>)>,
-    outcomes: Vec<(Result<bool, EvalError>, Option<Ineligible>)>,
+/// The full record of one decision, as the router made it: every rule's outcome, every
+/// clause's value, every name read with its value, and every backend's eligibility. An
+/// [`Explanation`] is this record rendered with names and messages.
+///
+/// Recording costs a few times a plain decision; reuse one `Trace` across decisions (see
+/// [`Policy::trace_into`]) and, once its buffers have grown, recording allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Trace<'a> {
+    /// The decision itself.
+    pub decision: Decision<'a>,
+    /// Each rule's outcome, by rule index. Every rule is evaluated, including those after
+    /// the deciding one.
+    pub rules: Vec<RuleRecord>,
+    /// Each clause that was evaluated, in evaluation order.
+    pub clauses: Vec<ClauseRecord>,
+    /// Each name read, in evaluation order.
+    pub reads: Vec<ReadRecord<'a>>,
+    /// Each backend's eligibility as a default or fallback candidate (its default model's
+    /// cost, priority flags applied), by backend index.
+    pub backends: Vec<Ineligible>,
+    current: u16,
 }
 
-impl<'a> Tracer<'a> for Recorder<'a> {
+/// A rule's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRecord {
+    /// The condition's value, or the error that stopped it.
+    pub outcome: Result<bool, EvalError>,
+    /// When it matched: its target's eligibility.
+    pub target: Option<Ineligible>,
+}
+
+/// A clause's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClauseRecord {
+    /// The rule it belongs to.
+    pub rule: u16,
+    /// Where it is in the rule's condition.
+    pub span: Span,
+    /// Its value, or its error.
+    pub outcome: Result<bool, EvalError>,
+}
+
+/// A name read while evaluating.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadRecord<'a> {
+    /// The rule it belongs to.
+    pub rule: u16,
+    /// Where the name is in the rule's condition.
+    pub span: Span,
+    /// The value read.
+    pub value: Value<'a>,
+}
+
+impl<'a> Tracer<'a> for Trace<'a> {
     fn read(&mut self, span: Span, value: Value<'a>) {
-        self.reads.push((self.current, span, value));
+        let rule = self.current;
+        self.reads.push(ReadRecord { rule, span, value });
     }
     fn clause(&mut self, span: Span, outcome: Result<bool, EvalError>) {
-        self.clauses.push((self.current, span, outcome));
+        let rule = self.current;
+        self.clauses.push(ClauseRecord {
+            rule,
+            span,
+            outcome,
+        });
     }
 }
 
-impl<'a> RouteTrace<'a> for Recorder<'a> {
+impl<'a> RouteTrace<'a> for Trace<'a> {
     const ALL_RULES: bool = true;
     const CLAUSES: bool = true;
     fn rule_start(&mut self, rule: usize) {
-        self.current = rule;
+        self.current = rule as u16;
     }
     fn rule_end(&mut self, _: usize, outcome: Result<bool, EvalError>, target: Option<Ineligible>) {
-        self.outcomes.push((outcome, target));
+        self.rules.push(RuleRecord { outcome, target });
     }
+}
+
+/// Decides and records everything into `out`, reusing its buffers.
+pub fn trace_into<'a>(
+    policy: &'a Policy,
+    request: &'a Request,
+    state: &'a State,
+    out: &mut Trace<'a>,
+) {
+    let ctx = context(policy, request, state);
+    out.rules.clear();
+    out.clauses.clear();
+    out.reads.clear();
+    out.backends.clear();
+    let mut decision = std::mem::take(&mut out.decision);
+    decide_into(policy, &ctx, state.failures, out, &mut decision);
+    out.decision = decision;
+    out.backends.extend(
+        policy
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| eligibility(b, i as u16, b.default_cost, &ctx, true)),
+    );
 }
 
 /// Decides and explains.
 pub fn explain(policy: &Policy, request: &Request, state: &State) -> Explanation {
-    let ctx = context(policy, request, state);
-    let mut rec = Recorder::default();
-    let decision = decide_with(policy, &ctx, state.failures, &mut rec);
+    let mut trace = Trace::default();
+    trace_into(policy, request, state, &mut trace);
+    render(policy, request, state, &trace)
+}
+
+/// Renders a trace into an explanation.
+pub fn render(policy: &Policy, request: &Request, state: &State, trace: &Trace<'_>) -> Explanation {
+    let decision = &trace.decision;
     let name = |i: u16| policy.backends[i as usize].name.clone();
     let rules = policy
         .rules
         .iter()
         .enumerate()
-        .map(|(i, r)| rule_trace(policy, i, r, &rec, &decision))
+        .map(|(i, r)| rule_trace(policy, i, r, trace))
         .collect();
     let backends = policy
         .preference_order()
         .iter()
-        .map(|&i| backend_trace(policy, i, &ctx, &decision, state.failures))
+        .map(|&i| backend_trace(policy, i, trace, request, state))
         .collect();
     Explanation {
         backend: decision.backend.map(name),
@@ -209,7 +290,7 @@ pub fn explain(policy: &Policy, request: &Request, state: &State) -> Explanation
         rule: decision.rule.map(|i| policy.rules[i as usize].name.clone()),
         cost_usd: decision.backend.map(|_| decision.cost),
         fallbacks: decision.fallbacks.iter().map(|&i| name(i)).collect(),
-        summary: summary(policy, &decision),
+        summary: summary(policy, decision),
         request: request_view(policy, request),
         context: context_view(policy, state),
         rules,
@@ -231,14 +312,12 @@ fn summary(policy: &Policy, d: &Decision<'_>) -> String {
     }
 }
 
-fn rule_trace(
-    policy: &Policy,
-    i: usize,
-    r: &Rule,
-    rec: &Recorder<'_>,
-    d: &Decision<'_>,
-) -> RuleTrace {
-    let (outcome, target) = rec.outcomes.get(i).cloned().unwrap_or((Ok(false), None));
+fn rule_trace(policy: &Policy, i: usize, r: &Rule, trace: &Trace<'_>) -> RuleTrace {
+    let d = &trace.decision;
+    let (outcome, target) = trace
+        .rules
+        .get(i)
+        .map_or((Ok(false), None), |x| (x.outcome.clone(), x.target));
     let decided = d.rule == Some(i as u16);
     let after = d.rule.is_some_and(|x| (x as usize) < i);
     let status = match (&outcome, target) {
@@ -253,7 +332,7 @@ fn rule_trace(
         .condition
         .clauses()
         .into_iter()
-        .map(|c| clause_trace(policy, i, r, c, rec))
+        .map(|c| clause_trace(policy, i, r, c, trace))
         .collect();
     RuleTrace {
         name: r.name.clone(),
@@ -280,22 +359,27 @@ fn clause_trace(
     rule: usize,
     r: &Rule,
     c: &CExpr,
-    rec: &Recorder<'_>,
+    trace: &Trace<'_>,
 ) -> ClauseTrace {
+    let rule = rule as u16;
     let text = |s: Span| r.condition_text.get(s.range()).unwrap_or("").to_string();
-    let recorded = rec
+    let recorded = trace
         .clauses
         .iter()
-        .find(|(i, s, _)| *i == rule && *s == c.span)
-        .map(|(_, _, o)| o.clone());
+        .find(|x| x.rule == rule && x.span == c.span)
+        .map(|x| x.outcome.clone());
     let inside = |s: &Span| s.start >= c.span.start && s.end <= c.span.end;
     let mut reads: Vec<ReadTrace> = Vec::new();
-    for (_, span, v) in rec.reads.iter().filter(|(i, s, _)| *i == rule && inside(s)) {
-        let name = text(*span);
+    for read in trace
+        .reads
+        .iter()
+        .filter(|x| x.rule == rule && inside(&x.span))
+    {
+        let name = text(read.span);
         if reads.iter().all(|x| x.name != name) {
             reads.push(ReadTrace {
                 name,
-                value: json_value(policy, r, *span, *v),
+                value: json_value(policy, r, read.span, read.value),
             });
         }
     }
@@ -348,13 +432,15 @@ fn enum_at(e: &CExpr, span: Span) -> Option<EnumId> {
 fn backend_trace(
     policy: &Policy,
     i: u16,
-    ctx: &crate::eval::Context<'_>,
-    d: &Decision<'_>,
-    failures: u32,
+    trace: &Trace<'_>,
+    request: &Request,
+    state: &State,
 ) -> BackendTrace {
+    let d = &trace.decision;
+    let failures = state.failures;
     let b = &policy.backends[i as usize];
-    let cost = b.cost_of(None);
-    let why = eligibility(b, i, cost, ctx, true);
+    let cost = b.default_cost;
+    let why = trace.backends.get(i as usize).copied().unwrap_or_default();
     let role = if d.backend == Some(i) {
         "selected"
     } else if d.fallbacks.contains(&i) {
@@ -362,7 +448,7 @@ fn backend_trace(
     } else {
         "unused"
     };
-    let mut reasons = reasons(b, why, cost, policy, Some(ctx.priority));
+    let mut reasons = reasons(b, why, cost, policy, Some(request.priority));
     if why.is_eligible() && role == "unused" && b.criteria.fallback_failures > failures {
         reasons.push(format!(
             "joins a fallback chain only after {} failed attempts (selection_criteria.fallback_failures), more than this request's chain reaches",
@@ -380,7 +466,7 @@ fn backend_trace(
         priority: b.priority,
         cost_usd: cost,
         quality: b.quality,
-        breaker: ctx.breakers.get(i as usize).copied().unwrap_or_default(),
+        breaker: state.breakers.get(i as usize).copied().unwrap_or_default(),
     }
 }
 

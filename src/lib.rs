@@ -51,7 +51,7 @@ pub use condition::Condition;
 pub use decide::{Decision, Ineligible};
 pub use diag::{Diagnostic, Severity, Source};
 pub use eval::BreakerState;
-pub use explain::Explanation;
+pub use explain::{Explanation, Trace};
 pub use lang::parse::parse_condition;
 pub use num::Fixed;
 pub use policy::{LoadOptions, Policy};
@@ -104,6 +104,12 @@ impl Policy {
     /// Decides into `out`, reusing its buffer, so that repeated decisions allocate nothing.
     pub fn decide_into<'p>(&'p self, request: &Request, state: &State, out: &mut Decision<'p>) {
         decide::decide_reusing(self, request, state, out)
+    }
+
+    /// Decides and records everything that led to the decision into `out`, reusing its
+    /// buffers; [`explain::render`] turns the record into an [`Explanation`].
+    pub fn trace_into<'a>(&'a self, request: &'a Request, state: &'a State, out: &mut Trace<'a>) {
+        explain::trace_into(self, request, state, out)
     }
 
     /// Decides and explains why.

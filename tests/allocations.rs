@@ -78,3 +78,41 @@ fn deciding_on_videogen_allocates_nothing() {
         assert_eq!(out, p.decide(req, state));
     }
 }
+
+#[test]
+fn tracing_into_a_reused_trace_allocates_nothing() {
+    let p = common::videogen();
+    let now = common::NOW.parse().unwrap();
+    let cases: Vec<_> = [("quality", "0"), ("balanced", "20"), ("speed", "99.98")]
+        .into_iter()
+        .map(|(priority, spend)| {
+            let req = RequestBuilder::new("x")
+                .set("priority", priority)
+                .set("tier", "enterprise")
+                .build(&p)
+                .unwrap();
+            (req, State::new(&p, now).with_spend(spend.parse().unwrap()))
+        })
+        .collect();
+    let mut trace = genroute::Trace::default();
+    for (req, state) in &cases {
+        p.trace_into(req, state, &mut trace); // grows the buffers
+    }
+    let before = allocations();
+    let mut clauses = 0;
+    for _ in 0..1000 {
+        for (req, state) in &cases {
+            p.trace_into(req, state, &mut trace);
+            clauses += trace.clauses.len();
+        }
+    }
+    assert_eq!(allocations() - before, 0, "recording a trace allocated");
+    assert!(clauses > 3000, "every rule's clauses are recorded");
+    for (req, state) in &cases {
+        p.trace_into(req, state, &mut trace);
+        assert_eq!(trace.decision, p.decide(req, state));
+        assert_eq!(trace.rules.len(), p.rules.len());
+        let rendered = genroute::explain::render(&p, req, state, &trace);
+        assert_eq!(rendered, p.explain(req, state));
+    }
+}
