@@ -222,7 +222,7 @@ fn deeply_nested_condition_in_a_policy_is_an_error_not_a_crash() {
     let deep = format!("{}true{}", "(".repeat(10_000), ")".repeat(10_000));
     let out = diagnostics("p.yaml", &with_rules(&rule("deep", &deep, "veo")));
     assert!(
-        out.contains("parentheses nest more than 64 levels deep"),
+        out.contains("parentheses nest more than 24 levels deep"),
         "{out}"
     );
 }

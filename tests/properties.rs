@@ -552,3 +552,40 @@ proptest! {
         prop_assert_eq!(x, y, "`{}` vs `{}`", text, after.rules[0].condition_text);
     }
 }
+
+/// Regression: a debug build on a 2 MiB stack (tokio's workers, spawned threads) used to
+/// overflow its stack on a condition nested as deep as the parser allowed (64 levels). The
+/// limit is now 24, and the whole path runs on 1.5 MiB, leaving a quarter of a 2 MiB
+/// worker stack to its callers.
+#[test]
+fn the_deepest_allowed_nesting_loads_decides_and_explains_with_room_on_a_two_mib_stack() {
+    use genroute::lang::parse::MAX_NESTING;
+    std::thread::Builder::new()
+        .stack_size(3 << 19)
+        .spawn(|| {
+            let depth = MAX_NESTING;
+            let inner = "(duration + 1) * 2 > 3 AND NOT priority == 'speed'";
+            let condition = format!("{}{inner}{}", "(".repeat(depth - 1), ")".repeat(depth - 1));
+            assert!(
+                parse_condition(&condition).is_ok(),
+                "{depth} levels are allowed"
+            );
+            let yaml = policy_with(&condition);
+            let p = genroute::Policy::from_yaml("deep.yaml", &yaml).unwrap();
+            let req = genroute::RequestBuilder::new("x").build(&p).unwrap();
+            let state = genroute::State::new(&p, "2026-11-10T12:00:00Z".parse().unwrap());
+            assert_eq!(p.decide(&req, &state).rule, Some(0));
+            assert_eq!(p.explain(&req, &state).rule.as_deref(), Some("r"));
+            let formatted = genroute::policy::fmt::format_policy(&genroute::Source::new(
+                "deep.yaml",
+                yaml.as_str(),
+            ))
+            .unwrap();
+            assert!(formatted.contains("duration"));
+            let too_deep = format!("{}{inner}{}", "(".repeat(depth), ")".repeat(depth));
+            assert!(parse_condition(&too_deep).is_err());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

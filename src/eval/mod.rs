@@ -128,13 +128,6 @@ impl Context<'static> {
 }
 
 impl Context<'_> {
-    /// Budget minus spend (negative when overspent by an outside change).
-    pub fn budget_remaining(&self) -> Fixed {
-        self.monthly_budget
-            .checked_sub(self.monthly_spend)
-            .unwrap_or(Fixed::ZERO)
-    }
-
     /// Whether spending `cost` more stays within the budget: `spend + cost <= budget`.
     pub fn cost_fits(&self, cost: Fixed) -> bool {
         match self.monthly_spend.checked_add(cost) {

@@ -319,7 +319,10 @@ pub(super) fn read_num(slot: Slot, ctx: &Context<'_>) -> Result<Fixed, EvalError
         Slot::QualityThreshold => ctx.quality_threshold,
         Slot::MonthlySpend => ctx.monthly_spend,
         Slot::MonthlyBudget => ctx.monthly_budget,
-        Slot::BudgetRemaining => ctx.budget_remaining(),
+        Slot::BudgetRemaining => ctx
+            .monthly_budget
+            .checked_sub(ctx.monthly_spend)
+            .ok_or(EvalErrorKind::Overflow)?,
         Slot::CostThreshold => ctx.cost_threshold,
         Slot::Failures => ctx.failures,
         Slot::MonthProgress => ctx.month_progress,
@@ -354,7 +357,7 @@ pub(super) fn read_enum(slot: Slot, ctx: &Context<'_>) -> Result<u16, EvalErrorK
 #[inline]
 pub(super) fn read_flag(slot: Slot, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
     Ok(match slot {
-        Slot::BudgetLeft => ctx.budget_remaining() > Fixed::ZERO,
+        Slot::BudgetLeft => ctx.monthly_spend < ctx.monthly_budget,
         Slot::CostFits(cost) => ctx.cost_fits(cost),
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Bool(b))) => *b,

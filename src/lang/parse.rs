@@ -18,7 +18,7 @@ struct Grammar;
 /// The longest condition accepted, in bytes.
 pub const MAX_CONDITION_LEN: usize = 64 * 1024;
 /// The deepest nesting of parentheses and brackets accepted.
-pub const MAX_NESTING: usize = 64;
+pub const MAX_NESTING: usize = 24;
 /// The deepest expression tree accepted (operators included).
 pub const MAX_DEPTH: usize = 256;
 
