@@ -111,129 +111,231 @@ impl Request {
     }
 
     /// Validates a JSON object.
-    pub fn from_map(policy: &Policy, mut map: Map<String, Json>) -> Result<Request, RequestError> {
+    pub fn from_map(policy: &Policy, map: Map<String, Json>) -> Result<Request, RequestError> {
+        let mut request = Request::with_defaults(policy, "");
+        for (field, value) in &map {
+            request.set(policy, field, input(value))?;
+        }
+        Ok(request)
+    }
+
+    /// A request for `prompt` with the policy's defaults for everything else: what a request
+    /// body holding only a prompt gets.
+    pub fn with_defaults(policy: &Policy, prompt: impl Into<String>) -> Request {
         let d = &policy.defaults;
-        let prompt = take_string(&mut map, "prompt")?.unwrap_or_default();
-        let negative_prompt = take_string(&mut map, "negative_prompt")?;
-        let style = take_string(&mut map, "style")?;
-        let priority =
-            take_enum(&mut map, policy, "priority", EnumId::PRIORITY)?.unwrap_or(d.priority);
-        let aspect_ratio = take_enum(&mut map, policy, "aspect_ratio", EnumId::ASPECT_RATIO)?
-            .unwrap_or(d.aspect_ratio);
-        let duration = take_number(&mut map, "duration")?.unwrap_or(d.duration);
-        let max = Fixed::from_int(MAX_DURATION_SECONDS).unwrap_or(Fixed::ZERO);
-        if duration <= Fixed::ZERO || duration > max {
-            return Err(err("duration", format!("{duration} is out of range; give seconds between 0 and {MAX_DURATION_SECONDS}, e.g. 8")));
+        Request {
+            prompt: prompt.into(),
+            negative_prompt: None,
+            priority: d.priority,
+            duration: d.duration,
+            aspect_ratio: d.aspect_ratio,
+            quality_threshold: d.quality_threshold,
+            style: None,
+            fields: policy.fields.iter().map(|f| f.default.clone()).collect(),
         }
-        let quality_threshold =
-            take_number(&mut map, "quality_threshold")?.unwrap_or(d.quality_threshold);
-        if quality_threshold < Fixed::ZERO || quality_threshold > Fixed::ONE {
-            return Err(err("quality_threshold", format!("{quality_threshold} is out of range; give a fraction between 0 and 1, e.g. 0.8")));
+    }
+
+    /// Sets a built-in field or one the policy declares, validated exactly as in a JSON body
+    /// (this is the one place that validates request values). [`Input::Null`] leaves the
+    /// field as it is. This is the typed path for embedding: no JSON values are built, and
+    /// only strings that the request keeps (prompt, style) allocate.
+    ///
+    /// ```
+    /// # let policy = genroute::Policy::from_yaml("p.yaml", genroute::DEMO_POLICY).unwrap();
+    /// let mut request = genroute::Request::with_defaults(&policy, "a red fox at dawn");
+    /// request.set(&policy, "priority", "quality".into())?;
+    /// request.set(&policy, "duration", 8.into())?;
+    /// request.set(&policy, "tier", "pro".into())?;
+    /// # Ok::<(), genroute::RequestError>(())
+    /// ```
+    pub fn set(
+        &mut self,
+        policy: &Policy,
+        field: &str,
+        value: Input<'_>,
+    ) -> Result<(), RequestError> {
+        if value == Input::Null {
+            return Ok(());
         }
-        let mut fields = Vec::with_capacity(policy.fields.len());
-        for f in &policy.fields {
-            let v = map.remove(&f.name);
-            fields.push(match v {
-                None | Some(Json::Null) => f.default.clone(),
-                Some(v) => Some(field_value(&policy.enums, f, v)?),
-            });
-        }
-        if let Some(unknown) = map.keys().next() {
-            let mut known: Vec<&str> = vec![
-                "prompt",
-                "negative_prompt",
-                "style",
-                "priority",
-                "aspect_ratio",
-                "duration",
-                "quality_threshold",
-            ];
-            known.extend(policy.fields.iter().map(|f| f.name.as_str()));
-            let hint = match did_you_mean(unknown, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => {
-                    "declare it under `request_fields` in the policy to route on it".to_string()
+        let enums = policy.enums.as_slice();
+        match field {
+            "prompt" => self.prompt = string(field, value)?.to_string(),
+            "negative_prompt" => self.negative_prompt = Some(string(field, value)?.to_string()),
+            "style" => self.style = Some(string(field, value)?.to_string()),
+            "priority" => self.priority = enum_index(enums, field, EnumId::PRIORITY, value)?,
+            "aspect_ratio" => {
+                self.aspect_ratio = enum_index(enums, field, EnumId::ASPECT_RATIO, value)?
+            }
+            "duration" => {
+                let duration = number(field, value)?;
+                let max = Fixed::from_int(MAX_DURATION_SECONDS).unwrap_or(Fixed::ZERO);
+                if duration <= Fixed::ZERO || duration > max {
+                    return Err(err("duration", format!("{duration} is out of range; give seconds between 0 and {MAX_DURATION_SECONDS}, e.g. 8")));
                 }
-            };
-            return Err(err(unknown, format!("unknown field; {hint}")));
+                self.duration = duration;
+            }
+            "quality_threshold" => {
+                let q = number(field, value)?;
+                if q < Fixed::ZERO || q > Fixed::ONE {
+                    return Err(err(
+                        "quality_threshold",
+                        format!("{q} is out of range; give a fraction between 0 and 1, e.g. 0.8"),
+                    ));
+                }
+                self.quality_threshold = q;
+            }
+            _ => match policy.fields.iter().position(|f| f.name == field) {
+                Some(i) => {
+                    self.fields[i] = Some(typed_field_value(enums, &policy.fields[i], value)?)
+                }
+                None => return Err(unknown_field(policy, field)),
+            },
         }
-        Ok(Request {
-            prompt,
-            negative_prompt,
-            priority,
-            duration,
-            aspect_ratio,
-            quality_threshold,
-            style,
-            fields,
-        })
+        Ok(())
     }
 }
 
-fn take_string(map: &mut Map<String, Json>, field: &str) -> Result<Option<String>, RequestError> {
-    match map.remove(field) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s)),
-        Some(other) => Err(err(
+/// A value for [`Request::set`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Input<'a> {
+    /// Text: a string field or an enum value's name.
+    Str(&'a str),
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction, converted exactly (to six decimals) or refused.
+    Float(f64),
+    /// An exact number.
+    Num(Fixed),
+    /// A boolean.
+    Bool(bool),
+    /// Not given.
+    Null,
+    /// Something no field takes (a JSON array or object), by its description.
+    Other(&'static str),
+}
+
+impl<'a> From<&'a str> for Input<'a> {
+    fn from(s: &'a str) -> Input<'a> {
+        Input::Str(s)
+    }
+}
+
+impl From<i64> for Input<'_> {
+    fn from(n: i64) -> Self {
+        Input::Int(n)
+    }
+}
+
+impl From<i32> for Input<'_> {
+    fn from(n: i32) -> Self {
+        Input::Int(i64::from(n))
+    }
+}
+
+impl From<f64> for Input<'_> {
+    fn from(x: f64) -> Self {
+        Input::Float(x)
+    }
+}
+
+impl From<Fixed> for Input<'_> {
+    fn from(n: Fixed) -> Self {
+        Input::Num(n)
+    }
+}
+
+impl From<bool> for Input<'_> {
+    fn from(b: bool) -> Self {
+        Input::Bool(b)
+    }
+}
+
+/// A JSON value as an [`Input`], borrowing its text.
+fn input(v: &Json) -> Input<'_> {
+    match v {
+        Json::Null => Input::Null,
+        Json::Bool(b) => Input::Bool(*b),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Input::Int(i),
+            (None, Some(f)) => Input::Float(f),
+            _ => Input::Other("an unusable number"),
+        },
+        Json::String(s) => Input::Str(s),
+        Json::Array(_) => Input::Other("an array"),
+        Json::Object(_) => Input::Other("an object"),
+    }
+}
+
+fn kind(v: Input<'_>) -> &'static str {
+    match v {
+        Input::Null => "null",
+        Input::Bool(_) => "a boolean",
+        Input::Int(_) | Input::Float(_) | Input::Num(_) => "a number",
+        Input::Str(_) => "a string",
+        Input::Other(k) => k,
+    }
+}
+
+fn unknown_field(policy: &Policy, field: &str) -> RequestError {
+    let builtin = [
+        "prompt",
+        "negative_prompt",
+        "style",
+        "priority",
+        "aspect_ratio",
+        "duration",
+        "quality_threshold",
+    ];
+    let known = builtin
+        .into_iter()
+        .chain(policy.fields.iter().map(|f| f.name.as_str()));
+    let hint = match did_you_mean(field, known) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "declare it under `request_fields` in the policy to route on it".to_string(),
+    };
+    err(field, format!("unknown field; {hint}"))
+}
+
+fn string<'a>(field: &str, v: Input<'a>) -> Result<&'a str, RequestError> {
+    match v {
+        Input::Str(s) => Ok(s),
+        other => Err(err(
             field,
-            format!("expected a string, got {}", kind(&other)),
+            format!("expected a string, got {}", kind(other)),
         )),
     }
 }
 
-fn take_number(map: &mut Map<String, Json>, field: &str) -> Result<Option<Fixed>, RequestError> {
-    match map.remove(field) {
-        None | Some(Json::Null) => Ok(None),
-        Some(v) => number(field, &v).map(Some),
-    }
-}
-
-fn number(field: &str, v: &Json) -> Result<Fixed, RequestError> {
+fn number(field: &str, v: Input<'_>) -> Result<Fixed, RequestError> {
     let bad = |why: String| err(field, why);
     match v {
-        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Fixed::from_int(i).ok_or_else(|| bad(format!("{i} is too large"))),
-            (None, Some(f)) => Fixed::from_f64_exact(f).map_err(|e| bad(e.to_string())),
-            _ => Err(bad(format!("{n} is not a usable number"))),
-        },
+        Input::Int(i) => Fixed::from_int(i).ok_or_else(|| bad(format!("{i} is too large"))),
+        Input::Float(f) => Fixed::from_f64_exact(f).map_err(|e| bad(e.to_string())),
+        Input::Num(n) => Ok(n),
         other => Err(bad(format!("expected a number, got {}", kind(other)))),
     }
 }
 
-fn take_enum(
-    map: &mut Map<String, Json>,
-    policy: &Policy,
-    field: &str,
-    id: EnumId,
-) -> Result<Option<u16>, RequestError> {
-    match map.remove(field) {
-        None | Some(Json::Null) => Ok(None),
-        Some(v) => enum_index(policy, field, id, &v).map(Some),
-    }
-}
-
-fn enum_index(policy: &Policy, field: &str, id: EnumId, v: &Json) -> Result<u16, RequestError> {
-    enum_index_in(&policy.enums, field, id, v)
-}
-
-fn enum_index_in(
+fn enum_index(
     enums: &[EnumDef],
     field: &str,
     id: EnumId,
-    v: &Json,
+    v: Input<'_>,
 ) -> Result<u16, RequestError> {
     let values: &[String] = enums
         .get(id.0 as usize)
         .map_or(&[], |d| d.values.as_slice());
-    let listed = values
-        .iter()
-        .map(|v| format!("'{v}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let Json::String(s) = v else {
+    let listed = || {
+        values
+            .iter()
+            .map(|v| format!("'{v}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Input::Str(s) = v else {
         return Err(err(
             field,
-            format!("expected one of {listed}, got {}", kind(v)),
+            format!("expected one of {}, got {}", listed(), kind(v)),
         ));
     };
     match values.iter().position(|x| x == s) {
@@ -243,45 +345,45 @@ fn enum_index_in(
                 Some(m) => format!("; did you mean '{m}'?"),
                 None => String::new(),
             };
-            Err(err(field, format!("'{s}' is not one of {listed}{hint}")))
+            Err(err(
+                field,
+                format!("'{s}' is not one of {}{hint}", listed()),
+            ))
         }
     }
 }
 
-/// Validates a value for a declared field.
+/// Validates a JSON value for a declared field.
 pub(crate) fn field_value(
     enums: &[EnumDef],
     def: &FieldDef,
     v: Json,
 ) -> Result<FieldValue, RequestError> {
+    typed_field_value(enums, def, input(&v))
+}
+
+fn typed_field_value(
+    enums: &[EnumDef],
+    def: &FieldDef,
+    v: Input<'_>,
+) -> Result<FieldValue, RequestError> {
     let field = def.name.as_str();
     Ok(match (def.ty, v) {
-        (Type::Bool, Json::Bool(b)) => FieldValue::Bool(b),
-        (Type::Num | Type::Money, v) => FieldValue::Num(number(field, &v)?),
-        (Type::Str, Json::String(s)) => FieldValue::Str(s),
-        (Type::Enum(id), v) => FieldValue::Enum(enum_index_in(enums, field, id, &v)?),
+        (Type::Bool, Input::Bool(b)) => FieldValue::Bool(b),
+        (Type::Num | Type::Money, v) => FieldValue::Num(number(field, v)?),
+        (Type::Str, Input::Str(s)) => FieldValue::Str(s.to_string()),
+        (Type::Enum(id), v) => FieldValue::Enum(enum_index(enums, field, id, v)?),
         (Type::Bool, other) => {
             return Err(err(
                 field,
-                format!("expected true or false, got {}", kind(&other)),
+                format!("expected true or false, got {}", kind(other)),
             ))
         }
         (Type::Str, other) => {
             return Err(err(
                 field,
-                format!("expected a string, got {}", kind(&other)),
+                format!("expected a string, got {}", kind(other)),
             ))
         }
     })
-}
-
-fn kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
 }
