@@ -78,6 +78,9 @@ pub struct Source {
     pub name: String,
     /// The whole file.
     pub text: String,
+    /// Byte offset of each line's start, computed on first use, so that locating every
+    /// rule of a large policy stays linear.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl Source {
@@ -86,16 +89,25 @@ impl Source {
         Source {
             name: name.into(),
             text: text.into(),
+            line_starts: std::sync::OnceLock::new(),
         }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|&start| start <= offset);
+        let line_start = starts.get(line.wrapping_sub(1)).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(line_start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
         (line, column)
     }
 
@@ -149,4 +161,24 @@ fn to_codespan(d: &Diagnostic, len: usize) -> CsDiagnostic<()> {
         cs = cs.with_notes(vec![format!("help: {h}")]);
     }
     cs
+}
+
+#[cfg(test)]
+mod line_col_tests {
+    use super::Source;
+
+    #[test]
+    fn line_col_agrees_with_counting_from_the_start_at_every_offset() {
+        let text = "a: 1\n\nbé: \"ünï\"\n  - x\r\nlast";
+        let source = Source::new("t.yaml", text);
+        for offset in 0..=text.len() + 2 {
+            let Some(before) = text.get(..offset.min(text.len())) else {
+                continue;
+            };
+            let line = before.matches('\n').count() + 1;
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before[start..].chars().count() + 1;
+            assert_eq!(source.line_col(offset), (line, column), "offset {offset}");
+        }
+    }
 }
