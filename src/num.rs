@@ -93,6 +93,10 @@ impl Fixed {
 
     /// `self * rhs`, truncated to six places, or `None` on overflow.
     pub fn checked_mul(self, rhs: Fixed) -> Option<Fixed> {
+        // The common case in 64 bits: a 128-bit division is a library call, ten times slower.
+        if let Some(product) = self.0.checked_mul(rhs.0) {
+            return Some(Fixed(product / SCALE));
+        }
         let wide = i128::from(self.0) * i128::from(rhs.0) / i128::from(SCALE);
         i64::try_from(wide).ok().map(Fixed)
     }
@@ -101,6 +105,9 @@ impl Fixed {
     pub fn checked_div(self, rhs: Fixed) -> Option<Fixed> {
         if rhs.0 == 0 {
             return None;
+        }
+        if let Some(q) = self.0.checked_mul(SCALE).and_then(|n| n.checked_div(rhs.0)) {
+            return Some(Fixed(q));
         }
         let wide = i128::from(self.0) * i128::from(SCALE) / i128::from(rhs.0);
         i64::try_from(wide).ok().map(Fixed)

@@ -153,11 +153,11 @@ fn ten_thousand_nested_parentheses_give_a_clear_error() {
     let text = format!("{}1 == 1{}", "(".repeat(10_000), ")".repeat(10_000));
     let e = parse_condition(&text).unwrap_err();
     assert!(
-        e.message.contains("nest more than 64 levels"),
+        e.message.contains("nest more than 24 levels"),
         "{}",
         e.message
     );
-    assert_eq!(e.span.start, 64);
+    assert_eq!(e.span.start, 24);
     assert!(e.help.contains("parentheses"));
 }
 

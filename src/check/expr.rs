@@ -141,17 +141,20 @@ impl Cmp {
         })
     }
 
-    /// Applies the comparison to an ordering.
+    /// Applies the comparison to an ordering: a bit test against the set of orderings the
+    /// operator accepts, without branches.
+    #[inline]
     pub fn test(self, o: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            Cmp::Eq => o == Equal,
-            Cmp::Ne => o != Equal,
-            Cmp::Lt => o == Less,
-            Cmp::Le => o != Greater,
-            Cmp::Gt => o == Greater,
-            Cmp::Ge => o != Less,
-        }
+        // Bit 0: less, bit 1: equal, bit 2: greater.
+        let accepted: u8 = match self {
+            Cmp::Eq => 0b010,
+            Cmp::Ne => 0b101,
+            Cmp::Lt => 0b001,
+            Cmp::Le => 0b011,
+            Cmp::Gt => 0b100,
+            Cmp::Ge => 0b110,
+        };
+        accepted >> (o as i8 + 1) & 1 != 0
     }
 }
 

@@ -294,7 +294,7 @@ pub fn compare(op: Cmp, x: Value<'_>, y: Value<'_>) -> bool {
 
 fn read<'a>(slot: Slot, ctx: &Context<'a>) -> Result<Value<'a>, EvalErrorKind> {
     Ok(match slot {
-        Slot::Style => Value::Str(ctx.style.ok_or(EvalErrorKind::Unset)?),
+        Slot::Style => Value::Str(program::read_str(slot, ctx)?),
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Bool(b))) => Value::Bool(*b),
             Some(Some(FieldValue::Num(n))) => Value::Num(*n),
