@@ -312,7 +312,7 @@ impl Adapter {
                 FailureClass::Retryable,
                 format!(
                     "the job did not finish within its deadline of {} s",
-                    job.deadline.as_secs()
+                    job.deadline.as_secs_f64()
                 ),
             )),
         }
