@@ -407,6 +407,17 @@ async fn pixverse_result(
     assert_eq!(id, "42");
     s.saw("poll");
     let n = s.poll();
+    if s.scenario() == "poll_refused" && n > 1 {
+        // The job exists, but the result endpoint now refuses the key (ErrCode 10003).
+        return Json(json!({"ErrCode": 10003, "ErrMsg": "user token is invalid", "Resp": {}}))
+            .into_response();
+    }
+    if s.scenario() == "done_without_url" && n > 2 {
+        return Json(
+            json!({"ErrCode": 0, "ErrMsg": "success", "Resp": {"id": 42, "status": 1, "url": ""}}),
+        )
+        .into_response();
+    }
     let status = match (s.scenario().as_str(), n) {
         (_, 1 | 2) => 5,
         ("moderated", _) => 7,
@@ -456,6 +467,10 @@ async fn pixverse_error_codes_and_statuses() {
         ("ok", "wrong", FailureClass::Terminal, false),
         ("malformed", KEY, FailureClass::Retryable, true),
         ("slow", KEY, FailureClass::Retryable, true),
+        // After a successful create the job exists and may bill: trouble following it, or a
+        // finished job without a video, keeps the spend.
+        ("poll_refused", KEY, FailureClass::Terminal, true),
+        ("done_without_url", KEY, FailureClass::NoVideo, true),
     ];
     for (scenario, key, expected, in_doubt) in cases {
         let (o, stub) = pixverse(scenario, key).await;
@@ -577,7 +592,8 @@ async fn videos_api_failure_modes() {
         ("failed", FailureClass::ContentRejected, false),
         ("failed_server", FailureClass::Retryable, false),
         ("limited", FailureClass::Retryable, false),
-        ("empty", FailureClass::NoVideo, false),
+        // Completed, so billed: an empty download keeps the spend (in doubt).
+        ("empty", FailureClass::NoVideo, true),
         ("slow_poll", FailureClass::Retryable, true),
     ];
     let mut messages = HashMap::new();

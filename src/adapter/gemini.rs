@@ -18,9 +18,9 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{
-    classify_status, create_json, get_following, poll_hint, snippet, Backoff, Poller,
+    after_create, classify_status, create_json, get_following, poll_hint, snippet, Backoff, Poller,
 };
-use super::vertex::{after_create, filtered, model_of, operation_error, veo_body};
+use super::vertex::{filtered, model_of, operation_error, veo_body};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A Gemini API Veo backend.

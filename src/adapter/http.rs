@@ -288,6 +288,15 @@ pub fn snippet(body: &[u8]) -> String {
     s.replace('\n', " ")
 }
 
+/// A failure after the create call succeeded: the job exists and may still run (and bill),
+/// so the reservation is kept.
+pub(crate) fn after_create(f: Failure) -> Failure {
+    Failure::in_doubt(
+        f.class,
+        format!("{}; the job was submitted and may still finish", f.message),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

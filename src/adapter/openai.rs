@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{create_json, poll_hint, Backoff, Poller, Reply};
+use super::http::{after_create, create_json, poll_hint, Backoff, Poller, Reply};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// An OpenAI-style video backend.
@@ -113,14 +113,17 @@ impl OpenAi {
             poll_hint(&headers),
         );
         loop {
+            // Once created, the job exists: trouble reaching it or its video is in doubt
+            // (a completed job was billed), unlike the job's own reported failure.
             match current.status.as_str() {
-                "completed" => return self.download(&current.id, job).await,
+                "completed" => return self.download(&current.id, job).await.map_err(after_create),
                 "failed" => return Err(failed(current.error)),
                 _ => {}
             }
             let path = format!("/v1/videos/{}", current.id);
             let request = self.request(reqwest::Method::GET, &path);
-            if let Some(next) = poller.poll::<VideoJob>(request, timeout, "poll").await? {
+            let polled = poller.poll::<VideoJob>(request, timeout, "poll").await;
+            if let Some(next) = polled.map_err(after_create)? {
                 current = next;
             }
         }

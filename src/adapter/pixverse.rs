@@ -19,7 +19,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{create_json, Poller};
+use super::http::{after_create, create_json, Poller};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A PixVerse backend.
@@ -106,13 +106,16 @@ impl PixVerse {
         loop {
             let path = format!("/openapi/v2/video/result/{id}");
             let request = self.request(reqwest::Method::GET, &path);
-            let Some(result) = poller.poll::<Envelope>(request, timeout, "poll").await? else {
+            // Once created, the job exists: failing to follow it is in doubt, and so is a
+            // finished job without a video (it was billed); its own failures (7, 8) are not.
+            let polled = poller.poll::<Envelope>(request, timeout, "poll").await;
+            let Some(result) = polled.map_err(after_create)? else {
                 continue;
             };
             if result.err_code != 0 {
                 match classify_err_code(result.err_code) {
                     FailureClass::Retryable => continue,
-                    _ => return Err(err_failure(&result, "poll")),
+                    _ => return Err(after_create(err_failure(&result, "poll"))),
                 }
             }
             match result.resp["status"].as_i64() {
@@ -124,10 +127,10 @@ impl PixVerse {
                             quality: None,
                             simulated_seconds: None,
                         }),
-                        None => Err(Failure::new(
+                        None => Err(after_create(Failure::new(
                             FailureClass::NoVideo,
                             "status 1 (done) without a url",
-                        )),
+                        ))),
                     };
                 }
                 Some(7) => {

@@ -30,7 +30,7 @@ use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Value};
 
-use super::http::{create_json, snippet, Poller};
+use super::http::{after_create, create_json, snippet, Poller};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
 
 /// A Vertex AI Veo backend.
@@ -122,15 +122,6 @@ pub(crate) fn operation_error(error: &Value) -> Failure {
             "the operation failed: code {code}: {}",
             snippet(message.as_bytes())
         ),
-    )
-}
-
-/// A failure after the create call succeeded: the job exists and may still run (and bill),
-/// so the reservation is kept.
-pub(crate) fn after_create(f: Failure) -> Failure {
-    Failure::in_doubt(
-        f.class,
-        format!("{}; the job was submitted and may still finish", f.message),
     )
 }
 
