@@ -1,5 +1,6 @@
 //! A fixed workload for instruction-level profiling: 100,000 decisions and 10,000 traces on
-//! `policies/videogen.yaml`, with nothing else in the process worth counting.
+//! `policies/videogen.yaml`, with nothing else in the process worth counting; with the
+//! argument `explain`, 10,000 explanations instead.
 //!
 //! ```sh
 //! cargo build --release --example profile_decide
@@ -27,6 +28,13 @@ fn main() {
         .expect("a valid request");
     let now = "2026-11-10T12:00:00Z".parse().expect("a valid time");
     let state = State::new(&policy, now).with_spend("20".parse().expect("money"));
+    if std::env::args().nth(1).as_deref() == Some("explain") {
+        let rules: usize = (0..10_000)
+            .map(|_| policy.explain(&request, &state).rules.len())
+            .sum();
+        println!("{rules}");
+        return;
+    }
     let mut decision = Decision::default();
     let mut chosen = 0usize;
     for _ in 0..100_000 {

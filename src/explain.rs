@@ -264,7 +264,15 @@ pub fn trace_into<'a>(
 
 /// Decides and explains.
 pub fn explain(policy: &Policy, request: &Request, state: &State) -> Explanation {
-    let mut trace = Trace::default();
+    // Sized up front: growing these vectors was a tenth of explain's instructions.
+    let rules = policy.rules.len();
+    let mut trace = Trace {
+        rules: Vec::with_capacity(rules),
+        clauses: Vec::with_capacity(rules * 4),
+        reads: Vec::with_capacity(rules * 6),
+        backends: Vec::with_capacity(policy.backends.len()),
+        ..Trace::default()
+    };
     trace_into(policy, request, state, &mut trace);
     render(policy, request, state, &trace)
 }
