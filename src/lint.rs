@@ -213,7 +213,7 @@ fn fact(e: &CExpr) -> Option<Fact> {
         CKind::Cmp(op, a, b) => {
             let (s, lit, op) = match (slot(a), &b.kind, slot(b), &a.kind) {
                 (Some(s), CKind::Lit(l), _, _) => (s, l, *op),
-                (_, _, Some(s), CKind::Lit(l)) => (s, l, flip(*op)),
+                (_, _, Some(s), CKind::Lit(l)) => (s, l, op.flipped()),
                 _ => return None,
             };
             match (lit, op) {
@@ -232,16 +232,6 @@ fn fact(e: &CExpr) -> Option<Fact> {
             Some(Fact::OneOf(s, mask))
         }
         _ => None,
-    }
-}
-
-fn flip(op: Cmp) -> Cmp {
-    match op {
-        Cmp::Lt => Cmp::Gt,
-        Cmp::Le => Cmp::Ge,
-        Cmp::Gt => Cmp::Lt,
-        Cmp::Ge => Cmp::Le,
-        other => other,
     }
 }
 

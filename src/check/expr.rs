@@ -141,6 +141,17 @@ impl Cmp {
         })
     }
 
+    /// The same comparison with its operands swapped: `a < b` is `b > a`.
+    pub fn flipped(self) -> Cmp {
+        match self {
+            Cmp::Lt => Cmp::Gt,
+            Cmp::Le => Cmp::Ge,
+            Cmp::Gt => Cmp::Lt,
+            Cmp::Ge => Cmp::Le,
+            same => same,
+        }
+    }
+
     /// Applies the comparison to an ordering: a bit test against the set of orderings the
     /// operator accepts, without branches.
     #[inline]

@@ -137,7 +137,7 @@ fn compare(op: Cmp, a: &CExpr, b: &CExpr) -> Option<Node> {
             (NumNode::Slot(slot), NumNode::K(k)) => Node::NumK { slot, op, k },
             (NumNode::K(k), NumNode::Slot(slot)) => Node::NumK {
                 slot,
-                op: flip(op),
+                op: op.flipped(),
                 k,
             },
             (a, b) => Node::Num { op, a, b },
@@ -231,16 +231,6 @@ fn enum_set<'a>(items: impl Iterator<Item = &'a Lit>) -> Option<u64> {
         }
     }
     Some(set)
-}
-
-fn flip(op: Cmp) -> Cmp {
-    match op {
-        Cmp::Lt => Cmp::Gt,
-        Cmp::Le => Cmp::Ge,
-        Cmp::Gt => Cmp::Lt,
-        Cmp::Ge => Cmp::Le,
-        same => same,
-    }
 }
 
 fn num(e: &CExpr) -> NumNode {
