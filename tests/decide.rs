@@ -347,3 +347,54 @@ fn bad_requests_get_one_clear_error() {
     assert!(err("[1, 2]").contains("expected a JSON object"));
     assert!(err("{").contains("not valid JSON"));
 }
+
+#[test]
+fn a_standalone_condition_means_what_it_means_in_a_rule() {
+    let p = videogen();
+    let guard = p
+        .condition("priority == 'quality' AND budget_available", Some("veo"))
+        .unwrap();
+    let req = request(&p, r#"{"priority": "quality"}"#);
+    // veo's default model costs 0.10: it fits at 99.90 and not at 99.95.
+    assert_eq!(
+        guard.evaluate(&p.context(&req, &state(&p, "99.90"))),
+        Ok(true)
+    );
+    assert_eq!(
+        guard.evaluate(&p.context(&req, &state(&p, "99.95"))),
+        Ok(false)
+    );
+    let speed = request(&p, r#"{"priority": "speed"}"#);
+    assert_eq!(
+        guard.evaluate(&p.context(&speed, &state(&p, "0"))),
+        Ok(false)
+    );
+
+    let unset = p.condition("style == 'anime'", None).unwrap();
+    let err = unset
+        .evaluate(&p.context(&req, &state(&p, "0")))
+        .unwrap_err();
+    assert_eq!(err.kind, genroute::eval::EvalErrorKind::Unset);
+    assert_eq!(
+        (err.span.start, err.span.end),
+        (0, 5),
+        "the error points at `style`"
+    );
+}
+
+#[test]
+fn a_standalone_condition_is_checked_like_a_rule() {
+    let p = videogen();
+    let typo = p
+        .condition("priorty == 'quality'", None)
+        .unwrap_err()
+        .to_string();
+    assert!(typo.contains("did you mean `priority`"), "{typo}");
+    let no_target = p.condition("cost < 1", None).unwrap_err().to_string();
+    assert!(no_target.contains("cost"), "{no_target}");
+    let target = p.condition("cost < 1", Some("vo")).unwrap_err().to_string();
+    assert!(target.contains("unknown target backend `vo`"), "{target}");
+    assert!(target.contains("did you mean `veo`?"), "{target}");
+    let syntax = p.condition("priority ==", None).unwrap_err().to_string();
+    assert!(syntax.contains("<condition>"), "{syntax}");
+}
