@@ -366,7 +366,7 @@ fn run_num(n: &NumNode, ctx: &Context<'_>) -> Result<Fixed, EvalErrorKind> {
 }
 
 /// Reads a numeric slot.
-#[inline]
+#[inline(always)]
 pub(super) fn read_num(slot: Slot, ctx: &Context<'_>) -> Result<Fixed, EvalErrorKind> {
     Ok(match slot {
         Slot::Duration => ctx.duration,
@@ -393,7 +393,7 @@ pub(super) fn read_num(slot: Slot, ctx: &Context<'_>) -> Result<Fixed, EvalError
 }
 
 /// Reads a text slot.
-#[inline]
+#[inline(always)]
 pub(super) fn read_str<'a>(slot: Slot, ctx: &Context<'a>) -> Result<&'a str, EvalErrorKind> {
     match slot {
         Slot::Style => ctx.style.ok_or(EvalErrorKind::Unset),
@@ -406,7 +406,7 @@ pub(super) fn read_str<'a>(slot: Slot, ctx: &Context<'a>) -> Result<&'a str, Eva
 }
 
 /// Reads an enum slot, as its index.
-#[inline]
+#[inline(always)]
 pub(super) fn read_enum(slot: Slot, ctx: &Context<'_>) -> Result<u16, EvalErrorKind> {
     Ok(match slot {
         Slot::Priority => ctx.priority,
@@ -421,7 +421,7 @@ pub(super) fn read_enum(slot: Slot, ctx: &Context<'_>) -> Result<u16, EvalErrorK
 }
 
 /// Reads a boolean slot.
-#[inline]
+#[inline(always)]
 pub(super) fn read_flag(slot: Slot, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
     Ok(match slot {
         Slot::BudgetLeft => ctx.monthly_spend < ctx.monthly_budget,
