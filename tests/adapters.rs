@@ -499,6 +499,9 @@ async fn videos_create(State(s): State<Stub>, headers: HeaderMap, body: Bytes) -
     assert_eq!(body["size"], "1280x720");
     match s.scenario().as_str() {
         "limited" => (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": {"code": "rate_limit_exceeded"}}))).into_response(),
+        "bad_gateway" => (StatusCode::BAD_GATEWAY, "upstream connect error").into_response(),
+        "gateway_timeout" => (StatusCode::GATEWAY_TIMEOUT, "upstream request timeout").into_response(),
+        "unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response(),
         _ => (StatusCode::OK, [("openai-poll-after-ms", "5")], Json(json!({"id": "vid_1", "object": "video", "status": "queued", "progress": 0, "error": null}))).into_response(),
     }
 }
@@ -592,6 +595,11 @@ async fn videos_api_failure_modes() {
         ("failed", FailureClass::ContentRejected, false),
         ("failed_server", FailureClass::Retryable, false),
         ("limited", FailureClass::Retryable, false),
+        // A gateway that lost the service's answer does not know whether the job exists;
+        // the service's own 503 says it did not take it.
+        ("bad_gateway", FailureClass::Retryable, true),
+        ("gateway_timeout", FailureClass::Retryable, true),
+        ("unavailable", FailureClass::Retryable, false),
         // Completed, so billed: an empty download keeps the spend (in doubt).
         ("empty", FailureClass::NoVideo, true),
         ("slow_poll", FailureClass::Retryable, true),

@@ -105,7 +105,9 @@ fn describe(e: reqwest::Error) -> Transport {
 }
 
 /// Sends a create call and reads its JSON reply. A lost reply, or one that cannot be read, is
-/// in doubt (the job may exist); an error status is classed by [`classify_status`].
+/// in doubt (the job may exist); so is a gateway's 502 or 504, which says the gateway lost
+/// the upstream's answer, not that the job was refused. Any other error status is classed by
+/// [`classify_status`] and is not in doubt: the service itself answered.
 pub async fn create_json<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
     timeout: Duration,
@@ -115,7 +117,14 @@ pub async fn create_json<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|t| t.create_failure(what))?;
     if !reply.status.is_success() {
-        return Err(reply.status_failure(what));
+        let failure = reply.status_failure(what);
+        if matches!(reply.status.as_u16(), 502 | 504) {
+            return Err(Failure::in_doubt(
+                failure.class,
+                format!("{}; a gateway lost the service's answer, so the job may exist and is not submitted again", failure.message),
+            ));
+        }
+        return Err(failure);
     }
     let value = reply
         .json(what)

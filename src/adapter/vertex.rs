@@ -9,7 +9,8 @@
 //!
 //! | answer | class | in doubt |
 //! |---|---|---|
-//! | create: HTTP 408, 429 (`RESOURCE_EXHAUSTED`), 5xx | retryable | no: the server answered |
+//! | create: HTTP 408, 429 (`RESOURCE_EXHAUSTED`), 500, 503 | retryable | no: the server answered |
+//! | create: HTTP 502, 504 (a gateway lost the answer) | retryable | yes |
 //! | create: HTTP 400, 401, 403, 404, … | terminal | no |
 //! | create: reply lost (timeout, reset) or unreadable, or without an operation `name` | retryable | yes |
 //! | poll: transport error, 408, 429, 5xx, unreadable body | polled again | — |
