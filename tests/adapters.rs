@@ -132,7 +132,7 @@ async fn vertex_model(
         if sc == "slow_poll" {
             slow().await;
         }
-        if sc == "malformed_poll" && n == 1 {
+        if (sc == "malformed_poll" && n == 1) || sc == "garbage_poll" {
             return (StatusCode::OK, "not json").into_response();
         }
         if n < 2 {
@@ -516,7 +516,7 @@ async fn videos_status(State(s): State<Stub>) -> Response {
     if sc == "flaky" && n == 1 {
         return (StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response();
     }
-    if sc == "malformed_poll" && n == 1 {
+    if (sc == "malformed_poll" && n == 1) || sc == "garbage_poll" {
         return (StatusCode::OK, "<html>").into_response();
     }
     let body = match (sc.as_str(), n) {
@@ -600,6 +600,8 @@ async fn videos_api_failure_modes() {
         ("bad_gateway", FailureClass::Retryable, true),
         ("gateway_timeout", FailureClass::Retryable, true),
         ("unavailable", FailureClass::Retryable, false),
+        // Five unreadable poll replies in a row end the job (in doubt: it was created).
+        ("garbage_poll", FailureClass::Retryable, true),
         // Completed, so billed: an empty download keeps the spend (in doubt).
         ("empty", FailureClass::NoVideo, true),
         ("slow_poll", FailureClass::Retryable, true),
@@ -617,5 +619,10 @@ async fn videos_api_failure_modes() {
         messages.insert(*scenario, f.message);
     }
     assert!(messages["failed"].contains("refused"));
+    assert!(
+        messages["garbage_poll"].contains("5 unreadable replies in a row"),
+        "{}",
+        messages["garbage_poll"]
+    );
     assert!(messages.values().all(|m| !m.contains("SECRET123")));
 }

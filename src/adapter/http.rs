@@ -139,7 +139,16 @@ pub enum Polled<T> {
     Ready(T, Option<Duration>),
     /// Ask again after the hinted delay, if any.
     Again(Option<Duration>),
+    /// The server answered with a success status but a body that cannot be read; asking
+    /// again is fine a few times (see [`MAX_UNREADABLE_POLLS`]).
+    Unreadable(Failure, Option<Duration>),
 }
+
+/// How many unreadable poll replies in a row end the job. A server that keeps answering
+/// with a body the adapter cannot read is not going to start making sense; waiting for the
+/// job's deadline (minutes) would only hold the request. Transport trouble and 408/429/5xx,
+/// which do pass, are still waited out until the deadline.
+pub const MAX_UNREADABLE_POLLS: u32 = 5;
 
 /// Sends one poll request. Polls are safe to repeat, so only a definite error status fails.
 pub async fn poll_json<T: serde::de::DeserializeOwned>(
@@ -159,7 +168,7 @@ pub async fn poll_json<T: serde::de::DeserializeOwned>(
     }
     Ok(match reply.json(what) {
         Ok(v) => Polled::Ready(v, hint),
-        Err(_) => Polled::Again(hint),
+        Err(unreadable) => Polled::Unreadable(unreadable, hint),
     })
 }
 
@@ -167,6 +176,7 @@ pub async fn poll_json<T: serde::de::DeserializeOwned>(
 pub struct Poller {
     backoff: Backoff,
     hint: Option<Duration>,
+    unreadable: u32,
 }
 
 impl Poller {
@@ -175,11 +185,13 @@ impl Poller {
         Poller {
             backoff: Backoff::new(first, max),
             hint,
+            unreadable: 0,
         }
     }
 
     /// Waits, then polls once: `Some(reply)` when the server answered readably, `None` when
-    /// the poll should simply be repeated.
+    /// the poll should simply be repeated, a failure for a definite error status or for the
+    /// [`MAX_UNREADABLE_POLLS`]th unreadable reply in a row.
     pub async fn poll<T: serde::de::DeserializeOwned>(
         &mut self,
         request: reqwest::RequestBuilder,
@@ -190,10 +202,25 @@ impl Poller {
         Ok(match poll_json(request, timeout, what).await? {
             Polled::Ready(v, hint) => {
                 self.hint = hint;
+                self.unreadable = 0;
                 Some(v)
             }
             Polled::Again(hint) => {
                 self.hint = hint;
+                None
+            }
+            Polled::Unreadable(failure, hint) => {
+                self.hint = hint;
+                self.unreadable += 1;
+                if self.unreadable >= MAX_UNREADABLE_POLLS {
+                    return Err(Failure::new(
+                        failure.class,
+                        format!(
+                            "{} ({} unreadable replies in a row)",
+                            failure.message, self.unreadable
+                        ),
+                    ));
+                }
                 None
             }
         })
