@@ -18,7 +18,8 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::http::{
-    after_create, classify_status, create_json, get_following, poll_hint, snippet, Backoff, Poller,
+    after_create, classify_status, create_json, get_following, origin, poll_hint, snippet, Backoff,
+    Poller,
 };
 use super::vertex::{filtered, model_of, operation_error, veo_body};
 use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
@@ -30,15 +31,6 @@ pub struct Gemini {
     pub endpoint: Endpoint,
     /// Shared HTTP client.
     pub client: reqwest::Client,
-}
-
-/// Scheme, host and port: what "the same origin" compares.
-fn origin(u: &Url) -> (String, Option<String>, Option<u16>) {
-    (
-        u.scheme().to_string(),
-        u.host_str().map(str::to_string),
-        u.port_or_known_default(),
-    )
 }
 
 impl Gemini {

@@ -227,6 +227,15 @@ impl Poller {
     }
 }
 
+/// Scheme, host and port: what "the same origin" compares.
+pub(crate) fn origin(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        u.scheme().to_string(),
+        u.host_str().map(str::to_string),
+        u.port_or_known_default(),
+    )
+}
+
 /// GETs `url`, following up to five redirects by hand. `auth` headers go only to the
 /// original origin: a redirect to another host (a signed storage URL, say) never receives the
 /// key.
@@ -236,13 +245,6 @@ pub async fn get_following(
     auth: &HeaderMap,
     timeout: Duration,
 ) -> Result<Reply, Transport> {
-    let origin = |u: &reqwest::Url| {
-        (
-            u.scheme().to_string(),
-            u.host_str().map(str::to_string),
-            u.port_or_known_default(),
-        )
-    };
     let first =
         reqwest::Url::parse(url).map_err(|e| Transport::Connect(format!("bad URL: {e}")))?;
     let mut current = first.clone();
