@@ -148,28 +148,26 @@ fn compare(op: Cmp, a: &CExpr, b: &CExpr) -> Option<Node> {
         Cmp::Ne => false,
         _ => return None,
     };
-    let tested = match (enum_slot(a), enum_slot(b)) {
-        (Some(slot), None) if is_constant(b) => Node::Enum {
+    // Equality is symmetric: `'quality' == priority` is `priority == 'quality'`.
+    let (x, k) = if is_constant(a) { (b, a) } else { (a, b) };
+    if !is_constant(k) {
+        return None;
+    }
+    let tested = if let Some(slot) = enum_slot(x) {
+        Node::Enum {
             slot,
-            set: enum_set(std::iter::once(&constant_lit(b)?))?,
+            set: enum_set(std::iter::once(&constant_lit(k)?))?,
             beyond: false,
-        },
-        (None, Some(slot)) if is_constant(a) => Node::Enum {
+        }
+    } else if let (Some(slot), CKind::Lit(text @ Lit::Str(_))) = (str_slot(x), &k.kind) {
+        Node::Str {
             slot,
-            set: enum_set(std::iter::once(&constant_lit(a)?))?,
-            beyond: false,
-        },
-        _ if str_slot(a).is_some() && matches!(b.kind, CKind::Lit(Lit::Str(_))) => Node::Str {
-            slot: str_slot(a)?,
-            values: str_values(std::iter::once(lit_of(b)?))?,
-        },
-        _ if str_slot(b).is_some() && matches!(a.kind, CKind::Lit(Lit::Str(_))) => Node::Str {
-            slot: str_slot(b)?,
-            values: str_values(std::iter::once(lit_of(a)?))?,
-        },
-        _ if a.ty == Type::Bool && is_constant(b) => bool_test(a, constant_lit(b)?)?,
-        _ if b.ty == Type::Bool && is_constant(a) => bool_test(b, constant_lit(a)?)?,
-        _ => return None,
+            values: str_values(std::iter::once(text))?,
+        }
+    } else if x.ty == Type::Bool {
+        bool_test(x, constant_lit(k)?)?
+    } else {
+        return None;
     };
     Some(if eq { tested } else { negate(tested) })
 }
@@ -202,13 +200,6 @@ fn enum_slot(e: &CExpr) -> Option<Slot> {
 fn str_slot(e: &CExpr) -> Option<Slot> {
     match (&e.kind, e.ty) {
         (CKind::Read(slot), Type::Str) => Some(*slot),
-        _ => None,
-    }
-}
-
-fn lit_of(e: &CExpr) -> Option<&Lit> {
-    match &e.kind {
-        CKind::Lit(l) => Some(l),
         _ => None,
     }
 }
