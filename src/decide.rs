@@ -21,8 +21,9 @@
 //! 6. A condition that fails at run time (division by zero, an unset field) does not match,
 //!    and explain shows the error.
 //!
-//! [`decide_with`] is generic over a [`RouteTrace`]; with [`NoTrace`] the hooks compile away
-//! and the decision allocates only its fallback list.
+//! [`decide_into`] is generic over a [`RouteTrace`]. With [`NoTrace`] the hooks compile away,
+//! conditions run as their compiled [`crate::eval::Program`], and a decision into a reused
+//! [`Decision`] allocates nothing; a tracer that wants clauses gets the checked tree walked.
 
 use crate::eval::{self, Context, EvalError, NoTrace, Tracer};
 use crate::num::Fixed;

@@ -1,8 +1,11 @@
 //! Explanations: the decision together with the reasons for it, down to each clause.
 //!
-//! An [`Explanation`] comes from the same [`decide_with`] call as a plain decision, with a
-//! recording tracer plugged in, so what it says is what the router did. It serializes to the
-//! JSON that `genroute explain --format json` prints and renders to the text report.
+//! A [`Trace`] comes from the same [`decide_into`] call as a plain decision, with the trace
+//! plugged in as its [`RouteTrace`], so what it records is what the router did: the rules'
+//! outcomes are the same, walked on each condition's checked tree so that every clause and
+//! read is seen (a property test checks the tree and the compiled program agree). An
+//! [`Explanation`] is a trace rendered with names and messages; it serializes to the JSON
+//! that `genroute explain --format json` prints and renders to the text report.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
