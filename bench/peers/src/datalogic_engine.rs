@@ -7,7 +7,7 @@
 use datalogic_rs::bumpalo::Bump;
 use datalogic_rs::{DataValue, Engine, Logic};
 
-use crate::{Ctx, Peer};
+use crate::{wrong_answer, Ctx, Peer};
 
 /// The six conditions in JSONLogic.
 pub const CONDITIONS: [&str; 6] = [
@@ -91,15 +91,16 @@ impl Peer for Datalogic {
         DataValue::Object(&input[..])
     }
 
-    #[inline]
+    #[inline(always)]
     fn eval(&self, arena: &mut Bump, cond: usize, view: &mut DataValue<'_>) -> bool {
         arena.reset();
         let arena: &Bump = arena;
         match self.engine.evaluate(&self.rules[cond], *view, arena) {
-            Ok(v) => v
-                .as_bool()
-                .unwrap_or_else(|| panic!("datalogic: c{}: not a boolean: {v}", cond + 1)),
-            Err(e) => panic!("datalogic: c{}: {e}", cond + 1),
+            Ok(v) => match v.as_bool() {
+                Some(b) => b,
+                None => wrong_answer("datalogic", cond, &v),
+            },
+            Err(e) => wrong_answer("datalogic", cond, &e),
         }
     }
 }

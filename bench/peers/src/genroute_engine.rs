@@ -11,7 +11,7 @@ use genroute::eval::Context;
 use genroute::request::Input;
 use genroute::{Condition, Fixed, Policy, Request, State};
 
-use crate::{Ctx, Peer, CONDITIONS};
+use crate::{wrong_answer, Ctx, Peer, CONDITIONS};
 
 /// The bench policy (`bench/peers/policy.yaml`).
 pub const POLICY: &str = include_str!("../policy.yaml");
@@ -118,10 +118,11 @@ impl Peer for Genroute {
         self.policy.context(request, state)
     }
 
-    #[inline]
+    #[inline(always)]
     fn eval(&self, _: &mut (), cond: usize, ctx: &mut Context<'_>) -> bool {
-        self.conditions[cond]
-            .evaluate(ctx)
-            .unwrap_or_else(|e| panic!("genroute: c{}: {e:?}", cond + 1))
+        match self.conditions[cond].evaluate(ctx) {
+            Ok(b) => b,
+            Err(e) => wrong_answer("genroute", cond, &e),
+        }
     }
 }

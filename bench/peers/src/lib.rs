@@ -183,7 +183,9 @@ pub trait Peer: Sized {
     /// The value evaluation reads, borrowed from `input`.
     fn view<'a>(&'a self, input: &'a mut Self::Input) -> Self::View<'a>;
     /// Evaluates condition `cond` (0 for c1 ... 5 for c6). Panics on an engine error or a
-    /// non-boolean result: a benchmark must never time a failure.
+    /// non-boolean result: a benchmark must never time a failure. Every engine marks it
+    /// `#[inline(always)]`, so that no engine's timing depends on whether the optimizer chose
+    /// to inline its adapter into the benchmark loop.
     fn eval(&self, scratch: &mut Self::Scratch, cond: usize, view: &mut Self::View<'_>) -> bool;
 
     /// Builds the context from `ctx` and evaluates `cond` on it, for tests.
@@ -193,4 +195,12 @@ pub trait Peer: Sized {
         let mut view = self.view(&mut input);
         self.eval(&mut scratch, cond, &mut view)
     }
+}
+
+/// An engine gave a wrong or failed answer inside `Peer::eval`: panics with `what`. Cold and out
+/// of line, so that no engine's timed path carries the formatting of a message it never prints.
+#[cold]
+#[inline(never)]
+pub fn wrong_answer(engine: &str, cond: usize, what: &dyn std::fmt::Debug) -> ! {
+    panic!("{engine}: c{}: {what:?}", cond + 1)
 }

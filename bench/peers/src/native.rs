@@ -116,7 +116,7 @@ impl Peer for Native {
         input
     }
 
-    #[inline]
+    #[inline(always)]
     fn eval(&self, _: &mut (), cond: usize, view: &mut &NativeCtx) -> bool {
         FNS[cond](view)
     }

@@ -14,7 +14,7 @@ use regorus::rvm::program::Program;
 use regorus::rvm::vm::RegoVM;
 use regorus::{Engine, Rc, Value};
 
-use crate::{Ctx, Peer};
+use crate::{wrong_answer, Ctx, Peer};
 
 /// The six conditions as rules of one Rego v1 policy.
 pub const POLICY: &str = r#"package bench
@@ -131,14 +131,14 @@ impl Peer for Regorus {
         input
     }
 
-    #[inline]
+    #[inline(always)]
     fn eval(&self, vms: &mut Vec<RegoVM>, cond: usize, view: &mut &Value) -> bool {
         let vm = &mut vms[cond];
         // `Value` is reference-counted: this clone is a pointer copy.
         vm.set_input((*view).clone());
         match vm.execute() {
             Ok(Value::Bool(b)) => b,
-            other => panic!("regorus: c{}: {other:?}", cond + 1),
+            other => wrong_answer("regorus", cond, &other),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use rhai::{Engine, ImmutableString, Scope, AST, FLOAT, INT};
 
-use crate::{Ctx, Peer};
+use crate::{wrong_answer, Ctx, Peer};
 
 /// The six conditions in Rhai.
 pub const CONDITIONS: [&str; 6] = [
@@ -67,10 +67,14 @@ impl Peer for Rhai {
         input
     }
 
-    #[inline]
+    #[inline(always)]
     fn eval(&self, _: &mut (), cond: usize, view: &mut Self::View<'_>) -> bool {
-        self.engine
+        match self
+            .engine
             .eval_ast_with_scope::<bool>(view, &self.asts[cond])
-            .unwrap_or_else(|e| panic!("rhai: c{}: {e}", cond + 1))
+        {
+            Ok(b) => b,
+            Err(e) => wrong_answer("rhai", cond, &e),
+        }
     }
 }

@@ -11,7 +11,7 @@ use zen_expression::variable::{Variable, VariableMap};
 use zen_expression::vm::VM;
 use zen_expression::{Expression, Isolate};
 
-use crate::{Ctx, Peer};
+use crate::{wrong_answer, Ctx, Peer};
 
 /// The six conditions in ZEN.
 pub const CONDITIONS: [&str; 6] = [
@@ -91,11 +91,11 @@ impl Peer for Zen {
         Scope::new(input.clone())
     }
 
-    #[inline]
+    #[inline(always)]
     fn eval(&self, vm: &mut VM, cond: usize, scope: &mut Scope) -> bool {
         match self.exprs[cond].evaluate_with_scope(scope, vm) {
             Ok(Variable::Bool(b)) => b,
-            other => panic!("zen: c{}: {other:?}", cond + 1),
+            other => wrong_answer("zen", cond, &other),
         }
     }
 }
