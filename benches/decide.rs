@@ -1,6 +1,7 @@
 //! The decision engine's costs.
 //!
-//! - `engine`: on `policies/videogen.yaml`, load + check, one decision, one decision with its
+//! - `engine`: on `policies/videogen.yaml`, load + check, generating machine code for every
+//!   rule ([`Policy::compile_native`]), one decision, one decision with its
 //!   full trace recorded (into a reused [`Trace`]), one [`Policy::explain`] (trace rendered
 //!   into an owned report), and that report rendered to text and JSON.
 //! - `scaling`: a decision on generated policies with 10, 100 and 1,000 backends and as many
@@ -20,7 +21,7 @@ use std::time::Duration;
 use std::sync::Arc;
 use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use genroute::exec::{DirSink, Router, SystemClock};
 use genroute::ledger::memory::MemoryStore;
 use genroute::{Decision, LoadOptions, Policy, Request, RequestBuilder, Source, State, Trace};
@@ -67,6 +68,20 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
     g.sample_size(50).measurement_time(Duration::from_secs(3));
     g.bench_function("load_and_check_videogen", |b| b.iter(load));
+    // Machine code for every rule of a freshly loaded policy (what a server does before a
+    // policy takes traffic); the policy is loaded and dropped outside the timing.
+    assert_eq!(
+        load().compile_native(),
+        load().rules.len(),
+        "a rule has no machine code"
+    );
+    g.bench_function("compile_native_videogen", |b| {
+        b.iter_batched_ref(
+            load,
+            |p| black_box(p.compile_native()),
+            BatchSize::SmallInput,
+        )
+    });
     let p = load();
     for (name, request, state, expect) in cases(&p) {
         let chosen = p

@@ -9,7 +9,7 @@ use crate::check::check_condition;
 use crate::check::expr::CExpr;
 use crate::check::scope::{BackendFacts, Scope, Target};
 use crate::diag::{Diagnostic, Source};
-use crate::eval::{evaluate_bool, Context, EvalError, Program};
+use crate::eval::{evaluate_bool, Context, EvalError, EvalErrorKind, Program};
 use crate::lang::parse::parse_condition;
 use crate::policy::load::facts_of;
 use crate::policy::Policy;
@@ -31,16 +31,25 @@ impl Condition {
         &self.text
     }
 
+    /// Its compiled program: whether it runs as machine code, and each evaluator on its own.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
     /// Evaluates it. An error names the sub-expression that raised it.
-    #[inline]
+    #[inline(always)]
     pub fn evaluate(&self, ctx: &Context<'_>) -> Result<bool, EvalError> {
-        self.program.run(ctx).map_err(|kind| {
-            // The rare path: the tree walker locates the error.
-            match evaluate_bool(&self.tree, ctx) {
-                Err(located) => located,
-                Ok(_) => EvalError::new(self.tree.span, kind),
-            }
-        })
+        self.program.run(ctx).map_err(|kind| self.locate(kind, ctx))
+    }
+
+    /// The rare path: the tree walker locates the error.
+    #[cold]
+    #[inline(never)]
+    fn locate(&self, kind: EvalErrorKind, ctx: &Context<'_>) -> EvalError {
+        match evaluate_bool(&self.tree, ctx) {
+            Err(located) => located,
+            Ok(_) => EvalError::new(self.tree.span, kind),
+        }
     }
 }
 

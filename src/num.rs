@@ -18,7 +18,10 @@ pub const SCALE: i64 = 1_000_000;
 pub const PLACES: usize = 6;
 
 /// An exact decimal with six places (micro-units). Money is a `Fixed` in US dollars.
+///
+/// It is a transparent `i64`: the condition JIT (`src/eval/program/jit.rs`) loads it as one.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
 pub struct Fixed(i64);
 
 /// Why a number could not be parsed or computed.

@@ -1,6 +1,7 @@
 //! Properties of the language, checked on random inputs:
-//! printing a tree and parsing it back gives the same tree; the evaluator (fast and traced)
-//! agrees with a small reference interpreter written here; the parser and checker never panic.
+//! printing a tree and parsing it back gives the same tree; the evaluators (tree walker, traced
+//! walker, program interpreter and the program's machine code) agree with a small reference
+//! interpreter written here; the parser and checker never panic.
 
 use std::collections::HashMap;
 
@@ -372,8 +373,13 @@ proptest! {
         let traced = eval::eval_bool(&checked, &ctx, &mut Counting(0)).map_err(|e| e.kind);
         prop_assert_eq!(&fast, &expected, "`{}`", tree);
         prop_assert_eq!(&traced, &expected, "traced `{}`", tree);
-        let compiled = eval::Program::compile(&checked).run(&ctx);
-        prop_assert_eq!(&compiled, &expected, "compiled `{}`", tree);
+        let program = eval::Program::compile(&checked);
+        prop_assert_eq!(&program.run(&ctx), &expected, "compiled `{}`", tree);
+        prop_assert_eq!(&program.run_interpreted(&ctx), &expected, "interpreted `{}`", tree);
+        // Machine code may defer (None), but when it answers, it is right.
+        if let Some(native) = program.run_native(&ctx) {
+            prop_assert_eq!(Ok(native), expected, "native `{}`", tree);
+        }
     }
 
     #[test]

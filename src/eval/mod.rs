@@ -45,11 +45,13 @@ pub enum FieldValue {
     Enum(u16),
 }
 
-/// Circuit breaker states, in the order of the `breaker` enum.
+/// Circuit breaker states, in the order of the `breaker` enum (one byte each, which the
+/// condition JIT reads).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum BreakerState {
     /// Calls flow.
     #[default]

@@ -12,18 +12,39 @@
 //!
 //! The program and the tree are two evaluators of one language, so a property test checks
 //! that they agree on random conditions and contexts (`tests/properties.rs`). Anything the
-//! program has no special node for (string comparisons, ordering of enums) runs through the
-//! tree walker, so the program never has to be complete to be correct.
+//! program has no special node for (ordering of enums or strings, say) runs through the tree
+//! walker, so the program never has to be complete to be correct.
+//!
+//! With the `jit` feature (on by default) a program is also turned into machine code
+//! (`program/jit.rs`, Cranelift): on its first evaluation, or earlier through
+//! [`Program::compile_native`]. The machine code answers the common case and defers anything
+//! unusual (an error, arithmetic past 64 bits) to the node interpreter below, which stays the
+//! definition. A program with a tree-walker node, or a host without a JIT, has no machine
+//! code and runs in the interpreter.
 
 use crate::check::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot, Type};
 use crate::num::Fixed;
 
 use super::{arith, evaluate, evaluate_bool, Context, EvalErrorKind, FieldValue, Value};
 
+#[cfg(feature = "jit")]
+mod jit;
+
 /// A compiled condition. See the module docs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Program {
     root: Node,
+    /// Machine code for `root`, where the generator covers it and the host has a JIT;
+    /// generated on the first evaluation or by [`Program::compile_native`].
+    #[cfg(feature = "jit")]
+    native: std::sync::OnceLock<Option<jit::Native>>,
+}
+
+impl PartialEq for Program {
+    /// Programs are equal when their nodes are; the machine code follows from them.
+    fn eq(&self, other: &Program) -> bool {
+        self.root == other.root
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,13 +95,75 @@ enum NumNode {
 impl Program {
     /// Compiles a checked boolean condition.
     pub fn compile(e: &CExpr) -> Program {
-        Program { root: node(e) }
+        Program {
+            root: node(e),
+            #[cfg(feature = "jit")]
+            native: std::sync::OnceLock::new(),
+        }
     }
 
-    /// Evaluates it. The error, if any, is the one the tree walker would locate; call
-    /// [`super::evaluate_bool`] on the tree to get its span.
-    #[inline]
+    /// Generates the machine code now, if it was not yet, and says whether the program runs as
+    /// machine code. Without this call the code is generated on the first evaluation (about
+    /// 0.1 ms per condition), so a service calls it before a policy takes traffic
+    /// ([`crate::Policy::compile_native`]).
+    pub fn compile_native(&self) -> bool {
+        #[cfg(feature = "jit")]
+        return self.native().is_some();
+        #[cfg(not(feature = "jit"))]
+        false
+    }
+
+    #[cfg(feature = "jit")]
+    #[inline(always)]
+    fn native(&self) -> Option<&jit::Native> {
+        match self.native.get() {
+            Some(native) => native.as_ref(),
+            None => self.generate_native(),
+        }
+    }
+
+    /// The first evaluation's path, kept out of line so the usual one stays a load and a call.
+    #[cfg(feature = "jit")]
+    #[cold]
+    #[inline(never)]
+    fn generate_native(&self) -> Option<&jit::Native> {
+        self.native
+            .get_or_init(|| jit::Native::compile(&self.root))
+            .as_ref()
+    }
+
+    /// Evaluates it: the machine code when it has an answer, else the interpreter. The error,
+    /// if any, is the one the tree walker would locate; call [`super::evaluate_bool`] on the
+    /// tree to get its span.
+    #[inline(always)]
     pub fn run(&self, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
+        match self.run_native(ctx) {
+            Some(b) => Ok(b),
+            None => self.run_interpreted(ctx),
+        }
+    }
+
+    /// The machine code's answer alone: `None` when there is no machine code (the `jit`
+    /// feature is off, the host has no JIT, or the condition needs the tree walker) or when it
+    /// deferred to the interpreter (an error, or a number outside its 64-bit fast paths).
+    #[inline(always)]
+    pub fn run_native(&self, ctx: &Context<'_>) -> Option<bool> {
+        #[cfg(feature = "jit")]
+        if let Some(native) = self.native() {
+            match native.run(ctx) {
+                jit::FALSE => return Some(false),
+                jit::TRUE => return Some(true),
+                _ => {}
+            }
+        }
+        let _ = ctx;
+        None
+    }
+
+    /// The interpreter's answer alone, never the machine code's. Out of line, so that the
+    /// caller of [`Program::run`] stays small where the machine code answers.
+    #[cfg_attr(feature = "jit", inline(never))]
+    pub fn run_interpreted(&self, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
         run(&self.root, ctx)
     }
 }

@@ -312,6 +312,17 @@ impl Backend {
 }
 
 impl Policy {
+    /// Generates machine code for every rule's condition now, instead of on each one's first
+    /// evaluation, and returns how many run as machine code. A service calls it before the
+    /// policy takes traffic, so that no request waits for code generation. See
+    /// [`crate::eval::Program`].
+    pub fn compile_native(&self) -> usize {
+        self.rules
+            .iter()
+            .filter(|r| r.program.compile_native())
+            .count()
+    }
+
     /// A backend's index by name.
     pub fn backend_index(&self, name: &str) -> Option<u16> {
         self.backends

@@ -97,11 +97,14 @@ fn load_policy(path: &Path, env: &Env) -> Result<Policy, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let lookup = |k: &str| env(k);
-    Policy::load(
+    let policy = Policy::load(
         Source::new(path.display().to_string(), text),
         &LoadOptions { env: &lookup },
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    // Before the policy takes traffic (at start and on every reload), not on a request.
+    policy.compile_native();
+    Ok(policy)
 }
 
 impl App {
