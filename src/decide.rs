@@ -212,6 +212,9 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
     trace: &mut T,
     out: &mut Decision<'p>,
 ) {
+    if !T::CLAUSES {
+        policy.ensure_native();
+    }
     let mut chosen: Option<(u16, u16)> = None;
     for (i, rule) in policy.rules.iter().enumerate() {
         if chosen.is_some() && !T::ALL_RULES {

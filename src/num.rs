@@ -133,7 +133,7 @@ impl Fixed {
             return 0;
         }
         let mut places = PLACES;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             places -= 1;
         }

@@ -257,3 +257,81 @@ fn machine_code_is_shared_across_threads() {
         }
     });
 }
+
+#[test]
+fn a_quotient_compared_with_a_constant_agrees_with_the_division_at_every_edge() {
+    let p = policy();
+    let mut texts = Vec::new();
+    for op in ["<", "<=", ">", ">=", "==", "!="] {
+        texts.push(format!("monthly_spend / monthly_budget {op} 0.8"));
+        texts.push(format!("0.8 {op} monthly_spend / monthly_budget"));
+        texts.push(format!("monthly_spend / monthly_budget {op} -0.25"));
+        texts.push(format!("monthly_spend / monthly_budget {op} 0"));
+        // `k + 1` past 64 bits: only the division can answer.
+        texts.push(format!(
+            "monthly_spend / monthly_budget {op} 9223372036854.775807"
+        ));
+    }
+    let micros = [
+        i64::MIN,
+        -80_000_001,
+        -80_000_000,
+        -1,
+        0,
+        1,
+        79_999_999,
+        80_000_000,
+        80_000_001,
+        100_000_000,
+        9_223_372_036_854,
+        i64::MAX,
+    ];
+    let mut answered = 0;
+    for text in &texts {
+        let c = compile(&p, text, "veo");
+        for spend in micros {
+            for budget in micros {
+                let mut ctx = ordinary(&[], &[]);
+                ctx.monthly_spend = Fixed::from_micros(spend);
+                ctx.monthly_budget = Fixed::from_micros(budget);
+                let interpreted = c.program().run_interpreted(&ctx);
+                if let Some(b) = c.program().run_native(&ctx) {
+                    answered += 1;
+                    assert_eq!(Ok(b), interpreted, "`{text}`, {spend} / {budget}");
+                }
+                assert_eq!(
+                    c.evaluate(&ctx).map_err(|e| e.kind),
+                    interpreted,
+                    "`{text}`"
+                );
+            }
+        }
+    }
+    assert!(
+        answered > 1_000,
+        "the machine code answered only {answered} cases"
+    );
+    // The usual case, $80 of $100 against 0.8, answers natively on both sides of the edge.
+    let usual = compile(&p, "monthly_spend / monthly_budget < 0.8", "veo");
+    let mut ctx = ordinary(&[], &[]);
+    ctx.monthly_spend = money(80);
+    assert!(!native_answer(&usual, &ctx));
+    ctx.monthly_spend = Fixed::from_micros(79_999_999);
+    assert!(native_answer(&usual, &ctx));
+}
+
+#[test]
+fn a_fresh_condition_generates_its_code_on_its_first_evaluation() {
+    let p = policy();
+    for text in [
+        "priority == 'balanced' AND duration < 6",
+        "style == 'noir'",
+        "budget_available",
+    ] {
+        let c = compile(&p, text, "veo");
+        // `evaluate` first, with no `run_native` or `compile_native` before it.
+        assert_eq!(c.evaluate(&ordinary(&[], &[])), Ok(true), "`{text}`");
+        assert!(c.program().compile_native(), "`{text}` has no machine code");
+        assert!(native_answer(&c, &ordinary(&[], &[])));
+    }
+}

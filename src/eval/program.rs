@@ -16,8 +16,9 @@
 //! walker, so the program never has to be complete to be correct.
 //!
 //! With the `jit` feature (on by default) a program is also turned into machine code
-//! (`program/jit.rs`, Cranelift): on its first evaluation, or earlier through
-//! [`Program::compile_native`]. The machine code answers the common case and defers anything
+//! (`program/jit.rs`, Cranelift). A policy's rules are generated together, into one block of
+//! memory, on the policy's first decision or through [`crate::Policy::compile_native`]; a
+//! program on its own (a standalone condition) on its first evaluation. The machine code answers the common case and defers anything
 //! unusual (an error, arithmetic past 64 bits) to the node interpreter below, which stays the
 //! definition. A program with a tree-walker node, or a host without a JIT, has no machine
 //! code and runs in the interpreter.
@@ -37,7 +38,7 @@ pub struct Program {
     /// Machine code for `root`, where the generator covers it and the host has a JIT;
     /// generated on the first evaluation or by [`Program::compile_native`].
     #[cfg(feature = "jit")]
-    native: std::sync::OnceLock<Option<jit::Native>>,
+    native: jit::NativeCell,
 }
 
 impl PartialEq for Program {
@@ -98,38 +99,50 @@ impl Program {
         Program {
             root: node(e),
             #[cfg(feature = "jit")]
-            native: std::sync::OnceLock::new(),
+            native: jit::NativeCell::new(),
         }
     }
 
     /// Generates the machine code now, if it was not yet, and says whether the program runs as
     /// machine code. Without this call the code is generated on the first evaluation (about
-    /// 0.1 ms per condition), so a service calls it before a policy takes traffic
-    /// ([`crate::Policy::compile_native`]).
+    /// 0.1 ms per condition); a policy's rules are generated together by
+    /// [`crate::Policy::compile_native`], which a service calls before a policy takes traffic.
     pub fn compile_native(&self) -> bool {
         #[cfg(feature = "jit")]
-        return self.native().is_some();
+        return self.generate_native();
         #[cfg(not(feature = "jit"))]
         false
     }
 
-    #[cfg(feature = "jit")]
-    #[inline(always)]
-    fn native(&self) -> Option<&jit::Native> {
-        match self.native.get() {
-            Some(native) => native.as_ref(),
-            None => self.generate_native(),
-        }
-    }
-
-    /// The first evaluation's path, kept out of line so the usual one stays a load and a call.
+    /// Generates this program's code alone, unless it was tried already; whether it has code.
     #[cfg(feature = "jit")]
     #[cold]
     #[inline(never)]
-    fn generate_native(&self) -> Option<&jit::Native> {
-        self.native
-            .get_or_init(|| jit::Native::compile(&self.root))
-            .as_ref()
+    fn generate_native(&self) -> bool {
+        let native = match self.native.tried() {
+            true => None,
+            false => jit::Native::compile_all(&[&self.root]).pop().flatten(),
+        };
+        self.native.publish(native)
+    }
+
+    /// Generates machine code for every program in `programs` that has none yet, all in one
+    /// module so that the code sits together in memory (see [`crate::Policy::compile_native`]).
+    pub(crate) fn compile_native_all(programs: &[&Program]) {
+        #[cfg(feature = "jit")]
+        {
+            let pending: Vec<&Program> = programs
+                .iter()
+                .copied()
+                .filter(|p| !p.native.tried())
+                .collect();
+            let roots: Vec<&Node> = pending.iter().map(|p| &p.root).collect();
+            for (program, native) in pending.iter().zip(jit::Native::compile_all(&roots)) {
+                program.native.publish(native);
+            }
+        }
+        #[cfg(not(feature = "jit"))]
+        let _ = programs;
     }
 
     /// Evaluates it: the machine code when it has an answer, else the interpreter. The error,
@@ -137,24 +150,37 @@ impl Program {
     /// tree to get its span.
     #[inline(always)]
     pub fn run(&self, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
-        match self.run_native(ctx) {
-            Some(b) => Ok(b),
-            None => self.run_interpreted(ctx),
+        #[cfg(feature = "jit")]
+        {
+            let answer = self.native.run(ctx);
+            if answer < jit::DEFER {
+                return Ok(answer != jit::FALSE);
+            }
+            self.run_unanswered(answer, ctx)
         }
+        #[cfg(not(feature = "jit"))]
+        self.run_interpreted(ctx)
+    }
+
+    /// The machine code had no answer: it deferred, or it does not exist yet.
+    #[cfg(feature = "jit")]
+    #[cold]
+    #[inline(never)]
+    fn run_unanswered(&self, answer: u32, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
+        if answer == jit::PENDING && self.generate_native() {
+            return self.run(ctx);
+        }
+        self.run_interpreted(ctx)
     }
 
     /// The machine code's answer alone: `None` when there is no machine code (the `jit`
     /// feature is off, the host has no JIT, or the condition needs the tree walker) or when it
     /// deferred to the interpreter (an error, or a number outside its 64-bit fast paths).
-    #[inline(always)]
     pub fn run_native(&self, ctx: &Context<'_>) -> Option<bool> {
         #[cfg(feature = "jit")]
-        if let Some(native) = self.native() {
-            match native.run(ctx) {
-                jit::FALSE => return Some(false),
-                jit::TRUE => return Some(true),
-                _ => {}
-            }
+        if self.compile_native() {
+            let answer = self.native.run(ctx);
+            return (answer < jit::DEFER).then_some(answer != jit::FALSE);
         }
         let _ = ctx;
         None

@@ -170,6 +170,7 @@ impl Loader<'_> {
             execution,
             warnings: Vec::new(),
             by_priority,
+            native_ready: std::sync::OnceLock::new(),
         })
     }
 

@@ -42,6 +42,8 @@ pub struct Policy {
     pub warnings: Vec<crate::diag::Diagnostic>,
     /// Backend indices in preference order: priority number, then name.
     pub(crate) by_priority: Vec<u16>,
+    /// Set once every rule's program has had its machine code generated, together.
+    pub(crate) native_ready: std::sync::OnceLock<()>,
 }
 
 /// The monthly budget.
@@ -312,15 +314,37 @@ impl Backend {
 }
 
 impl Policy {
-    /// Generates machine code for every rule's condition now, instead of on each one's first
-    /// evaluation, and returns how many run as machine code. A service calls it before the
+    /// Generates machine code for every rule's condition now, instead of on the first
+    /// decision, and returns how many run as machine code. A service calls it before the
     /// policy takes traffic, so that no request waits for code generation. See
     /// [`crate::eval::Program`].
     pub fn compile_native(&self) -> usize {
+        self.native_ready.get_or_init(|| {
+            let programs: Vec<&crate::eval::Program> =
+                self.rules.iter().map(|r| &r.program).collect();
+            crate::eval::Program::compile_native_all(&programs);
+        });
         self.rules
             .iter()
             .filter(|r| r.program.compile_native())
             .count()
+    }
+
+    /// Makes sure the rules' machine code exists before a decision runs them: generated for
+    /// all rules at once on the first decision (unless [`Policy::compile_native`] came first),
+    /// so that their code sits together rather than a page per rule in the order they first
+    /// happened to run.
+    #[inline(always)]
+    pub(crate) fn ensure_native(&self) {
+        if self.native_ready.get().is_none() {
+            self.first_native();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_native(&self) {
+        self.compile_native();
     }
 
     /// A backend's index by name.

@@ -24,6 +24,7 @@
 
 use std::mem::offset_of;
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -35,7 +36,7 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Module};
+use cranelift_module::{default_libcall_names, FuncId, Module};
 
 use super::{Node, NumNode};
 use crate::check::expr::{Arith, Cmp, Slot};
@@ -73,12 +74,6 @@ pub(super) struct Native {
     _code: Arc<Code>,
 }
 
-impl std::fmt::Debug for Native {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Native")
-    }
-}
-
 /// Owns the executable memory. The module sits in a mutex only so that `Code` is `Sync`;
 /// nothing touches it again until the drop.
 struct Code(Mutex<Option<JITModule>>);
@@ -98,66 +93,188 @@ impl Drop for Code {
 }
 
 impl Native {
-    /// Generates code for `root`, or `None` when the generator does not cover it or the host
-    /// has no usable JIT.
-    pub(super) fn compile(root: &Node) -> Option<Native> {
-        if matches!(root, Node::Const(_)) || !covered(root) {
-            return None;
-        }
+    /// Generates code for each of `roots` in one module, so that the functions sit together
+    /// in memory (a policy's rules share pages instead of taking one each, which kept a
+    /// 1,000-rule decision from running out of instruction-TLB entries). `None` for a root
+    /// the generator does not cover, or for all of them when the host has no usable JIT.
+    pub(super) fn compile_all(roots: &[&Node]) -> Vec<Option<Native>> {
         // A bug in code generation must not fail a decision: the interpreter stands in.
-        std::panic::catch_unwind(|| Native::generate(root))
-            .ok()
-            .flatten()
+        std::panic::catch_unwind(|| Native::generate_all(roots))
+            .unwrap_or_else(|_| vec![None; roots.len()])
     }
 
-    fn generate(root: &Node) -> Option<Native> {
-        let mut module = JITModule::new(JITBuilder::with_isa(
-            host()?.clone(),
-            default_libcall_names(),
-        ));
-        let full = reads_references(root);
-        match define(&mut module, root, full) {
-            Some(code) => {
-                // SAFETY: `define` built a function with exactly this signature.
-                let entry = unsafe {
-                    if full {
-                        Entry::Full(std::mem::transmute::<*const u8, Full>(code))
-                    } else {
-                        Entry::Lean(std::mem::transmute::<*const u8, Lean>(code))
+    fn generate_all(roots: &[&Node]) -> Vec<Option<Native>> {
+        let wanted = |root: &Node| !matches!(root, Node::Const(_)) && covered(root);
+        let Some(isa) = host().filter(|_| roots.iter().any(|r| wanted(r))) else {
+            return vec![None; roots.len()];
+        };
+        let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+        let mut builder = FunctionBuilderContext::new();
+        let defined: Vec<Option<(FuncId, bool)>> = roots
+            .iter()
+            .map(|root| {
+                let full = reads_references(root);
+                wanted(root)
+                    .then(|| define(&mut module, &mut builder, root, full))
+                    .flatten()
+                    .map(|id| (id, full))
+            })
+            .collect();
+        if defined.iter().all(Option::is_none) || module.finalize_definitions().is_err() {
+            // SAFETY: no pointer into the module's memory was handed out.
+            unsafe { module.free_memory() };
+            return vec![None; roots.len()];
+        }
+        let entries: Vec<Option<Entry>> = defined
+            .iter()
+            .map(|d| {
+                d.map(|(id, full)| {
+                    let code = module.get_finalized_function(id);
+                    // SAFETY: `define` built a function with exactly this signature.
+                    unsafe {
+                        if full {
+                            Entry::Full(std::mem::transmute::<*const u8, Full>(code))
+                        } else {
+                            Entry::Lean(std::mem::transmute::<*const u8, Lean>(code))
+                        }
                     }
-                };
-                Some(Native {
-                    entry,
-                    _code: Arc::new(Code(Mutex::new(Some(module)))),
                 })
-            }
-            None => {
-                // SAFETY: no pointer into the module's memory was handed out.
-                unsafe { module.free_memory() };
-                None
-            }
+            })
+            .collect();
+        let code = Arc::new(Code(Mutex::new(Some(module))));
+        entries
+            .into_iter()
+            .map(|e| {
+                e.map(|entry| Native {
+                    entry,
+                    _code: Arc::clone(&code),
+                })
+            })
+            .collect()
+    }
+
+    /// The function's address, and whether it has the [`Full`] signature.
+    fn address(&self) -> (usize, bool) {
+        match self.entry {
+            Entry::Lean(f) => (f as usize, false),
+            Entry::Full(f) => (f as usize, true),
+        }
+    }
+}
+
+/// The native code's answer before the code exists: generate it, then ask again.
+pub(super) const PENDING: u32 = 3;
+
+/// Stands in for code not generated yet.
+extern "C" fn pending(_: *const u8) -> u32 {
+    PENDING
+}
+
+/// Stands in for a program without machine code: the interpreter answers.
+extern "C" fn no_code(_: *const u8) -> u32 {
+    DEFER
+}
+
+/// A program's machine code, filled in once, and where to call it.
+///
+/// Why the addresses sit apart from [`Native`]: a call is then one load, a test and the call
+/// itself, with no check that the code exists (before it does, `lean` holds [`pending`],
+/// whose answer sends the caller to generate it) and none for a program without code (it
+/// holds [`no_code`]). A program whose code reads the style or the breakers keeps `lean` at 0
+/// and its address in `full`. `full` is stored before `lean` (release) and read after it
+/// (acquire), so a reader that sees `lean == 0` also sees `full`.
+pub(super) struct NativeCell {
+    lean: AtomicUsize,
+    full: AtomicUsize,
+    native: OnceLock<Option<Native>>,
+}
+
+impl NativeCell {
+    pub(super) fn new() -> NativeCell {
+        NativeCell {
+            lean: AtomicUsize::new(pending as *const () as usize),
+            full: AtomicUsize::new(0),
+            native: OnceLock::new(),
         }
     }
 
-    /// Runs the code: [`FALSE`], [`TRUE`] or [`DEFER`].
+    /// Runs the code: [`FALSE`], [`TRUE`], [`DEFER`] or [`PENDING`].
     #[inline(always)]
     pub(super) fn run(&self, ctx: &Context<'_>) -> u32 {
         let context = ptr::from_ref(ctx).cast();
-        // SAFETY: the code reads only what the module docs list, each within the bounds passed
-        // here, and `_code` keeps it alive.
+        let lean = self.lean.load(Ordering::Acquire);
+        // SAFETY: a nonzero `lean` is `pending`, `no_code` or generated code with the `Lean`
+        // signature; a zero one means `full` holds generated code with the `Full` signature.
+        // The code reads only what the module docs list, each within the bounds passed here,
+        // and `native` keeps it alive as long as `self`.
         unsafe {
-            match self.entry {
-                Entry::Lean(f) => f(context),
-                Entry::Full(f) => {
-                    let (style, style_len) = match ctx.style {
-                        Some(s) => (s.as_ptr(), s.len()),
-                        None => (ptr::null(), 0),
-                    };
-                    let breakers = ctx.breakers;
-                    f(context, style, style_len, breakers.as_ptr(), breakers.len())
-                }
+            if lean != 0 {
+                std::mem::transmute::<usize, Lean>(lean)(context)
+            } else {
+                let full = std::mem::transmute::<usize, Full>(self.full.load(Ordering::Acquire));
+                let (style, style_len) = match ctx.style {
+                    Some(s) => (s.as_ptr(), s.len()),
+                    None => (ptr::null(), 0),
+                };
+                let breakers = ctx.breakers;
+                full(context, style, style_len, breakers.as_ptr(), breakers.len())
             }
         }
+    }
+
+    /// Whether generation was already tried (with or without code as the result).
+    pub(super) fn tried(&self) -> bool {
+        self.native.get().is_some()
+    }
+
+    /// Stores `native` unless generation was tried already (by another thread, say: its code
+    /// is as good), and points the entry at whichever was kept. Whether the program has
+    /// machine code. (The entry is stored every time, with the same value: a function's
+    /// address cannot tell whether it was [`pending`], since Rust may copy a small function
+    /// into each crate that uses it.)
+    pub(super) fn publish(&self, native: Option<Native>) -> bool {
+        let _ = self.native.set(native);
+        let kept = self
+            .native
+            .get()
+            .and_then(Option::as_ref)
+            .map(Native::address);
+        match kept {
+            Some((address, true)) => {
+                self.full.store(address, Ordering::Release);
+                self.lean.store(0, Ordering::Release);
+            }
+            Some((address, false)) => self.lean.store(address, Ordering::Release),
+            None => self
+                .lean
+                .store(no_code as *const () as usize, Ordering::Release),
+        }
+        kept.is_some()
+    }
+}
+
+impl Clone for NativeCell {
+    fn clone(&self) -> NativeCell {
+        // The entry first: once it points at code, `native` (stored before it) holds that code.
+        let (lean, full) = (
+            self.lean.load(Ordering::Acquire),
+            self.full.load(Ordering::Acquire),
+        );
+        NativeCell {
+            lean: AtomicUsize::new(lean),
+            full: AtomicUsize::new(full),
+            native: self.native.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for NativeCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.native.get() {
+            None => "NativeCell(pending)",
+            Some(None) => "NativeCell(none)",
+            Some(Some(_)) => "NativeCell(code)",
+        })
     }
 }
 
@@ -214,8 +331,13 @@ fn covered_num(n: &NumNode) -> bool {
     }
 }
 
-/// Defines and finalizes the function; its address on success.
-fn define(module: &mut JITModule, root: &Node, full: bool) -> Option<*const u8> {
+/// Defines one function in `module` (finalized later, with the others).
+fn define(
+    module: &mut JITModule,
+    fctx: &mut FunctionBuilderContext,
+    root: &Node,
+    full: bool,
+) -> Option<FuncId> {
     let ptr_ty = module.target_config().pointer_type();
     let mut sig = module.make_signature();
     let arity = if full { 5 } else { 1 };
@@ -225,9 +347,8 @@ fn define(module: &mut JITModule, root: &Node, full: bool) -> Option<*const u8> 
     let id = module.declare_anonymous_function(&sig).ok()?;
     let mut ctx = module.make_context();
     ctx.func.signature = sig;
-    let mut fctx = FunctionBuilderContext::new();
     {
-        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -266,9 +387,7 @@ fn define(module: &mut JITModule, root: &Node, full: bool) -> Option<*const u8> 
         e.b.finalize(module.target_config());
     }
     module.define_function(id, &mut ctx).ok()?;
-    module.clear_context(&mut ctx);
-    module.finalize_definitions().ok()?;
-    Some(module.get_finalized_function(id))
+    Some(id)
 }
 
 /// Tags [`read_field`] returns.
@@ -314,6 +433,19 @@ fn num_offset(slot: Slot) -> Option<usize> {
         Slot::Hour => offset_of!(Context<'static>, hour),
         _ => return None,
     })
+}
+
+/// `p / q op k` for a comparison of a quotient with a constant, either way round.
+fn quotient_vs_constant<'n>(
+    op: Cmp,
+    a: &'n NumNode,
+    b: &'n NumNode,
+) -> Option<(Cmp, &'n NumNode, &'n NumNode, i64)> {
+    match (a, b) {
+        (NumNode::Arith(Arith::Div, p, q), NumNode::K(k)) => Some((op, p, q, k.micros())),
+        (NumNode::K(k), NumNode::Arith(Arith::Div, p, q)) => Some((op.flipped(), p, q, k.micros())),
+        _ => None,
+    }
 }
 
 fn int_cc(op: Cmp) -> IntCC {
@@ -404,6 +536,9 @@ impl Emitter<'_> {
                 self.b.ins().brif(c, on_true, &[], on_false, &[]);
             }
             Node::Num { op, a, b } => {
+                if let Some((op, p, q, k)) = quotient_vs_constant(*op, a, b) {
+                    return self.quotient_test(op, p, q, k, on_true, on_false);
+                }
                 let (x, y) = (self.num(a), self.num(b));
                 let c = self.b.ins().icmp(int_cc(*op), x, y);
                 self.b.ins().brif(c, on_true, &[], on_false, &[]);
@@ -416,6 +551,74 @@ impl Emitter<'_> {
                 self.b.ins().jump(self.defer, &[]);
             }
         }
+    }
+
+    /// `p / q op k` without a division where it can. With `X = p·SCALE ≥ 0` and `q > 0` the
+    /// quotient is `floor(X / q)`, and for an integer `k`, `floor(X / q) < k` exactly when
+    /// `X < k·q`; so each comparison is one product (two for `==` and `!=`) and a compare.
+    /// Why: a 64-bit division costs more than the rest of such a condition together, and
+    /// `spend / budget < 0.8` is the usual shape. A negative operand or a product past 64 bits
+    /// takes the division, as in [`Emitter::arith`].
+    fn quotient_test(
+        &mut self,
+        op: Cmp,
+        p: &NumNode,
+        q: &NumNode,
+        k: i64,
+        on_true: Block,
+        on_false: Block,
+    ) {
+        let (x, y) = (self.num(p), self.num(q));
+        let scale = self.b.ins().iconst(types::I64, SCALE);
+        let scaled = self.checked(|b| b.ins().smul_overflow(x, scale));
+        let (fast, slow) = (self.b.create_block(), self.b.create_block());
+        let x_ok = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, scaled, 0);
+        let y_ok = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, y, 0);
+        let both = self.b.ins().band(x_ok, y_ok);
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        // `q < k` is `X < k·y`; `q <= k` is `q < k + 1`.
+        let below = |e: &mut Self, m: Option<i64>| -> Option<Value> {
+            let m = e.b.ins().iconst(types::I64, m?);
+            let (bound, overflow) = e.b.ins().smul_overflow(y, m);
+            let next = e.b.create_block();
+            e.b.ins().brif(overflow, slow, &[], next, &[]);
+            e.b.switch_to_block(next);
+            Some(e.b.ins().icmp(IntCC::SignedLessThan, scaled, bound))
+        };
+        let (lt, le) = match op {
+            Cmp::Lt | Cmp::Ge => (below(self, Some(k)), None),
+            Cmp::Le | Cmp::Gt => (None, below(self, k.checked_add(1))),
+            Cmp::Eq | Cmp::Ne => (below(self, Some(k)), below(self, k.checked_add(1))),
+        };
+        // `>=`, `>` and `!=` are the others negated: the same test with the targets swapped.
+        let (yes, no) = match op {
+            Cmp::Lt | Cmp::Le | Cmp::Eq => (on_true, on_false),
+            Cmp::Ge | Cmp::Gt | Cmp::Ne => (on_false, on_true),
+        };
+        match (lt, le) {
+            (Some(c), None) if matches!(op, Cmp::Lt | Cmp::Ge) => {
+                self.b.ins().brif(c, yes, &[], no, &[])
+            }
+            (None, Some(c)) => self.b.ins().brif(c, yes, &[], no, &[]),
+            (Some(lt), Some(le)) => {
+                let within = self.b.ins().band_not(le, lt);
+                self.b.ins().brif(within, yes, &[], no, &[])
+            }
+            // `k + 1` overflows: only the division can say.
+            _ => self.b.ins().jump(slow, &[]),
+        };
+        self.b.switch_to_block(slow);
+        let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
+        let not_minus_one = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, -1);
+        let safe = self.b.ins().band(nonzero, not_minus_one);
+        self.defer_unless(safe);
+        let quotient = self.b.ins().sdiv(scaled, y);
+        let c = self.b.ins().icmp_imm_s(int_cc(op), quotient, k);
+        self.b.ins().brif(c, on_true, &[], on_false, &[]);
     }
 
     /// `AND` (`stop` false) or `OR` (`stop` true), short-circuiting in order.
