@@ -119,9 +119,10 @@ impl Program {
     #[cold]
     #[inline(never)]
     fn generate_native(&self) -> bool {
-        let native = match self.native.tried() {
-            true => None,
-            false => jit::Native::compile_all(&[&self.root]).pop().flatten(),
+        let native = if self.native.tried() {
+            None
+        } else {
+            jit::Native::compile_all(&[&self.root]).pop().flatten()
         };
         self.native.publish(native)
     }
@@ -162,13 +163,18 @@ impl Program {
         self.run_interpreted(ctx)
     }
 
-    /// The machine code had no answer: it deferred, or it does not exist yet.
+    /// The machine code had no answer: it deferred, or it does not exist yet (then it is
+    /// generated and asked once more; after that the entry never answers pending again).
     #[cfg(feature = "jit")]
     #[cold]
     #[inline(never)]
     fn run_unanswered(&self, answer: u32, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
-        if answer == jit::PENDING && self.generate_native() {
-            return self.run(ctx);
+        let answer = match answer {
+            jit::PENDING if self.generate_native() => self.native.run(ctx),
+            other => other,
+        };
+        if answer < jit::DEFER {
+            return Ok(answer != jit::FALSE);
         }
         self.run_interpreted(ctx)
     }
