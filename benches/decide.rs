@@ -6,7 +6,8 @@
 //!   into an owned report), and that report rendered to text and JSON.
 //! - `scaling`: a decision on generated policies with 10, 100 and 1,000 backends and as many
 //!   rules, in the worst case: every rule is evaluated and none decides, so every backend's
-//!   eligibility is checked and the fallback chain holds them all. Load + check alongside.
+//!   eligibility is checked and the fallback chain holds them all. Load + check alongside,
+//!   and generating machine code for every rule of a freshly loaded policy.
 //! - `concurrency`: the same batch of decisions on one thread and on two threads at once,
 //!   each thread doing the full batch; `scripts/bench-report` turns the two times into a
 //!   throughput ratio. Once over a shared policy, once through a [`Router`] that reads the live
@@ -21,7 +22,7 @@ use std::time::Duration;
 use std::sync::Arc;
 use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use genroute::exec::{DirSink, Router, SystemClock};
 use genroute::ledger::memory::MemoryStore;
 use genroute::{Decision, LoadOptions, Policy, Request, RequestBuilder, Source, State, Trace};
@@ -166,6 +167,25 @@ fn scaling(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("load", n), &n, |b, _| {
             b.iter(|| Policy::from_yaml("generated.yaml", black_box(&yaml)).unwrap())
+        });
+    }
+    // Machine code for every rule of a freshly loaded policy: up to 0.1 s an iteration, so
+    // ten samples of one iteration each.
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for n in [10usize, 100, 1000] {
+        let yaml = generated(n);
+        let fresh = || Policy::from_yaml("generated.yaml", &yaml).unwrap();
+        assert_eq!(
+            fresh().compile_native(),
+            n,
+            "a generated rule has no machine code"
+        );
+        g.bench_with_input(BenchmarkId::new("compile_native", n), &n, |b, _| {
+            b.iter_batched_ref(
+                fresh,
+                |p| black_box(p.compile_native()),
+                BatchSize::PerIteration,
+            )
         });
     }
     g.finish();
