@@ -569,49 +569,67 @@ impl Emitter<'_> {
         on_false: Block,
     ) {
         let (x, y) = (self.num(p), self.num(q));
-        let scale = self.b.ins().iconst(types::I64, SCALE);
-        let scaled = self.checked(|b| b.ins().smul_overflow(x, scale));
         let (fast, slow) = (self.b.create_block(), self.b.create_block());
-        let x_ok = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, scaled, 0);
-        let y_ok = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, y, 0);
-        let both = self.b.ins().band(x_ok, y_ok);
-        self.b.ins().brif(both, fast, &[], slow, &[]);
+        // The multipliers: `k` for `<`/`>=`, `k + 1` for `<=`/`>`, both for `==`/`!=`.
+        let (lt_k, le_k) = match op {
+            Cmp::Lt | Cmp::Ge => (Some(k), None),
+            Cmp::Le | Cmp::Gt => (None, k.checked_add(1)),
+            Cmp::Eq | Cmp::Ne => (Some(k), k.checked_add(1)),
+        };
+        let needs_le = !matches!(op, Cmp::Lt | Cmp::Ge);
+        let widest = lt_k.into_iter().chain(le_k).map(i64::unsigned_abs).max();
+        match widest.filter(|_| le_k.is_some() || !needs_le) {
+            // Range checks instead of overflow checks: `0 <= x <= MAX / SCALE` makes `X` fit and
+            // be non-negative, `1 <= y <= MAX / |m|` makes each `m·y` fit and `y` positive;
+            // each is one unsigned compare fused with its branch.
+            Some(widest) => {
+                let x_fits =
+                    self.b
+                        .ins()
+                        .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, x, i64::MAX / SCALE);
+                let y_block = self.b.create_block();
+                self.b.ins().brif(x_fits, y_block, &[], slow, &[]);
+                self.b.switch_to_block(y_block);
+                let y_limit = (i64::MAX as u64) / widest.max(1);
+                let y_less_one = self.b.ins().iadd_imm_s(y, -1);
+                let y_fits =
+                    self.b
+                        .ins()
+                        .icmp_imm_u(IntCC::UnsignedLessThan, y_less_one, y_limit as i64);
+                self.b.ins().brif(y_fits, fast, &[], slow, &[]);
+            }
+            // `k + 1` overflows: only the division can say.
+            None => {
+                self.b.ins().jump(slow, &[]);
+            }
+        }
         self.b.switch_to_block(fast);
-        // `q < k` is `X < k·y`; `q <= k` is `q < k + 1`.
-        let below = |e: &mut Self, m: Option<i64>| -> Option<Value> {
-            let m = e.b.ins().iconst(types::I64, m?);
-            let (bound, overflow) = e.b.ins().smul_overflow(y, m);
-            let next = e.b.create_block();
-            e.b.ins().brif(overflow, slow, &[], next, &[]);
-            e.b.switch_to_block(next);
-            Some(e.b.ins().icmp(IntCC::SignedLessThan, scaled, bound))
+        let scaled = self.b.ins().imul_imm_s(x, SCALE);
+        // `q < m` is `X < m·y`.
+        let mut below = |m: Option<i64>| {
+            m.map(|m| {
+                let bound = self.b.ins().imul_imm_s(y, m);
+                self.b.ins().icmp(IntCC::SignedLessThan, scaled, bound)
+            })
         };
-        let (lt, le) = match op {
-            Cmp::Lt | Cmp::Ge => (below(self, Some(k)), None),
-            Cmp::Le | Cmp::Gt => (None, below(self, k.checked_add(1))),
-            Cmp::Eq | Cmp::Ne => (below(self, Some(k)), below(self, k.checked_add(1))),
-        };
+        let (lt, le) = (below(lt_k), below(le_k));
         // `>=`, `>` and `!=` are the others negated: the same test with the targets swapped.
         let (yes, no) = match op {
             Cmp::Lt | Cmp::Le | Cmp::Eq => (on_true, on_false),
             Cmp::Ge | Cmp::Gt | Cmp::Ne => (on_false, on_true),
         };
         match (lt, le) {
-            (Some(c), None) if matches!(op, Cmp::Lt | Cmp::Ge) => {
-                self.b.ins().brif(c, yes, &[], no, &[])
-            }
-            (None, Some(c)) => self.b.ins().brif(c, yes, &[], no, &[]),
+            (Some(c), None) | (None, Some(c)) => self.b.ins().brif(c, yes, &[], no, &[]),
             (Some(lt), Some(le)) => {
                 let within = self.b.ins().band_not(le, lt);
                 self.b.ins().brif(within, yes, &[], no, &[])
             }
-            // `k + 1` overflows: only the division can say.
-            _ => self.b.ins().jump(slow, &[]),
+            // Unreachable: `fast` is only entered with the multipliers it needs.
+            (None, None) => self.b.ins().jump(slow, &[]),
         };
         self.b.switch_to_block(slow);
+        let scale = self.b.ins().iconst(types::I64, SCALE);
+        let scaled = self.checked(|b| b.ins().smul_overflow(x, scale));
         let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
         let not_minus_one = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, -1);
         let safe = self.b.ins().band(nonzero, not_minus_one);
