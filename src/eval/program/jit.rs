@@ -59,18 +59,15 @@ type Lean = unsafe extern "C" fn(*const u8) -> u32;
 /// `(context, style pointer or null, style length, breakers pointer, breakers length)`.
 type Full = unsafe extern "C" fn(*const u8, *const u8, usize, *const BreakerState, usize) -> u32;
 
-/// The generated function. Most conditions read no style and no breaker, and then passing
-/// only the context saves the call a third of its argument set-up.
-#[derive(Clone, Copy)]
-enum Entry {
-    Lean(Lean),
-    Full(Full),
-}
-
 /// A condition's machine code. Cloning shares it.
 #[derive(Clone)]
 pub(super) struct Native {
-    entry: Entry,
+    /// The generated function's address.
+    address: usize,
+    /// Whether it has the [`Full`] signature, else [`Lean`]. Most conditions read no style
+    /// and no breaker, and then passing only the context saves the call a third of its
+    /// argument set-up.
+    full: bool,
     _code: Arc<Code>,
 }
 
@@ -125,40 +122,21 @@ impl Native {
             unsafe { module.free_memory() };
             return vec![None; roots.len()];
         }
-        let entries: Vec<Option<Entry>> = defined
+        let addresses: Vec<Option<(usize, bool)>> = defined
             .iter()
-            .map(|d| {
-                d.map(|(id, full)| {
-                    let code = module.get_finalized_function(id);
-                    // SAFETY: `define` built a function with exactly this signature.
-                    unsafe {
-                        if full {
-                            Entry::Full(std::mem::transmute::<*const u8, Full>(code))
-                        } else {
-                            Entry::Lean(std::mem::transmute::<*const u8, Lean>(code))
-                        }
-                    }
-                })
-            })
+            .map(|d| d.map(|(id, full)| (module.get_finalized_function(id) as usize, full)))
             .collect();
         let code = Arc::new(Code(Mutex::new(Some(module))));
-        entries
+        addresses
             .into_iter()
-            .map(|e| {
-                e.map(|entry| Native {
-                    entry,
+            .map(|a| {
+                a.map(|(address, full)| Native {
+                    address,
+                    full,
                     _code: Arc::clone(&code),
                 })
             })
             .collect()
-    }
-
-    /// The function's address, and whether it has the [`Full`] signature.
-    fn address(&self) -> (usize, bool) {
-        match self.entry {
-            Entry::Lean(f) => (f as usize, false),
-            Entry::Full(f) => (f as usize, true),
-        }
     }
 }
 
@@ -238,7 +216,7 @@ impl NativeCell {
             .native
             .get()
             .and_then(Option::as_ref)
-            .map(Native::address);
+            .map(|n| (n.address, n.full));
         match kept {
             Some((address, true)) => {
                 self.full.store(address, Ordering::Release);
@@ -558,7 +536,7 @@ impl Emitter<'_> {
     /// `X < k·q`; so each comparison is one product (two for `==` and `!=`) and a compare.
     /// Why: a 64-bit division costs more than the rest of such a condition together, and
     /// `spend / budget < 0.8` is the usual shape. A negative operand or a product past 64 bits
-    /// takes the division, as in [`Emitter::arith`].
+    /// takes the division, [`Emitter::arith`]'s, as any other quotient does.
     fn quotient_test(
         &mut self,
         op: Cmp,
@@ -569,74 +547,74 @@ impl Emitter<'_> {
         on_false: Block,
     ) {
         let (x, y) = (self.num(p), self.num(q));
-        let (fast, slow) = (self.b.create_block(), self.b.create_block());
-        // The multipliers: `k` for `<`/`>=`, `k + 1` for `<=`/`>`, both for `==`/`!=`.
-        let (lt_k, le_k) = match op {
-            Cmp::Lt | Cmp::Ge => (Some(k), None),
+        // Every comparison is `lo·y <= X < hi·y` (no `lo` but for `==`) or its negation:
+        // `q < k` is `X < k·y`, `q <= k` is `q < k + 1`.
+        let (lo, hi) = match op {
+            Cmp::Lt | Cmp::Ge => (None, Some(k)),
             Cmp::Le | Cmp::Gt => (None, k.checked_add(1)),
             Cmp::Eq | Cmp::Ne => (Some(k), k.checked_add(1)),
         };
-        let needs_le = !matches!(op, Cmp::Lt | Cmp::Ge);
-        let widest = lt_k.into_iter().chain(le_k).map(i64::unsigned_abs).max();
-        match widest.filter(|_| le_k.is_some() || !needs_le) {
-            // Range checks instead of overflow checks: `0 <= x <= MAX / SCALE` makes `X` fit and
-            // be non-negative, `1 <= y <= MAX / |m|` makes each `m·y` fit and `y` positive;
-            // each is one unsigned compare fused with its branch.
-            Some(widest) => {
-                let x_fits =
-                    self.b
-                        .ins()
-                        .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, x, i64::MAX / SCALE);
-                let y_block = self.b.create_block();
-                self.b.ins().brif(x_fits, y_block, &[], slow, &[]);
-                self.b.switch_to_block(y_block);
-                let y_limit = (i64::MAX as u64) / widest.max(1);
-                let y_less_one = self.b.ins().iadd_imm_s(y, -1);
-                let y_fits =
-                    self.b
-                        .ins()
-                        .icmp_imm_u(IntCC::UnsignedLessThan, y_less_one, y_limit as i64);
-                self.b.ins().brif(y_fits, fast, &[], slow, &[]);
+        let (yes, no) = match op {
+            Cmp::Lt | Cmp::Le | Cmp::Eq => (on_true, on_false),
+            Cmp::Ge | Cmp::Gt | Cmp::Ne => (on_false, on_true),
+        };
+        let slow = self.b.create_block();
+        match hi {
+            Some(hi) => {
+                let widest = lo.map_or(0, i64::unsigned_abs).max(hi.unsigned_abs());
+                self.quotient_in_range(x, y, (lo, hi, widest), (yes, no), slow);
             }
             // `k + 1` overflows: only the division can say.
             None => {
                 self.b.ins().jump(slow, &[]);
             }
         }
-        self.b.switch_to_block(fast);
-        let scaled = self.b.ins().imul_imm_s(x, SCALE);
-        // `q < m` is `X < m·y`.
-        let mut below = |m: Option<i64>| {
-            m.map(|m| {
-                let bound = self.b.ins().imul_imm_s(y, m);
-                self.b.ins().icmp(IntCC::SignedLessThan, scaled, bound)
-            })
-        };
-        let (lt, le) = (below(lt_k), below(le_k));
-        // `>=`, `>` and `!=` are the others negated: the same test with the targets swapped.
-        let (yes, no) = match op {
-            Cmp::Lt | Cmp::Le | Cmp::Eq => (on_true, on_false),
-            Cmp::Ge | Cmp::Gt | Cmp::Ne => (on_false, on_true),
-        };
-        match (lt, le) {
-            (Some(c), None) | (None, Some(c)) => self.b.ins().brif(c, yes, &[], no, &[]),
-            (Some(lt), Some(le)) => {
-                let within = self.b.ins().band_not(le, lt);
-                self.b.ins().brif(within, yes, &[], no, &[])
-            }
-            // Unreachable: `fast` is only entered with the multipliers it needs.
-            (None, None) => self.b.ins().jump(slow, &[]),
-        };
         self.b.switch_to_block(slow);
-        let scale = self.b.ins().iconst(types::I64, SCALE);
-        let scaled = self.checked(|b| b.ins().smul_overflow(x, scale));
-        let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, 0);
-        let not_minus_one = self.b.ins().icmp_imm_s(IntCC::NotEqual, y, -1);
-        let safe = self.b.ins().band(nonzero, not_minus_one);
-        self.defer_unless(safe);
-        let quotient = self.b.ins().sdiv(scaled, y);
+        let quotient = self.arith(Arith::Div, x, y);
         let c = self.b.ins().icmp_imm_s(int_cc(op), quotient, k);
         self.b.ins().brif(c, on_true, &[], on_false, &[]);
+    }
+
+    /// The fast path of [`Emitter::quotient_test`]: branches to `yes` when
+    /// `lo·y <= x·SCALE < hi·y`, else to `no`, or to `slow` when an operand is out of range.
+    /// Range checks instead of overflow checks: `0 <= x <= MAX / SCALE` makes `X` fit and be
+    /// non-negative, `1 <= y <= MAX / widest` makes each product fit and `y` positive; each
+    /// is one unsigned compare fused with its branch.
+    fn quotient_in_range(
+        &mut self,
+        x: Value,
+        y: Value,
+        (lo, hi, widest): (Option<i64>, i64, u64),
+        (yes, no): (Block, Block),
+        slow: Block,
+    ) {
+        let x_fits = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, x, i64::MAX / SCALE);
+        let y_block = self.b.create_block();
+        self.b.ins().brif(x_fits, y_block, &[], slow, &[]);
+        self.b.switch_to_block(y_block);
+        let y_limit = (i64::MAX as u64) / widest.max(1);
+        let y_less_one = self.b.ins().iadd_imm_s(y, -1);
+        let y_fits = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, y_less_one, y_limit as i64);
+        let fast = self.b.create_block();
+        self.b.ins().brif(y_fits, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let scaled = self.b.ins().imul_imm_s(x, SCALE);
+        let mut below = |m: i64| {
+            let bound = self.b.ins().imul_imm_s(y, m);
+            self.b.ins().icmp(IntCC::SignedLessThan, scaled, bound)
+        };
+        let mut within = below(hi);
+        if let Some(lo) = lo {
+            let under = below(lo);
+            within = self.b.ins().band_not(within, under);
+        }
+        self.b.ins().brif(within, yes, &[], no, &[]);
     }
 
     /// `AND` (`stop` false) or `OR` (`stop` true), short-circuiting in order.
