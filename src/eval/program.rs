@@ -18,10 +18,10 @@
 //! With the `jit` feature (on by default) a program is also turned into machine code
 //! (`program/jit.rs`, Cranelift). A policy's rules are generated together, into one block of
 //! memory, on the policy's first decision or through [`crate::Policy::compile_native`]; a
-//! program on its own (a standalone condition) on its first evaluation. The machine code answers the common case and defers anything
-//! unusual (an error, arithmetic past 64 bits) to the node interpreter below, which stays the
-//! definition. A program with a tree-walker node, or a host without a JIT, has no machine
-//! code and runs in the interpreter.
+//! program on its own (a standalone condition) on its first evaluation. The machine code
+//! answers the common case and defers anything unusual (an error, arithmetic past 64 bits)
+//! to the node interpreter below, which stays the definition. A program with a tree-walker
+//! node, or a host without a JIT, has no machine code and runs in the interpreter.
 
 use crate::check::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot, Type};
 use crate::num::Fixed;
@@ -110,6 +110,15 @@ impl Program {
     pub fn compile_native(&self) -> bool {
         #[cfg(feature = "jit")]
         return self.generate_native();
+        #[cfg(not(feature = "jit"))]
+        false
+    }
+
+    /// Whether the program runs as machine code, without generating any: false until it was
+    /// generated.
+    pub(crate) fn has_native(&self) -> bool {
+        #[cfg(feature = "jit")]
+        return self.native.has_code();
         #[cfg(not(feature = "jit"))]
         false
     }

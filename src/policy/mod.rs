@@ -324,10 +324,7 @@ impl Policy {
                 self.rules.iter().map(|r| &r.program).collect();
             crate::eval::Program::compile_native_all(&programs);
         });
-        self.rules
-            .iter()
-            .filter(|r| r.program.compile_native())
-            .count()
+        self.rules.iter().filter(|r| r.program.has_native()).count()
     }
 
     /// Makes sure the rules' machine code exists before a decision runs them: generated for

@@ -205,6 +205,11 @@ impl NativeCell {
         self.native.get().is_some()
     }
 
+    /// Whether generation was tried and gave machine code.
+    pub(super) fn has_code(&self) -> bool {
+        matches!(self.native.get(), Some(Some(_)))
+    }
+
     /// Stores `native` unless generation was tried already (by another thread, say: its code
     /// is as good), and points the entry at whichever was kept. Whether the program has
     /// machine code. (The entry is stored every time, with the same value: a function's
