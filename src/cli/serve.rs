@@ -1,0 +1,92 @@
+//! `genroute serve`: run the HTTP service.
+//!
+//! [`genroute::server`] is the service: its routes, the policy reload, the metrics. This
+//! module opens the store, binds the address, starts the policy watcher and runs until
+//! Ctrl-C or SIGTERM, finishing the requests in flight.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use genroute::exec::{DirSink, SystemClock};
+
+use super::common::{data_dir, env_var, runtime, store_from_flag, trace_prompts};
+
+/// `genroute serve` arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Policy file; watched and reloaded when it changes.
+    #[arg(long)]
+    policy: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Ledger store: sqlite:PATH or redis://HOST:PORT/DB (default: SQLite in the data directory).
+    #[arg(long)]
+    store: Option<String>,
+    /// Data directory for the default SQLite store and saved videos.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Prefix of the Prometheus metric names.
+    #[arg(long, default_value = "videogen")]
+    metrics_prefix: String,
+    /// How long decisions may reuse the ledger's spend and breaker figures, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    state_ttl_ms: u64,
+}
+
+/// Serves until shut down; the admin token comes from `GENROUTE_ADMIN_TOKEN`.
+pub fn run(args: Args) -> Result<ExitCode, String> {
+    let listen = &args.listen;
+    let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+        format!("--listen: `{listen}` is not an address such as 127.0.0.1:8080 ({e})")
+    })?;
+    let dir = data_dir(args.data_dir);
+    let store = store_from_flag(args.store.as_deref(), &dir)?;
+    let config = genroute::server::Config {
+        policy_path: args.policy,
+        metrics_prefix: args.metrics_prefix,
+        admin_token: std::env::var("GENROUTE_ADMIN_TOKEN").ok(),
+        state_ttl: std::time::Duration::from_millis(args.state_ttl_ms),
+        trace_prompts: trace_prompts(),
+    };
+    let env: genroute::server::Env = Arc::new(env_var);
+    let sink = Arc::new(DirSink(dir.join("videos")));
+    let app = genroute::server::App::new(config, store, env, Arc::new(SystemClock), sink)
+        .map_err(|e| e.to_string())?;
+    runtime()?.block_on(async move {
+        let _watcher = genroute::server::watch(app.clone())
+            .map_err(|e| format!("cannot watch the policy file: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        eprintln!(
+            "genroute listening on http://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        axum::serve(listener, genroute::server::routes(app))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| format!("server error: {e}"))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM; the server then stops accepting and drains. If
+/// SIGTERM cannot be watched it never resolves, not even on Ctrl-C.
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
