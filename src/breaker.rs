@@ -154,6 +154,37 @@ impl Breaker {
     }
 }
 
+/// One change to a breaker, as data, so that a store can apply it inside its own transaction
+/// (a SQLite write, a Redis compare-and-set) without carrying a closure across threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerChange {
+    /// Ask to make a call ([`Breaker::try_acquire`]).
+    Acquire,
+    /// Report a success ([`Breaker::on_success`]).
+    Success,
+    /// Report a failure ([`Breaker::on_failure`]).
+    Failure,
+    /// Hand a permit back without a verdict ([`Breaker::on_neutral`]).
+    Neutral,
+    /// Force it closed ([`Breaker::reset`]).
+    Reset,
+}
+
+impl Breaker {
+    /// Applies `change` at `now_ms`; returns whether the call is admitted (always true for
+    /// anything but [`BreakerChange::Acquire`]).
+    pub fn apply(&mut self, change: BreakerChange, now_ms: i64, cfg: &BreakerConfig) -> bool {
+        match change {
+            BreakerChange::Acquire => return self.try_acquire(now_ms, cfg).is_ok(),
+            BreakerChange::Success => self.on_success(now_ms, cfg),
+            BreakerChange::Failure => self.on_failure(now_ms, cfg),
+            BreakerChange::Neutral => self.on_neutral(),
+            BreakerChange::Reset => self.reset(),
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

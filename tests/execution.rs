@@ -144,9 +144,9 @@ fn request(p: &Policy) -> genroute::Request {
         .unwrap()
 }
 
-fn spent(f: &Fixture) -> Fixed {
+async fn spent(f: &Fixture) -> Fixed {
     let now = genroute::exec::Clock::now(&*f.clock);
-    f.store.totals(Month::of(now), now).unwrap().spent()
+    f.store.totals(Month::of(now), now).await.unwrap().spent()
 }
 
 #[tokio::test]
@@ -190,7 +190,7 @@ async fn every_retryable_class_falls_back_to_the_next_backend() {
             assert_eq!(g.cost_usd, "0.05".parse().unwrap(), "{mode:?}");
         }
         assert_eq!(
-            spent(&f),
+            spent(&f).await,
             g.cost_usd,
             "{mode:?}: the ledger matches what the client saw"
         );
@@ -211,7 +211,7 @@ async fn success_on_the_first_backend_downloads_and_commits() {
     assert_eq!(g.attempts.len(), 1);
     let path = g.video.unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"FAKEMP4");
-    assert_eq!(spent(&f), "0.07".parse().unwrap());
+    assert_eq!(spent(&f).await, "0.07".parse().unwrap());
 }
 
 #[tokio::test]
@@ -226,7 +226,7 @@ async fn content_rejection_stops_or_falls_through_as_the_policy_says() {
     assert_eq!(g.attempts.len(), 1);
     assert_eq!(g.attempts[0].outcome, "content_rejected");
     assert_eq!(g.backend, None);
-    assert_eq!(spent(&f), Fixed::ZERO);
+    assert_eq!(spent(&f).await, Fixed::ZERO);
 
     let f = fixture("fallback").await;
     f.stub.mode.store(Mode::Moderation as u8, Ordering::SeqCst);
@@ -249,7 +249,7 @@ async fn breaker_opens_after_n_failures_then_half_opens_and_closes() {
         assert_eq!(g.attempts[0].outcome, "retryable");
     }
     // Open: explain shows it ineligible, and generate goes straight to the backup.
-    let e = f.router.explain(&req).unwrap();
+    let e = f.router.explain(&req).await.unwrap().0;
     let remote = e.backends.iter().find(|b| b.name == "remote").unwrap();
     assert!(!remote.eligible);
     assert_eq!(remote.reasons, ["circuit breaker is open"]);
@@ -267,7 +267,7 @@ async fn breaker_opens_after_n_failures_then_half_opens_and_closes() {
     // After the timeout it is half-open and admits probes; two successes close it.
     f.clock.advance(chrono::Duration::seconds(61));
     f.stub.mode.store(Mode::Ok as u8, Ordering::SeqCst);
-    let e = f.router.explain(&req).unwrap();
+    let e = f.router.explain(&req).await.unwrap().0;
     assert_eq!(
         e.context.breakers["remote"],
         genroute::BreakerState::HalfOpen
@@ -278,7 +278,7 @@ async fn breaker_opens_after_n_failures_then_half_opens_and_closes() {
         assert_eq!(g.backend.as_deref(), Some("remote"));
     }
     assert_eq!(
-        f.router.explain(&req).unwrap().context.breakers["remote"],
+        f.router.explain(&req).await.unwrap().0.context.breakers["remote"],
         genroute::BreakerState::Closed
     );
 }
@@ -298,7 +298,7 @@ async fn a_failed_probe_reopens_the_breaker() {
         "the probe was admitted and failed"
     );
     assert_eq!(
-        f.router.explain(&req).unwrap().context.breakers["remote"],
+        f.router.explain(&req).await.unwrap().0.context.breakers["remote"],
         genroute::BreakerState::Open
     );
 }
@@ -317,11 +317,11 @@ async fn budget_is_never_overspent_and_seven_cents_add_up_exactly() {
             total = total.checked_add(g.cost_usd).unwrap();
         }
     }
-    assert_eq!(spent(&f), total);
-    assert!(spent(&f) <= "10".parse().unwrap());
+    assert_eq!(spent(&f).await, total);
+    assert!(spent(&f).await <= "10".parse().unwrap());
     // 142 on remote at 0.07 = 9.94; then one on backup at 0.05 = 9.99; then nothing fits.
     assert_eq!(successes, 143);
-    assert_eq!(spent(&f), "9.99".parse().unwrap());
+    assert_eq!(spent(&f).await, "9.99".parse().unwrap());
     // Neither backend asks for `budget_available`, so both stay eligible; the ledger's
     // reserve is what refuses them.
     let g = f.router.generate(&req).await.unwrap();
@@ -353,6 +353,10 @@ async fn concurrent_requests_never_pass_the_budget() {
     for t in tasks {
         total = total.checked_add(t.await.unwrap()).unwrap();
     }
-    assert_eq!(spent(&f), total, "the ledger equals what the clients saw");
+    assert_eq!(
+        spent(&f).await,
+        total,
+        "the ledger equals what the clients saw"
+    );
     assert!(total <= "10".parse().unwrap(), "{total}");
 }

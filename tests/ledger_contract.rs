@@ -1,14 +1,18 @@
-//! One contract for every ledger store: the in-memory one, SQLite and Redis (a real
-//! `redis-server`) run the same tests.
+//! One contract for every ledger store: the in-memory one, SQLite, Redis (a real
+//! `redis-server`) and a real three-master Redis Cluster run the same tests.
 
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use genroute::breaker::BreakerConfig;
+use genroute::breaker::{BreakerChange, BreakerConfig};
 use genroute::ledger::memory::MemoryStore;
+use genroute::ledger::redis::RedisStore;
 use genroute::ledger::sqlite::SqliteStore;
 use genroute::ledger::{EntryState, LedgerError, Month, NewReservation, Store};
 use genroute::{BreakerState, Fixed};
@@ -38,56 +42,67 @@ fn nov() -> Month {
     }
 }
 
-fn reserve_commit_release_and_in_doubt(s: &dyn Store) {
+async fn reserve_commit_release_and_in_doubt(s: &dyn Store) {
     let budget = usd("1.00");
-    let a = s.reserve(&res("0.40"), budget, t(1, 0)).unwrap();
-    let b = s.reserve(&res("0.40"), budget, t(1, 1)).unwrap();
-    let over = s.reserve(&res("0.21"), budget, t(1, 2)).unwrap_err();
+    let a = s.reserve(&res("0.40"), budget, t(1, 0)).await.unwrap();
+    let b = s.reserve(&res("0.40"), budget, t(1, 1)).await.unwrap();
+    let over = s.reserve(&res("0.21"), budget, t(1, 2)).await.unwrap_err();
     assert!(matches!(over, LedgerError::OverBudget { .. }), "{over}");
-    let c = s.reserve(&res("0.20"), budget, t(1, 3)).unwrap();
-    let totals = s.totals(nov(), t(1, 4)).unwrap();
+    let c = s.reserve(&res("0.20"), budget, t(1, 3)).await.unwrap();
+    let totals = s.totals(nov(), t(1, 4)).await.unwrap();
     assert_eq!(
         (totals.reserved, totals.spent()),
         (usd("1.00"), Fixed::ZERO)
     );
-    s.commit(&a, t(1, 5)).unwrap();
-    s.release(&b, "retryable", t(1, 6)).unwrap();
-    s.keep_in_doubt(&c, "retryable", t(1, 7)).unwrap();
-    let totals = s.totals(nov(), t(1, 8)).unwrap();
+    s.commit(&a, t(1, 5)).await.unwrap();
+    s.release(&b, "retryable", t(1, 6)).await.unwrap();
+    s.keep_in_doubt(&c, "retryable", t(1, 7)).await.unwrap();
+    let totals = s.totals(nov(), t(1, 8)).await.unwrap();
     assert_eq!(totals.committed, usd("0.40"));
     assert_eq!(totals.in_doubt, usd("0.20"));
     assert_eq!(totals.reserved, Fixed::ZERO);
     assert_eq!(totals.counted(), usd("0.60"));
     // A finished reservation cannot be finished again.
     assert!(matches!(
-        s.commit(&a, t(1, 9)),
+        s.commit(&a, t(1, 9)).await,
         Err(LedgerError::UnknownReservation(_))
     ));
     assert!(matches!(
-        s.release(&a, "x", t(1, 9)),
+        s.release(&a, "x", t(1, 9)).await,
         Err(LedgerError::UnknownReservation(_))
     ));
     assert!(matches!(
-        s.commit("nope", t(1, 9)),
+        s.commit("nope", t(1, 9)).await,
         Err(LedgerError::UnknownReservation(_))
     ));
 }
 
-fn exact_money_after_many_small_commits(s: &dyn Store) {
+async fn exact_money_after_many_small_commits(s: &dyn Store) {
     for i in 0..100 {
-        let id = s.reserve(&res("0.07"), usd("7.00"), t(2, i % 60)).unwrap();
-        s.commit(&id, t(2, i % 60)).unwrap();
+        let id = s
+            .reserve(&res("0.07"), usd("7.00"), t(2, i % 60))
+            .await
+            .unwrap();
+        s.commit(&id, t(2, i % 60)).await.unwrap();
     }
-    assert_eq!(s.totals(nov(), t(2, 59)).unwrap().committed, usd("7.00"));
+    assert_eq!(
+        s.totals(nov(), t(2, 59)).await.unwrap().committed,
+        usd("7.00")
+    );
     assert!(
-        s.reserve(&res("0.000001"), usd("7.00"), t(2, 59)).is_err(),
+        s.reserve(&res("0.000001"), usd("7.00"), t(2, 59))
+            .await
+            .is_err(),
         "not a micro-dollar over"
     );
 }
 
-fn expired_reservations_stop_counting_but_commits_still_land(s: &dyn Store) {
-    let a = s.reserve(&res("0.90"), usd("1.00"), t(3, 0)).unwrap();
-    assert!(s.reserve(&res("0.20"), usd("1.00"), t(3, 30)).is_err());
+async fn expired_reservations_stop_counting_but_commits_still_land(s: &dyn Store) {
+    let a = s.reserve(&res("0.90"), usd("1.00"), t(3, 0)).await.unwrap();
+    assert!(s
+        .reserve(&res("0.20"), usd("1.00"), t(3, 30))
+        .await
+        .is_err());
     // 60 s later the reservation's process is presumed dead.
     let b = s
         .reserve(
@@ -95,11 +110,14 @@ fn expired_reservations_stop_counting_but_commits_still_land(s: &dyn Store) {
             usd("1.00"),
             t(3, 0) + chrono::Duration::seconds(61),
         )
+        .await
         .unwrap();
     s.commit(&b, t(3, 0) + chrono::Duration::seconds(62))
+        .await
         .unwrap();
     let states: Vec<_> = s
-        .entries(Some(nov()))
+        .entries(Some(nov()), t(28, 0))
+        .await
         .unwrap()
         .into_iter()
         .map(|e| e.state)
@@ -107,24 +125,31 @@ fn expired_reservations_stop_counting_but_commits_still_land(s: &dyn Store) {
     assert_eq!(states, [EntryState::Expired, EntryState::Committed]);
     // The frozen process wakes up and commits: money spent is recorded, not lost.
     s.commit(&a, t(3, 0) + chrono::Duration::seconds(63))
+        .await
         .unwrap();
-    assert_eq!(s.totals(nov(), t(3, 59)).unwrap().committed, usd("1.10"));
+    assert_eq!(
+        s.totals(nov(), t(3, 59)).await.unwrap().committed,
+        usd("1.10")
+    );
 }
 
-fn months_are_separate_and_old_months_stay_readable(s: &dyn Store) {
-    let a = s.reserve(&res("0.50"), usd("0.50"), t(30, 0)).unwrap();
-    s.commit(&a, t(30, 1)).unwrap();
+async fn months_are_separate_and_old_months_stay_readable(s: &dyn Store) {
+    let a = s
+        .reserve(&res("0.50"), usd("0.50"), t(30, 0))
+        .await
+        .unwrap();
+    s.commit(&a, t(30, 1)).await.unwrap();
     let dec = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    let b = s.reserve(&res("0.50"), usd("0.50"), dec).unwrap();
-    s.commit(&b, dec).unwrap();
-    assert_eq!(s.totals(nov(), dec).unwrap().committed, usd("0.50"));
+    let b = s.reserve(&res("0.50"), usd("0.50"), dec).await.unwrap();
+    s.commit(&b, dec).await.unwrap();
+    assert_eq!(s.totals(nov(), dec).await.unwrap().committed, usd("0.50"));
     assert_eq!(
-        s.totals(Month::of(dec), dec).unwrap().committed,
+        s.totals(Month::of(dec), dec).await.unwrap().committed,
         usd("0.50")
     );
-    assert_eq!(s.entries(Some(nov())).unwrap().len(), 1);
-    assert_eq!(s.entries(None).unwrap().len(), 2);
-    let e = &s.entries(Some(Month::of(dec))).unwrap()[0];
+    assert_eq!(s.entries(Some(nov()), t(28, 0)).await.unwrap().len(), 1);
+    assert_eq!(s.entries(None, dec).await.unwrap().len(), 2);
+    let e = &s.entries(Some(Month::of(dec)), dec).await.unwrap()[0];
     assert_eq!(
         (e.month.as_str(), e.request_id.as_str(), e.backend.as_str()),
         ("2026-12", "req-1", "veo")
@@ -136,34 +161,97 @@ fn months_are_separate_and_old_months_stay_readable(s: &dyn Store) {
     assert_eq!(e.created, "2026-12-01T00:00:00.000Z");
 }
 
-fn breakers_persist_and_update_atomically(s: &dyn Store) {
+async fn breakers_persist_and_update_atomically(s: &dyn Store) {
     let cfg = BreakerConfig {
         failure_threshold: 2,
         timeout_ms: 1000,
         half_open_requests: 1,
     };
-    assert_eq!(s.breaker("veo").unwrap().state, BreakerState::Closed);
+    let names = ["veo".to_string(), "pixverse".to_string()];
+    assert_eq!(
+        s.breakers(&names).await.unwrap()[0].state,
+        BreakerState::Closed
+    );
     for _ in 0..2 {
-        s.update_breaker("veo", &mut |b| b.on_failure(5_000, &cfg))
+        s.update_breaker("veo", BreakerChange::Failure, 5_000, cfg)
+            .await
             .unwrap();
     }
-    let b = s.breaker("veo").unwrap();
+    let [b, p] = s.breakers(&names).await.unwrap()[..] else {
+        panic!("two breakers")
+    };
     assert_eq!(b.state_at(5_500, &cfg), BreakerState::Open);
     assert_eq!(b.state_at(6_000, &cfg), BreakerState::HalfOpen);
-    assert_eq!(s.breaker("pixverse").unwrap().state, BreakerState::Closed);
-    s.update_breaker("veo", &mut |b| b.reset()).unwrap();
-    assert_eq!(s.breaker("veo").unwrap().state, BreakerState::Closed);
+    assert_eq!(p.state, BreakerState::Closed);
+    // One probe is admitted while half-open, the second is refused.
+    let (_, first) = s
+        .update_breaker("veo", BreakerChange::Acquire, 6_000, cfg)
+        .await
+        .unwrap();
+    let (_, second) = s
+        .update_breaker("veo", BreakerChange::Acquire, 6_001, cfg)
+        .await
+        .unwrap();
+    assert_eq!((first, second), (true, false));
+    s.update_breaker("veo", BreakerChange::Reset, 6_002, cfg)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.breakers(&names).await.unwrap()[0].state,
+        BreakerState::Closed
+    );
 }
 
-fn concurrent_reservations_never_pass_the_budget(s: Arc<dyn Store>) {
-    let threads: Vec<_> = (0..8)
+/// A reservation whose create call was sent keeps counting after its expiry (in doubt): the
+/// provider may have billed it. One never sent is released.
+async fn expired_after_send_stays_counted(s: &dyn Store) {
+    let budget = usd("1.00");
+    let sent = s.reserve(&res("0.40"), budget, t(7, 0)).await.unwrap();
+    let unsent = s.reserve(&res("0.30"), budget, t(7, 1)).await.unwrap();
+    s.mark_sent(&sent, t(7, 1)).await.unwrap();
+    let later = t(7, 0) + chrono::Duration::seconds(61);
+    // Its frozen process wakes up after the expiry and reports a failure: nothing has read or
+    // settled the month since, and still the release does not un-count it.
+    s.release(&sent, "retryable", later).await.unwrap();
+    let totals = s.totals(nov(), later).await.unwrap();
+    assert_eq!(totals.reserved, Fixed::ZERO);
+    assert_eq!(totals.in_doubt, usd("0.40"), "the sent one is counted");
+    assert_eq!(totals.counted(), usd("0.40"), "the unsent one is released");
+    // The budget sees it too: 0.61 no longer fits.
+    assert!(s.reserve(&res("0.61"), budget, later).await.is_err());
+    let states: Vec<_> = s
+        .entries(Some(nov()), later)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.state, e.sent.is_some()))
+        .collect();
+    assert_eq!(
+        states,
+        [(EntryState::InDoubt, true), (EntryState::Expired, false)]
+    );
+    // A late commit turns the doubt into spend.
+    s.commit(&sent, later).await.unwrap();
+    let totals = s.totals(nov(), later).await.unwrap();
+    assert_eq!(
+        (totals.committed, totals.in_doubt),
+        (usd("0.40"), Fixed::ZERO)
+    );
+    assert!(matches!(
+        s.mark_sent(&unsent, later).await,
+        Err(LedgerError::UnknownReservation(_))
+    ));
+}
+
+async fn concurrent_reservations_never_pass_the_budget(s: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..8)
         .map(|_| {
             let s = s.clone();
-            std::thread::spawn(move || {
+            tokio::spawn(async move {
                 let mut won = 0;
                 for i in 0..50 {
-                    if let Ok(id) = s.reserve(&res("0.03"), usd("1.00"), t(4, i % 60)) {
-                        s.commit(&id, t(4, i % 60)).unwrap();
+                    if let Ok(id) = s.reserve(&res("0.03"), usd("1.00"), t(4, i % 60)).await {
+                        s.commit(&id, t(4, i % 60)).await.unwrap();
                         won += 1;
                     }
                 }
@@ -171,38 +259,48 @@ fn concurrent_reservations_never_pass_the_budget(s: Arc<dyn Store>) {
             })
         })
         .collect();
-    let won: u32 = threads.into_iter().map(|h| h.join().unwrap()).sum();
+    let mut won = 0;
+    for t in tasks {
+        won += t.await.unwrap();
+    }
     assert_eq!(won, 33, "1.00 / 0.03 = 33 reservations fit");
-    assert_eq!(s.totals(nov(), t(4, 59)).unwrap().committed, usd("0.99"));
+    assert_eq!(
+        s.totals(nov(), t(4, 59)).await.unwrap().committed,
+        usd("0.99")
+    );
 }
 
 macro_rules! contract {
     ($store:ident, $make:expr) => {
         mod $store {
             use super::*;
-            #[test]
-            fn reserve_commit_release_and_in_doubt() {
-                super::reserve_commit_release_and_in_doubt(&$make);
+            #[tokio::test]
+            async fn reserve_commit_release_and_in_doubt() {
+                super::reserve_commit_release_and_in_doubt(&$make).await;
             }
-            #[test]
-            fn exact_money_after_many_small_commits() {
-                super::exact_money_after_many_small_commits(&$make);
+            #[tokio::test]
+            async fn exact_money_after_many_small_commits() {
+                super::exact_money_after_many_small_commits(&$make).await;
             }
-            #[test]
-            fn expired_reservations_stop_counting_but_commits_still_land() {
-                super::expired_reservations_stop_counting_but_commits_still_land(&$make);
+            #[tokio::test]
+            async fn expired_reservations_stop_counting_but_commits_still_land() {
+                super::expired_reservations_stop_counting_but_commits_still_land(&$make).await;
             }
-            #[test]
-            fn months_are_separate_and_old_months_stay_readable() {
-                super::months_are_separate_and_old_months_stay_readable(&$make);
+            #[tokio::test]
+            async fn expired_after_send_stays_counted() {
+                super::expired_after_send_stays_counted(&$make).await;
             }
-            #[test]
-            fn breakers_persist_and_update_atomically() {
-                super::breakers_persist_and_update_atomically(&$make);
+            #[tokio::test]
+            async fn months_are_separate_and_old_months_stay_readable() {
+                super::months_are_separate_and_old_months_stay_readable(&$make).await;
             }
-            #[test]
-            fn concurrent_reservations_never_pass_the_budget() {
-                super::concurrent_reservations_never_pass_the_budget(Arc::new($make));
+            #[tokio::test]
+            async fn breakers_persist_and_update_atomically() {
+                super::breakers_persist_and_update_atomically(&$make).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_reservations_never_pass_the_budget() {
+                super::concurrent_reservations_never_pass_the_budget(Arc::new($make)).await;
             }
         }
     };
@@ -212,36 +310,54 @@ macro_rules! contract {
 mod scratch;
 
 fn sqlite() -> SqliteStore {
-    SqliteStore::open(&scratch::scratch().join("ledger.sqlite3")).unwrap()
+    SqliteStore::open(&scratch::scratch().join("ledger.sqlite3"), TIMEOUT).unwrap()
+}
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn redis() -> RedisStore {
+    RedisStore::open(&redis_server::fresh_url(), TIMEOUT)
+        .await
+        .unwrap()
+}
+
+async fn cluster() -> RedisStore {
+    RedisStore::open(&redis_cluster::url(), TIMEOUT)
+        .await
+        .unwrap()
 }
 
 contract!(memory, MemoryStore::new());
 contract!(sqlite_store, sqlite());
-contract!(
-    redis_store,
-    genroute::ledger::redis::RedisStore::open(&redis_server::fresh_url()).unwrap()
-);
+contract!(redis_store, redis().await);
+contract!(redis_cluster_store, cluster().await);
 
-#[test]
-fn redis_down_fails_closed() {
+#[tokio::test]
+async fn redis_down_fails_closed() {
     let server = redis_server::start();
     let url = format!("redis://127.0.0.1:{}/0", server.port);
-    let store = genroute::ledger::redis::RedisStore::open(&url).unwrap();
+    let store = RedisStore::open(&url, TIMEOUT).await.unwrap();
     drop(server); // kills redis-server
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let err = store.reserve(&res("0.01"), usd("1"), t(6, 0)).unwrap_err();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = store
+        .reserve(&res("0.01"), usd("1"), t(6, 0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, LedgerError::Store(_)), "{err}");
-    assert!(store.totals(nov(), t(6, 0)).is_err());
+    assert!(store.totals(nov(), t(6, 0)).await.is_err());
 }
 
-#[test]
-fn sqlite_reopens_with_its_data() {
+#[tokio::test]
+async fn sqlite_reopens_with_its_data() {
     let path = scratch::scratch().join("ledger.sqlite3");
     {
-        let s = SqliteStore::open(&path).unwrap();
-        let id = s.reserve(&res("0.25"), usd("1"), t(5, 0)).unwrap();
-        s.commit(&id, t(5, 1)).unwrap();
+        let s = SqliteStore::open(&path, TIMEOUT).unwrap();
+        let id = s.reserve(&res("0.25"), usd("1"), t(5, 0)).await.unwrap();
+        s.commit(&id, t(5, 1)).await.unwrap();
     }
-    let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.totals(nov(), t(5, 2)).unwrap().committed, usd("0.25"));
+    let s = SqliteStore::open(&path, TIMEOUT).unwrap();
+    assert_eq!(
+        s.totals(nov(), t(5, 2)).await.unwrap().committed,
+        usd("0.25")
+    );
 }

@@ -53,10 +53,21 @@ fn generate(policy: &Path, data: &Path) -> Command {
     c
 }
 
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn open(data: &Path) -> SqliteStore {
+    SqliteStore::open(&data.join("ledger.sqlite3"), Duration::from_secs(5)).unwrap()
+}
+
 fn totals(data: &Path) -> genroute::ledger::Totals {
-    let store = SqliteStore::open(&data.join("ledger.sqlite3")).unwrap();
     let now = chrono::Utc::now();
-    store.totals(Month::of(now), now).unwrap()
+    block_on(open(data).totals(Month::of(now), now)).unwrap()
 }
 
 #[test]
@@ -162,24 +173,30 @@ fn kill_dash_nine_loses_no_committed_spend_and_its_reservation_expires() {
         "the dead call's reservation is still held"
     );
 
-    // Its reservation expires after twice the backend's maximum time plus a minute.
-    let store = SqliteStore::open(&data.join("ledger.sqlite3")).unwrap();
+    // Its reservation expires after twice the backend's maximum time plus a minute. Its
+    // create call had been sent, so the provider may have billed it: it stays counted, as in
+    // doubt, instead of being released.
+    let store = open(&data);
     let later = chrono::Utc::now() + chrono::Duration::seconds(2 * 60 + 61);
-    let t = store.totals(Month::of(later), later).unwrap();
+    let t = block_on(store.totals(Month::of(later), later)).unwrap();
     assert_eq!(t.reserved, Fixed::ZERO);
     assert_eq!(t.committed, "0.10".parse().unwrap());
-    let states: Vec<EntryState> = store
-        .entries(None)
+    assert_eq!(
+        t.in_doubt,
+        "0.05".parse().unwrap(),
+        "a sent call is never un-counted"
+    );
+    let states: Vec<(EntryState, bool)> = block_on(store.entries(None, later))
         .unwrap()
         .iter()
-        .map(|e| e.state)
+        .map(|e| (e.state, e.sent.is_some()))
         .collect();
     assert_eq!(
         states,
         [
-            EntryState::Committed,
-            EntryState::Committed,
-            EntryState::Expired
+            (EntryState::Committed, true),
+            (EntryState::Committed, true),
+            (EntryState::InDoubt, true)
         ]
     );
 }

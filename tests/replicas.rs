@@ -1,14 +1,18 @@
-//! Two `genroute serve` replicas sharing one real Redis: the budget holds however they race,
-//! `kill -9` of a replica loses no committed spend and its reservations expire, and a breaker
-//! tripped through one replica is seen open by the other. Loopback only, bounded load.
+//! Two `genroute serve` replicas sharing one real Redis, and the same on a real three-master
+//! Redis Cluster: the budget holds however they race, `kill -9` of a replica loses no
+//! committed spend and its reservations settle, and a breaker tripped through one replica is
+//! seen open by the other. Loopback only, bounded load.
 
+#[path = "common/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 #[path = "common/scratch.rs"]
 mod scratch;
+#[path = "common/serve.rs"]
+mod serve;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genroute::ledger::redis::RedisStore;
 use genroute::ledger::{Month, Store};
@@ -36,56 +40,6 @@ backends:
     circuit_breaker: {failure_threshold: 2, timeout_seconds: 600}
     selection_criteria: {budget_available: true, priority_balanced: false, priority_speed: false}
 "#;
-
-struct Replica {
-    url: String,
-    child: Child,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn replica(policy: &std::path::Path, redis: &str, data: &std::path::Path) -> Replica {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_genroute"))
-        .args([
-            "serve",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--store",
-            redis,
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "replica did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Replica { url, child }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn setup(
     tag: &str,
@@ -146,21 +100,37 @@ async fn load(urls: Vec<String>, clients: usize, n: usize) -> (Fixed, usize, usi
     total
 }
 
-fn totals(url: &str, at: chrono::DateTime<chrono::Utc>) -> genroute::ledger::Totals {
-    RedisStore::open(url)
+async fn totals(url: &str, at: chrono::DateTime<chrono::Utc>) -> genroute::ledger::Totals {
+    RedisStore::open(url, Duration::from_secs(5))
+        .await
         .unwrap()
         .totals(Month::of(at), at)
+        .await
         .unwrap()
+}
+
+fn replica(policy: &std::path::Path, store: &str, data: &std::path::Path) -> serve::Replica {
+    serve::replica(policy, store, data, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_share_one_budget_and_never_overspend() {
     let (_redis, url, policy, dir) = setup("budget");
-    let a = replica(&policy, &url, &dir.join("a"));
-    let b = replica(&policy, &url, &dir.join("b"));
+    budget_race(&url, &policy, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_a_redis_cluster_share_one_budget_and_never_overspend() {
+    let (_redis, _, policy, dir) = setup("cluster");
+    budget_race(&redis_cluster::url(), &policy, &dir).await;
+}
+
+async fn budget_race(url: &str, policy: &std::path::Path, dir: &std::path::Path) {
+    let a = replica(policy, url, &dir.join("a"));
+    let b = replica(policy, url, &dir.join("b"));
     let (seen, ok, refused) = load(vec![a.url.clone(), b.url.clone()], 16, 320).await;
     assert_eq!(refused, 0);
-    let t = totals(&url, chrono::Utc::now());
+    let t = totals(url, chrono::Utc::now()).await;
     assert_eq!(t.reserved, Fixed::ZERO);
     assert_eq!(
         t.spent(),
@@ -195,7 +165,7 @@ async fn killing_a_replica_mid_load_loses_no_committed_spend() {
         "the kill happened while clients were still sending"
     );
     let now = chrono::Utc::now();
-    let t = totals(&url, now);
+    let t = totals(&url, now).await;
     // Every success a client received is in the ledger; A may have committed a few whose
     // answers died with it (at most its 8 in-flight calls).
     assert!(
@@ -205,14 +175,20 @@ async fn killing_a_replica_mid_load_loses_no_committed_spend() {
     );
     assert!(t.spent().checked_sub(seen).unwrap() <= "0.40".parse().unwrap());
     assert!(t.spent() <= "7.50".parse().unwrap());
-    // A's open reservations expire (2 × max_generation_time + 60 s) and stop holding budget.
+    // A's open reservations settle at their expiry (2 × max_generation_time + 60 s): their
+    // create calls had been sent, so they stay counted as in doubt; committed spend is
+    // untouched.
     let later = now + chrono::Duration::seconds(2 * 60 + 61);
-    let after = totals(&url, later);
+    let after = totals(&url, later).await;
     assert_eq!(after.reserved, Fixed::ZERO);
     assert_eq!(
-        after.spent(),
-        t.spent(),
+        after.committed, t.committed,
         "expiry never touches committed spend"
+    );
+    assert_eq!(
+        after.counted(),
+        t.counted(),
+        "a reservation whose call was sent is never un-counted"
     );
     drop(b);
 }

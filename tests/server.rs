@@ -49,11 +49,9 @@ async fn start_with(admin: Option<&str>, policy: &str) -> Server {
     let policy_path = dir.join("policy.yaml");
     std::fs::write(&policy_path, policy).unwrap();
     let config = Config {
-        policy_path: policy_path.clone(),
-        metrics_prefix: "videogen".into(),
         admin_token: admin.map(str::to_string),
         state_ttl: Duration::ZERO,
-        trace_prompts: false,
+        ..Config::new(policy_path.clone())
     };
     let app = App::new(
         config,
@@ -62,6 +60,7 @@ async fn start_with(admin: Option<&str>, policy: &str) -> Server {
         Arc::new(SystemClock),
         Arc::new(DirSink(dir.join("videos"))),
     )
+    .await
     .unwrap();
     let watcher = genroute::server::watch(app.clone()).unwrap();
     std::mem::forget(watcher);

@@ -3,12 +3,11 @@
 //!
 //! The ledger and [`Summary`] compute; this module picks the month and prints.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use genroute::ledger::{Month, Store, Summary};
+use genroute::ledger::{Month, Store};
 
-use super::common::{data_dir, load_valid, open_store};
+use super::common::{block_on, load_valid, StoreArgs};
 use super::Format;
 
 /// `genroute budget` arguments: one of its subcommands.
@@ -26,9 +25,8 @@ enum Command {
         /// Policy file (for the budget figures).
         #[arg(long)]
         policy: String,
-        /// Ledger directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Month as YYYY-MM (default: this month, UTC).
         #[arg(long)]
         month: Option<String>,
@@ -38,9 +36,8 @@ enum Command {
     },
     /// Every ledger entry of a month (or all months).
     History {
-        /// Ledger directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Month as YYYY-MM (default: all).
         #[arg(long)]
         month: Option<String>,
@@ -55,15 +52,15 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     match args.command {
         Command::Show {
             policy,
-            data_dir: dir,
+            store,
             month,
             format,
-        } => show(&policy, dir, month.as_deref(), format),
+        } => show(&policy, &store, month.as_deref(), format),
         Command::History {
-            data_dir: dir,
+            store,
             month,
             format,
-        } => history(dir, month.as_deref(), format),
+        } => history(&store, month.as_deref(), format),
     }
 }
 
@@ -75,19 +72,22 @@ fn parse_month(m: &str) -> Result<Month, String> {
 /// `budget show`: spend, reservations, budget and what remains, for a month (default: now).
 fn show(
     policy: &str,
-    dir: Option<PathBuf>,
+    store: &StoreArgs,
     month: Option<&str>,
     format: Format,
 ) -> Result<ExitCode, String> {
     let policy = load_valid(policy)?;
-    let store = open_store(&data_dir(dir))?;
     let now = chrono::Utc::now();
     let month = match month {
         Some(m) => parse_month(m)?,
         None => Month::of(now),
     };
-    let t = store.totals(month, now).map_err(|e| e.to_string())?;
-    let v = Summary::new(month, &t, policy.budget.monthly, policy.budget.threshold);
+    let v = block_on(async {
+        let store = store.open().await?;
+        genroute::server::budget_summary(&*store, &policy, month, now)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
     match format {
         Format::Json => println!(
             "{}",
@@ -111,10 +111,15 @@ fn show(
 }
 
 /// `budget history`: every entry of a month, or of all months.
-fn history(dir: Option<PathBuf>, month: Option<&str>, format: Format) -> Result<ExitCode, String> {
-    let store = open_store(&data_dir(dir))?;
+fn history(store: &StoreArgs, month: Option<&str>, format: Format) -> Result<ExitCode, String> {
     let month = month.map(parse_month).transpose()?;
-    let entries = store.entries(month).map_err(|e| e.to_string())?;
+    let entries = block_on(async {
+        let store = store.open().await?;
+        store
+            .entries(month, chrono::Utc::now())
+            .await
+            .map_err(|e| e.to_string())
+    })?;
     match format {
         Format::Json => println!(
             "{}",

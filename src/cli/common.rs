@@ -5,10 +5,13 @@
 //! reports a broken policy in the same words. None of them decides anything: they locate and
 //! open what the library needs, and turn its errors into one-line messages.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use genroute::exec::{DirSink, Router, SystemClock};
+use genroute::ledger::guard::{self, Guarded};
+use genroute::ledger::redis::RedisStore;
 use genroute::ledger::sqlite::SqliteStore;
 use genroute::ledger::Store;
 use genroute::{LoadOptions, Policy, Source};
@@ -54,48 +57,112 @@ pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".genroute"))
 }
 
-/// Opens the SQLite ledger in a data directory, creating the directory if needed.
-pub fn open_store(dir: &Path) -> Result<SqliteStore, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create data directory `{}`: {e}", dir.display()))?;
-    SqliteStore::open(&dir.join("ledger.sqlite3")).map_err(|e| e.to_string())
+/// Where the ledger is and how long each of its calls may take: `--store`, `--data-dir` and
+/// `--store-timeout`, shared by the commands that read or write the ledger.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// Ledger store: sqlite:PATH, redis://HOST:PORT/DB or
+    /// redis-cluster://HOST:PORT[,HOST:PORT...] (default: SQLite in the data directory).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Data directory for the default SQLite store and saved videos (default:
+    /// $GENROUTE_DATA_DIR, else the user's data directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Deadline of each ledger store call, e.g. 2s or 500ms; past it the call fails (closed:
+    /// nothing is spent).
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub store_timeout: Duration,
 }
 
-/// Opens the store named by `--store`.
-pub fn store_from_flag(flag: Option<&str>, dir: &Path) -> Result<Arc<dyn Store>, String> {
-    match flag {
-        None => Ok(Arc::new(open_store(dir)?)),
-        Some(s) if s.starts_with("sqlite:") => {
-            let path = PathBuf::from(&s["sqlite:".len()..]);
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-            }
-            Ok(Arc::new(
-                SqliteStore::open(&path).map_err(|e| e.to_string())?,
-            ))
+/// Parses a duration such as `2s`, `500ms` or `1m`.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration such as 2s, 500ms or 1m ({e})"))
+}
+
+impl StoreArgs {
+    /// The ledger in a data directory only (`--data-dir`), for commands that have no
+    /// `--store`.
+    pub fn in_dir(data_dir: Option<PathBuf>) -> StoreArgs {
+        StoreArgs {
+            store: None,
+            data_dir,
+            store_timeout: guard::DEFAULT_TIMEOUT,
         }
-        Some(s) if s.starts_with("redis://") => Ok(Arc::new(
-            genroute::ledger::redis::RedisStore::open(s).map_err(|e| e.to_string())?,
-        )),
-        Some(other) => Err(format!(
-            "--store: `{other}` is not sqlite:PATH or redis://HOST:PORT/DB"
-        )),
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> PathBuf {
+        data_dir(self.data_dir.clone())
+    }
+
+    /// Opens the store, behind its guard (a deadline on every call).
+    pub async fn open(&self) -> Result<Arc<Guarded>, String> {
+        Ok(Arc::new(Guarded::new(
+            self.open_bare().await?,
+            self.store_timeout,
+        )))
+    }
+
+    /// Opens the store without a guard (for the server, which puts its own in front). Redis
+    /// is reached within the deadline or not at all.
+    pub async fn open_bare(&self) -> Result<Arc<dyn Store>, String> {
+        Ok(match self.store.as_deref() {
+            None => {
+                let dir = self.dir();
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    format!("cannot create data directory `{}`: {e}", dir.display())
+                })?;
+                Arc::new(
+                    SqliteStore::open(&dir.join("ledger.sqlite3"), self.store_timeout)
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            Some(s) if s.starts_with("sqlite:") => {
+                let path = PathBuf::from(&s["sqlite:".len()..]);
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+                }
+                Arc::new(
+                    SqliteStore::open(&path, self.store_timeout).map_err(|e| e.to_string())?,
+                )
+            }
+            Some(s) if s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("redis-cluster://") => {
+                Arc::new(
+                    RedisStore::open(s, self.store_timeout)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            Some(other) => {
+                return Err(format!(
+                    "--store: `{}` is not sqlite:PATH, redis://HOST:PORT/DB or redis-cluster://HOST:PORT[,HOST:PORT...]",
+                    genroute::ledger::redis::redact(other)
+                ))
+            }
+        })
     }
 }
 
-/// A router over the SQLite ledger in `dir`, saving videos under `dir/videos`, with the
-/// system clock and the process environment.
-pub fn router(policy: Policy, dir: &Path) -> Result<Router, String> {
-    let store = open_store(dir)?;
+/// A router over the ledger of `store`, saving videos under the data directory's `videos`,
+/// with the system clock and the process environment.
+pub async fn router(policy: Policy, store: &StoreArgs) -> Result<Router, String> {
+    let ledger: Arc<dyn Store> = store.open().await?;
     Ok(Router::new(
         Arc::new(policy),
-        Arc::new(store),
+        ledger,
         &env_var,
         Arc::new(SystemClock),
-        Arc::new(DirSink(dir.join("videos"))),
+        Arc::new(DirSink(store.dir().join("videos"))),
     )
     .with_trace_prompts(trace_prompts()))
+}
+
+/// Runs `f` to completion on a fresh [`runtime`].
+pub fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    runtime()?.block_on(f)
 }
 
 /// The async runtime (two worker threads) for the commands that call backends or serve HTTP.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use genroute::{BreakerState, Fixed, Request};
 
-use super::common::{data_dir, load_valid, router};
+use super::common::{block_on, load_valid, router, StoreArgs};
 use super::{Format, NONE_ELIGIBLE};
 
 /// `genroute explain` arguments.
@@ -71,9 +71,12 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             genroute::State::new(&policy, now).with_spend(spend)
         }
         None => {
-            let dir = data_dir(args.data_dir.clone());
-            let router = router(policy.clone(), &dir)?;
-            let mut s = router.state(0).map_err(|e| e.to_string())?;
+            let store = StoreArgs::in_dir(args.data_dir.clone());
+            let mut s = block_on(async {
+                let router = router(policy.clone(), &store).await?;
+                router.state(0).await.map_err(|e| e.to_string())
+            })?
+            .0;
             s.now = now;
             s
         }

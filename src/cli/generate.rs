@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use genroute::exec::Generation;
 use genroute::Request;
 
-use super::common::{data_dir, load_valid, router, runtime};
+use super::common::{block_on, load_valid, router, StoreArgs};
 use super::{Format, NONE_ELIGIBLE};
 
 /// A request body: the JSON object a request is built from.
@@ -60,14 +60,17 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let body = body(&args)?;
     let policy = load_valid(&args.policy)?;
     let request = Request::from_map(&policy, body).map_err(|e| e.to_string())?;
-    let dir = data_dir(args.data_dir);
-    let router = router(policy, &dir)?;
-    let result = if args.dry_run {
-        router.dry_run(&request)
-    } else {
-        runtime()?.block_on(router.generate(&request))
-    }
-    .map_err(|e| e.to_string())?;
+    let store = StoreArgs::in_dir(args.data_dir.clone());
+    let dry_run = args.dry_run;
+    let result = block_on(async {
+        let router = router(policy, &store).await?;
+        if dry_run {
+            router.dry_run(&request).await
+        } else {
+            router.generate(&request).await
+        }
+        .map_err(|e| e.to_string())
+    })?;
     match args.format {
         Format::Json => println!(
             "{}",

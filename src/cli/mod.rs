@@ -22,6 +22,7 @@ mod common;
 mod explain;
 mod fmt;
 mod generate;
+mod ledger;
 mod names;
 mod schema;
 mod serve;
@@ -52,6 +53,8 @@ enum Command {
     Generate(generate::Args),
     /// The month's budget and the ledger's entries.
     Budget(budget::Args),
+    /// Operator actions on the ledger store (accept a Redis that lost its data).
+    Ledger(ledger::Args),
     /// List the names a condition can read, with their types.
     Names,
     /// Print the JSON Schema of policy files (for editors: yaml-language-server).
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Explain(args) => explain::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Budget(args) => budget::run(args),
+        Command::Ledger(args) => ledger::run(args),
         Command::Names => names::run(),
         Command::Schema => schema::run(),
         Command::Simulate(args) => simulate::run(args),

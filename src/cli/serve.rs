@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use genroute::exec::{DirSink, SystemClock};
 
-use super::common::{data_dir, env_var, runtime, store_from_flag, trace_prompts};
+use super::common::{duration, env_var, runtime, trace_prompts, StoreArgs};
 
 /// `genroute serve` arguments.
 #[derive(clap::Args)]
@@ -21,18 +21,18 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Ledger store: sqlite:PATH or redis://HOST:PORT/DB (default: SQLite in the data directory).
-    #[arg(long)]
-    store: Option<String>,
-    /// Data directory for the default SQLite store and saved videos.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Prefix of the Prometheus metric names.
     #[arg(long, default_value = "videogen")]
     metrics_prefix: String,
     /// How long decisions may reuse the ledger's spend and breaker figures, in milliseconds.
     #[arg(long, default_value_t = 100)]
     state_ttl_ms: u64,
+    /// How old those figures may be when the store does not answer: decisions say they are
+    /// stale until then, and fail (503) after, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    state_max_stale: std::time::Duration,
 }
 
 /// Serves until shut down; the admin token comes from `GENROUTE_ADMIN_TOKEN`.
@@ -41,20 +41,23 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
         format!("--listen: `{listen}` is not an address such as 127.0.0.1:8080 ({e})")
     })?;
-    let dir = data_dir(args.data_dir);
-    let store = store_from_flag(args.store.as_deref(), &dir)?;
+    let dir = args.store.dir();
     let config = genroute::server::Config {
         policy_path: args.policy,
         metrics_prefix: args.metrics_prefix,
         admin_token: std::env::var("GENROUTE_ADMIN_TOKEN").ok(),
         state_ttl: std::time::Duration::from_millis(args.state_ttl_ms),
+        state_max_stale: args.state_max_stale,
+        store_timeout: args.store.store_timeout,
         trace_prompts: trace_prompts(),
     };
     let env: genroute::server::Env = Arc::new(env_var);
     let sink = Arc::new(DirSink(dir.join("videos")));
-    let app = genroute::server::App::new(config, store, env, Arc::new(SystemClock), sink)
-        .map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
+        let store = args.store.open_bare().await?;
+        let app = genroute::server::App::new(config, store, env, Arc::new(SystemClock), sink)
+            .await
+            .map_err(|e| e.to_string())?;
         let _watcher = genroute::server::watch(app.clone())
             .map_err(|e| format!("cannot watch the policy file: {e}"))?;
         let listener = tokio::net::TcpListener::bind(addr)

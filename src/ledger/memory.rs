@@ -1,6 +1,7 @@
 //! An in-memory ledger store, for embedding and tests. One mutex guards everything, so every
-//! operation is atomic within the process. Totals are kept per month and open reservations
-//! are indexed by expiry, so no operation scans the history.
+//! operation is atomic within the process; it is held for a few map operations and never
+//! across IO or an await, so the async methods never wait. Totals are kept per month and open
+//! reservations are indexed by expiry, so no operation scans the history.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -8,9 +9,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    admits, millis, rfc3339, Entry, EntryState, LedgerError, Month, NewReservation, Store, Totals,
+    admits, finish_move, millis, new_id, rfc3339, Entry, EntryState, LedgerError, Month,
+    NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
 use crate::num::Fixed;
 
 #[derive(Debug, Default)]
@@ -23,13 +25,21 @@ struct Inner {
     breakers: HashMap<String, Breaker>,
 }
 
-fn bump(slot: &mut Fixed, by: Fixed, add: bool) {
-    let next = if add {
-        slot.checked_add(by)
-    } else {
-        slot.checked_sub(by)
+/// Adds `times` × `by` to a total (saturating at the current value on overflow, which an
+/// amount bounded by the budget cannot reach).
+fn bump(slot: &mut Fixed, by: Fixed, times: i8) {
+    let next = match times {
+        1 => slot.checked_add(by),
+        -1 => slot.checked_sub(by),
+        _ => Some(*slot),
     };
     *slot = next.unwrap_or(*slot);
+}
+
+fn apply(t: &mut Totals, amount: Fixed, [reserved, committed, in_doubt]: [i8; 3]) {
+    bump(&mut t.reserved, amount, reserved);
+    bump(&mut t.committed, amount, committed);
+    bump(&mut t.in_doubt, amount, in_doubt);
 }
 
 /// The in-memory store.
@@ -60,11 +70,29 @@ impl Inner {
             self.open.remove(&(at, i));
             self.expires.remove(&i);
             let e = &mut self.entries[i];
-            e.state = EntryState::Expired;
             e.updated = rfc3339(now_ms);
-            let t = self.totals.entry(e.month.clone()).or_default();
-            bump(&mut t.reserved, e.amount_usd, false);
+            let moves = if e.sent.is_some() {
+                e.state = EntryState::InDoubt;
+                e.note = Some(EXPIRED_AFTER_SEND.into());
+                [-1, 0, 1]
+            } else {
+                e.state = EntryState::Expired;
+                [-1, 0, 0]
+            };
+            let amount = e.amount_usd;
+            apply(
+                self.totals.entry(e.month.clone()).or_default(),
+                amount,
+                moves,
+            );
         }
+    }
+
+    fn index(&self, id: &str) -> Result<usize, LedgerError> {
+        self.by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| LedgerError::UnknownReservation(id.to_string()))
     }
 
     fn finish(
@@ -74,40 +102,34 @@ impl Inner {
         note: Option<&str>,
         now_ms: i64,
     ) -> Result<(), LedgerError> {
-        let unknown = || LedgerError::UnknownReservation(id.to_string());
-        let i = *self.by_id.get(id).ok_or_else(unknown)?;
-        let from = self.entries[i].state;
-        // A commit after expiry is still recorded: the money was spent.
-        let open = from == EntryState::Reserved
-            || (from == EntryState::Expired && to != EntryState::Released);
-        if !open {
-            return Err(unknown());
-        }
+        // Settle expiries first, so that a late finish meets the entry as expiry left it.
+        self.expire(now_ms);
+        let i = self.index(id)?;
+        let e = &self.entries[i];
+        let (state, moves) = finish_move(e.state, e.note.as_deref(), to)
+            .ok_or_else(|| LedgerError::UnknownReservation(id.to_string()))?;
         if let Some(at) = self.expires.remove(&i) {
             self.open.remove(&(at, i));
         }
         let e = &mut self.entries[i];
-        e.state = to;
-        e.updated = rfc3339(now_ms);
-        e.note = note.map(str::to_string).or(e.note.take());
-        let (amount, t) = (
-            e.amount_usd,
+        if moves != [0, 0, 0] {
+            e.state = state;
+            e.updated = rfc3339(now_ms);
+            e.note = note.map(str::to_string).or(e.note.take());
+        }
+        let amount = e.amount_usd;
+        apply(
             self.totals.entry(e.month.clone()).or_default(),
+            amount,
+            moves,
         );
-        if from == EntryState::Reserved {
-            bump(&mut t.reserved, amount, false);
-        }
-        match to {
-            EntryState::Committed => bump(&mut t.committed, amount, true),
-            EntryState::InDoubt => bump(&mut t.in_doubt, amount, true),
-            _ => {}
-        }
         Ok(())
     }
 }
 
+#[async_trait::async_trait]
 impl Store for MemoryStore {
-    fn reserve(
+    async fn reserve(
         &self,
         r: &NewReservation,
         budget: Fixed,
@@ -116,21 +138,14 @@ impl Store for MemoryStore {
         let mut inner = self.lock()?;
         let now_ms = millis(now);
         inner.expire(now_ms);
-        let month = Month::of(now).to_string();
-        admits(
-            inner
-                .totals
-                .get(&month)
-                .copied()
-                .unwrap_or_default()
-                .counted(),
-            r.amount,
-            budget,
-        )?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let month = Month::of(now);
+        let key = month.to_string();
+        let totals = inner.totals.get(&key).copied().unwrap_or_default();
+        admits(totals.counted(), r.amount, budget)?;
+        let id = new_id(month);
         let entry = Entry {
             id: id.clone(),
-            month,
+            month: key.clone(),
             created: rfc3339(now_ms),
             updated: rfc3339(now_ms),
             request_id: r.request_id.clone(),
@@ -139,16 +154,11 @@ impl Store for MemoryStore {
             amount_usd: r.amount,
             state: EntryState::Reserved,
             note: None,
+            sent: None,
         };
         let i = inner.entries.len();
         let expires = now_ms.saturating_add(r.ttl_ms);
-        inner
-            .totals
-            .entry(entry.month.clone())
-            .or_default()
-            .reserved = inner.totals.get(&entry.month).map_or(r.amount, |t| {
-            t.reserved.checked_add(r.amount).unwrap_or(t.reserved)
-        });
+        apply(inner.totals.entry(key).or_default(), r.amount, [1, 0, 0]);
         inner.entries.push(entry);
         inner.by_id.insert(id.clone(), i);
         inner.open.insert((expires, i));
@@ -156,22 +166,38 @@ impl Store for MemoryStore {
         Ok(id)
     }
 
-    fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        let mut inner = self.lock()?;
+        let i = inner.index(id)?;
+        let e = &mut inner.entries[i];
+        if e.state != EntryState::Reserved {
+            return Err(LedgerError::UnknownReservation(id.to_string()));
+        }
+        e.sent = Some(rfc3339(millis(now)));
+        Ok(())
+    }
+
+    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.lock()?
             .finish(id, EntryState::Committed, None, millis(now))
     }
 
-    fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.lock()?
             .finish(id, EntryState::Released, Some(note), millis(now))
     }
 
-    fn keep_in_doubt(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn keep_in_doubt(
+        &self,
+        id: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
         self.lock()?
             .finish(id, EntryState::InDoubt, Some(note), millis(now))
     }
 
-    fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
+    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
         let mut inner = self.lock()?;
         inner.expire(millis(now));
         Ok(inner
@@ -181,8 +207,13 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    fn entries(&self, month: Option<Month>) -> Result<Vec<Entry>, LedgerError> {
-        let inner = self.lock()?;
+    async fn entries(
+        &self,
+        month: Option<Month>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Entry>, LedgerError> {
+        let mut inner = self.lock()?;
+        inner.expire(millis(now));
         let month = month.map(|m| m.to_string());
         Ok(inner
             .entries
@@ -192,23 +223,32 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn breaker(&self, backend: &str) -> Result<Breaker, LedgerError> {
-        Ok(self
-            .lock()?
-            .breakers
-            .get(backend)
-            .copied()
-            .unwrap_or_default())
+    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, LedgerError> {
+        let inner = self.lock()?;
+        Ok(backends
+            .iter()
+            .map(|b| inner.breakers.get(b).copied().unwrap_or_default())
+            .collect())
     }
 
-    fn update_breaker(
+    async fn update_breaker(
         &self,
         backend: &str,
-        change: &mut dyn FnMut(&mut Breaker),
-    ) -> Result<Breaker, LedgerError> {
+        change: BreakerChange,
+        now_ms: i64,
+        cfg: BreakerConfig,
+    ) -> Result<(Breaker, bool), LedgerError> {
         let mut inner = self.lock()?;
         let b = inner.breakers.entry(backend.to_string()).or_default();
-        change(b);
-        Ok(*b)
+        let admitted = b.apply(change, now_ms, &cfg);
+        Ok((*b, admitted))
+    }
+
+    async fn ping(&self) -> Result<(), LedgerError> {
+        self.lock().map(|_| ())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }

@@ -15,15 +15,23 @@
 //! **Reclaiming reservations of dead processes.** Each reservation carries an expiry: the
 //! backend's `max_generation_time_seconds` twice over plus a minute. The executor commits or
 //! releases long before that, because a job is cut off at its maximum time. A reservation
-//! still open past its expiry belongs to a process that died; it stops counting against the
-//! budget and is marked `expired` the next time anyone reserves or reads the month. Committed
-//! spend is never expired. If a process was merely frozen past its reservation's expiry and
-//! then commits, the commit is still recorded (money spent is a fact), and that is the one way
-//! a month can end above its budget; `budget show` would show it.
+//! still open past its expiry belongs to a process that died, and what happens to it depends
+//! on one fact the executor records before it calls the backend ([`Store::mark_sent`]):
+//! - its create call was **never sent**: nothing can have been charged, so it stops counting
+//!   and is marked `expired`;
+//! - its create call **was sent**: the provider may have accepted (and billed) the job, so it
+//!   becomes `in_doubt` and keeps counting, exactly like a call whose answer was lost.
+//!
+//! Committed spend is never expired. If a process was merely frozen past its reservation's
+//! expiry and then commits, the commit is still recorded (money spent is a fact), and that is
+//! the one way a month can end above its budget; `budget show` would show it.
 //!
 //! Stores: [`memory::MemoryStore`] for embedding and tests, [`sqlite::SqliteStore`] for the
-//! single-host default. Both keep the breakers too, so breaker state outlives a CLI process.
+//! single-host default, [`redis::RedisStore`] (one Redis or a Redis Cluster) for replicas.
+//! All keep the breakers too, so breaker state outlives a CLI process. [`guard::Guarded`]
+//! puts a deadline on every call and fails fast while the store is down.
 
+pub mod guard;
 pub mod memory;
 pub mod redis;
 pub mod sqlite;
@@ -32,7 +40,7 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Utc};
 
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
 use crate::num::Fixed;
 
 /// A calendar month in UTC.
@@ -77,7 +85,7 @@ pub enum EntryState {
     Committed,
     /// Returned after a failure.
     Released,
-    /// Returned because its process died (expiry passed).
+    /// Returned because its process died (expiry passed) before its create call was sent.
     Expired,
     /// Kept as spent: the call may have started a billable job.
     InDoubt,
@@ -139,6 +147,9 @@ pub struct Entry {
     pub state: EntryState,
     /// What happened, e.g. the failure class.
     pub note: Option<String>,
+    /// When the backend's create call was sent, RFC 3339 (from then on it may be billed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
 }
 
 /// A reservation to make.
@@ -247,9 +258,21 @@ pub enum LedgerError {
     /// No open reservation with that id.
     #[error("no open reservation `{0}`")]
     UnknownReservation(String),
-    /// The store failed.
+    /// The store failed, timed out, or is failing fast after repeated failures.
     #[error("ledger store: {0}")]
     Store(String),
+    /// The store lost its data (its epoch marker is gone or changed): spending is refused
+    /// until an operator accepts the empty ledger.
+    #[error("ledger store: {0}")]
+    EpochLost(String),
+}
+
+impl LedgerError {
+    /// Whether this says the store is unhealthy (as opposed to a definite answer from a
+    /// healthy store, such as "over budget").
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self, LedgerError::Store(_) | LedgerError::EpochLost(_))
+    }
 }
 
 /// The check at the heart of reserve: does `amount` fit on top of what is counted?
@@ -264,34 +287,135 @@ pub fn admits(counted: Fixed, amount: Fixed, budget: Fixed) -> Result<(), Ledger
     }
 }
 
+/// The note of a reservation that expired after its create call was sent. It is in doubt
+/// and counted; a late commit from its (frozen, not dead) process still turns it into spend,
+/// while a late release or in-doubt leaves it counted.
+pub const EXPIRED_AFTER_SEND: &str = "expired_after_send";
+
+/// How a finish call (commit, release, in doubt) moves an entry in state `from` with note
+/// `note`, or `None` if the entry is not open. Every store follows this one table.
+///
+/// Returns the new state and the change to each total (reserved, committed, in doubt), as
+/// signed multiples of the entry's amount.
+pub fn finish_move(
+    from: EntryState,
+    note: Option<&str>,
+    to: EntryState,
+) -> Option<(EntryState, [i8; 3])> {
+    use EntryState::*;
+    Some(match (from, to) {
+        (Reserved, Committed) => (Committed, [-1, 1, 0]),
+        (Reserved, InDoubt) => (InDoubt, [-1, 0, 1]),
+        (Reserved, _) => (Released, [-1, 0, 0]),
+        // A commit (or in doubt) after expiry is still recorded: the money was spent.
+        (Expired, Committed) => (Committed, [0, 1, 0]),
+        (Expired, InDoubt) => (InDoubt, [0, 0, 1]),
+        // Expired while its create call was out: it stays counted unless it is committed.
+        (InDoubt, Committed) if note == Some(EXPIRED_AFTER_SEND) => (Committed, [0, 1, -1]),
+        (InDoubt, _) if note == Some(EXPIRED_AFTER_SEND) => (InDoubt, [0, 0, 0]),
+        _ => return None,
+    })
+}
+
+/// An entry as of `now_ms`: a reservation past its expiry reads as its settlement will leave
+/// it (in doubt if its create call was sent, expired if not), whether or not a write has
+/// settled it in storage yet.
+pub fn settle(e: &mut Entry, expires_ms: i64, now_ms: i64) {
+    if e.state == EntryState::Reserved && expires_ms <= now_ms {
+        if e.sent.is_some() {
+            e.state = EntryState::InDoubt;
+            e.note = Some(EXPIRED_AFTER_SEND.into());
+        } else {
+            e.state = EntryState::Expired;
+        }
+    }
+}
+
+/// A new reservation id. It names its month (`2026-11.<uuid>`), so that a store whose keys
+/// are per month (Redis, where each month is one cluster slot) finds the entry from the id.
+pub fn new_id(month: Month) -> String {
+    format!("{month}.{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The month a reservation id names, if it is one of ours.
+pub fn month_of_id(id: &str) -> Option<Month> {
+    let (month, rest) = id.split_once('.')?;
+    (!rest.is_empty()).then_some(())?;
+    Month::parse(month)
+}
+
 /// What a ledger store must do. Every method is atomic with respect to every other caller,
 /// in this process or (for shared stores) any other.
+///
+/// **Why async.** A store call is IO that can stall (an fsync, a Redis round trip, a lock held
+/// by another process). The interface is async so that a stalled store holds no async worker
+/// thread: Redis uses the redis crate's multiplexed async connections; SQLite runs on threads
+/// of its own behind bounded queues (see [`sqlite`]); the in-memory store never waits. The
+/// deadline of each call and the fail-fast breaker in front of a stalled store live in one
+/// place, [`guard::Guarded`], which wraps any store.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync {
     /// Reserves `r.amount` in the month of `now`, or refuses with [`LedgerError::OverBudget`].
-    fn reserve(
+    async fn reserve(
         &self,
         r: &NewReservation,
         budget: Fixed,
         now: DateTime<Utc>,
     ) -> Result<String, LedgerError>;
+    /// Records that the create call of a reservation is about to be sent: from now on the
+    /// provider may charge for it, so if the reservation expires (its process died) it
+    /// becomes in doubt and keeps counting, instead of being released.
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
     /// Turns a reservation into spend.
-    fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
+    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
     /// Returns a reservation; `note` says why (e.g. the failure class).
-    fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
+    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
     /// Keeps a reservation as spend because the call's outcome is unknown.
-    fn keep_in_doubt(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
-    /// A month's totals as of `now` (expired reservations excluded).
-    fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError>;
-    /// Entries of a month (or all), oldest first.
-    fn entries(&self, month: Option<Month>) -> Result<Vec<Entry>, LedgerError>;
-    /// A backend's breaker.
-    fn breaker(&self, backend: &str) -> Result<Breaker, LedgerError>;
-    /// Atomically reads, changes and writes a backend's breaker; returns the new value.
-    fn update_breaker(
+    async fn keep_in_doubt(
+        &self,
+        id: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError>;
+    /// A month's totals as of `now` (expired reservations settled: released if their create
+    /// call was never sent, in doubt if it was).
+    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError>;
+    /// Entries of a month (or all), oldest first, as of `now` (see [`settle`]).
+    async fn entries(
+        &self,
+        month: Option<Month>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Entry>, LedgerError>;
+    /// The breakers of `backends`, in that order (a breaker never written reads as closed).
+    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, LedgerError>;
+    /// Atomically applies `change` to a backend's breaker; returns the new value and whether
+    /// the call is admitted (see [`Breaker::apply`]).
+    async fn update_breaker(
         &self,
         backend: &str,
-        change: &mut dyn FnMut(&mut Breaker),
-    ) -> Result<Breaker, LedgerError>;
+        change: BreakerChange,
+        now_ms: i64,
+        cfg: BreakerConfig,
+    ) -> Result<(Breaker, bool), LedgerError>;
+    /// A cheap round trip that proves the store can take writes now (and, for Redis, that
+    /// it still holds the ledger this process has seen).
+    async fn ping(&self) -> Result<(), LedgerError>;
+    /// Accepts an empty ledger after a data loss (see [`redis`]); `note` is recorded with
+    /// the acceptance. Stores that cannot lose their data this way have nothing to accept.
+    async fn accept_empty(&self, note: &str) -> Result<String, LedgerError> {
+        let _ = note;
+        Err(LedgerError::Store(format!(
+            "the {} store keeps no epoch marker; there is nothing to accept",
+            self.kind()
+        )))
+    }
+    /// Why the ledger counts as lost, while it does (see [`redis`]); never for stores that
+    /// cannot lose their data this way.
+    fn lost(&self) -> Option<String> {
+        None
+    }
+    /// `memory`, `sqlite`, `redis` or `redis-cluster`.
+    fn kind(&self) -> &'static str;
 }
 
 /// Milliseconds since the Unix epoch.

@@ -33,6 +33,8 @@ pub struct Metrics {
     fallbacks: IntCounterVec,
     reload_failures: IntCounter,
     policy_ok: Gauge,
+    store_up: Gauge,
+    store_latency: Gauge,
     recent: Mutex<HashMap<String, VecDeque<(bool, u64)>>>,
 }
 
@@ -129,6 +131,14 @@ impl Metrics {
             "1 if the last policy reload succeeded, 0 if it failed",
         ))?;
         policy_ok.set(1.0);
+        let store_up = Gauge::with_opts(Opts::new(
+            name("ledger_store_up"),
+            "1 if the ledger store's last call succeeded and calls are not failing fast, else 0",
+        ))?;
+        let store_latency = Gauge::with_opts(Opts::new(
+            name("ledger_store_latency_seconds"),
+            "Time of the ledger store's last call that reached it",
+        ))?;
         for c in [
             Box::new(monthly_spend.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(utilization.clone()),
@@ -141,6 +151,8 @@ impl Metrics {
             Box::new(fallbacks.clone()),
             Box::new(reload_failures.clone()),
             Box::new(policy_ok.clone()),
+            Box::new(store_up.clone()),
+            Box::new(store_latency.clone()),
         ] {
             registry.register(c)?;
         }
@@ -157,6 +169,8 @@ impl Metrics {
             fallbacks,
             reload_failures,
             policy_ok,
+            store_up,
+            store_latency,
             recent: Mutex::new(HashMap::new()),
         })
     }
@@ -241,6 +255,14 @@ impl Metrics {
             BreakerState::Open => 2.0,
         };
         self.breaker_state.with_label_values(&[backend]).set(v);
+    }
+
+    /// Updates the ledger store's gauges.
+    pub fn store(&self, h: &crate::ledger::guard::Health) {
+        self.store_up.set(if h.ok { 1.0 } else { 0.0 });
+        if let Some(ms) = h.latency_ms {
+            self.store_latency.set(ms / 1000.0);
+        }
     }
 
     /// Records a reload attempt.

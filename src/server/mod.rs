@@ -5,8 +5,18 @@
 //! builds a new one and swaps the pointer, so a request in flight finishes on the policy it
 //! started with, and no request waits for a reload.
 //!
+//! **Nothing here waits on a stalled dependency.** `/healthz` touches neither the store nor
+//! the policy's state. `/readyz` answers from the store guard's last probe. Decisions read the
+//! state cache, which answers from its last snapshot when the store is slow
+//! ([`crate::exec::snapshot`]). Every store call has a deadline and fails fast while the store
+//! is down ([`crate::ledger::guard`]). A policy reload parses and checks the file on a
+//! blocking thread, so a slow or hostile file delays only the reload. Bodies are read whole,
+//! bounded in size and time, before a handler runs ([`body`]).
+//!
 //! Endpoints are documented in `openapi.yaml` at the repository root, and tested against it.
 
+mod admin;
+pub mod body;
 pub mod metrics;
 
 use std::collections::{HashMap, VecDeque};
@@ -17,7 +27,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
@@ -25,8 +35,10 @@ use serde_json::json;
 
 use crate::adapter::Secret;
 use crate::diag::Source;
-use crate::exec::{Clock, Generation, Router, VideoSink};
+use crate::exec::snapshot::Freshness;
+use crate::exec::{Clock, Generation, Router, VideoSink, LEDGER_ERROR};
 use crate::explain::Explanation;
+use crate::ledger::guard::Guarded;
 use crate::ledger::{Month, Store};
 use crate::policy::{LoadOptions, Policy};
 use crate::request::{Request, MAX_REQUEST_BYTES};
@@ -45,14 +57,33 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// How long decide may reuse the ledger's figures (spend, breakers).
     pub state_ttl: Duration,
+    /// How old those figures may be when the store does not answer (`--state-max-stale`).
+    pub state_max_stale: Duration,
+    /// The deadline of each store call (`--store-timeout`).
+    pub store_timeout: Duration,
     /// Whether traces may carry prompt text.
     pub trace_prompts: bool,
+}
+
+impl Config {
+    /// A configuration with the defaults of `genroute serve`.
+    pub fn new(policy_path: PathBuf) -> Config {
+        Config {
+            policy_path,
+            metrics_prefix: "videogen".into(),
+            admin_token: None,
+            state_ttl: Duration::from_millis(100),
+            state_max_stale: crate::exec::snapshot::DEFAULT_MAX_STALE,
+            store_timeout: crate::ledger::guard::DEFAULT_TIMEOUT,
+            trace_prompts: false,
+        }
+    }
 }
 
 /// Shared server state.
 pub struct App {
     router: ArcSwap<Router>,
-    store: Arc<dyn Store>,
+    store: Arc<Guarded>,
     env: Env,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn VideoSink>,
@@ -60,6 +91,8 @@ pub struct App {
     jobs: Mutex<Jobs>,
     admin_token: Option<Secret>,
     reload_error: Mutex<Option<String>>,
+    /// One reload at a time, so that reloads finish in the order they started.
+    reloading: tokio::sync::Mutex<()>,
     config: Config,
 }
 
@@ -107,20 +140,27 @@ fn load_policy(path: &Path, env: &Env) -> Result<Policy, String> {
     Ok(policy)
 }
 
+/// How often the background probe pings the store.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+
 impl App {
-    /// Loads the policy and builds the first router.
-    pub fn new(
+    /// Loads the policy, builds the first router, and starts the store's background probe
+    /// (on the current tokio runtime).
+    pub async fn new(
         config: Config,
         store: Arc<dyn Store>,
         env: Env,
         clock: Arc<dyn Clock>,
         sink: Arc<dyn VideoSink>,
     ) -> Result<Arc<App>, StartError> {
-        let policy = load_policy(&config.policy_path, &env).map_err(StartError::Policy)?;
+        let policy = load_off_workers(config.policy_path.clone(), env.clone())
+            .await
+            .map_err(StartError::Policy)?;
         let metrics =
             Metrics::new(&config.metrics_prefix).map_err(|e| StartError::Metrics(e.to_string()))?;
-        let router = build_router(policy, &store, &env, &clock, &sink, config.state_ttl)
-            .with_trace_prompts(config.trace_prompts);
+        let store = Arc::new(Guarded::new(store, config.store_timeout));
+        store.spawn_probe(PROBE_EVERY);
+        let router = build_router(policy, &store, &env, &clock, &sink, &config);
         Ok(Arc::new(App {
             router: ArcSwap::from_pointee(router),
             store,
@@ -135,14 +175,17 @@ impl App {
                 .filter(|t| !t.is_empty())
                 .map(Secret::new),
             reload_error: Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
             config,
         }))
     }
 
     /// Reloads the policy file. A valid file replaces the policy atomically; an invalid one is
-    /// logged and counted, and the old policy keeps serving.
-    pub fn reload(&self) -> Result<(), String> {
-        match load_policy(&self.config.policy_path, &self.env) {
+    /// logged and counted, and the old policy keeps serving. The file is read, parsed and
+    /// checked on a blocking thread.
+    pub async fn reload(&self) -> Result<(), String> {
+        let _one = self.reloading.lock().await;
+        match load_off_workers(self.config.policy_path.clone(), self.env.clone()).await {
             Ok(policy) => {
                 let router = build_router(
                     policy,
@@ -150,9 +193,11 @@ impl App {
                     &self.env,
                     &self.clock,
                     &self.sink,
-                    self.config.state_ttl,
-                )
-                .with_trace_prompts(self.config.trace_prompts);
+                    &self.config,
+                );
+                // The new policy decides on the figures the old one last read, until it
+                // reads its own: a reload during a store outage keeps decide answering.
+                router.cache().inherit(self.router().cache());
                 self.router.store(Arc::new(router));
                 self.metrics.reload(true);
                 *self.reload_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -174,38 +219,54 @@ impl App {
         self.router.load_full()
     }
 
+    /// The store, behind its guard.
+    pub fn store(&self) -> &Arc<Guarded> {
+        &self.store
+    }
+
+    /// Sets the budget and breaker gauges from the state cache's last snapshot: the metrics
+    /// never wait on the store.
     fn refresh_gauges(&self) {
         let router = self.router();
         let policy = router.policy();
-        let now = self.clock.now();
-        if let Ok(t) = self.store.totals(Month::of(now), now) {
-            self.metrics.budget(t.spent(), policy.budget.monthly);
-        }
-        if let Ok(state) = router.state(0) {
+        if let Some(snap) = router.cache().last() {
+            self.metrics
+                .budget(snap.totals.spent(), policy.budget.monthly);
+            let state = router.cache().state(policy, &snap, 0);
             for (b, s) in policy.backends.iter().zip(&state.breakers) {
                 self.metrics.breaker(&b.name, *s);
             }
         }
+        self.metrics.store(&self.store.health());
     }
+}
+
+/// Loads and checks the policy on a blocking thread.
+async fn load_off_workers(path: PathBuf, env: Env) -> Result<Policy, String> {
+    tokio::task::spawn_blocking(move || load_policy(&path, &env))
+        .await
+        .unwrap_or_else(|e| Err(format!("the policy loader stopped: {e}")))
 }
 
 fn build_router(
     policy: Policy,
-    store: &Arc<dyn Store>,
+    store: &Arc<Guarded>,
     env: &Env,
     clock: &Arc<dyn Clock>,
     sink: &Arc<dyn VideoSink>,
-    ttl: Duration,
+    config: &Config,
 ) -> Router {
     let lookup = |k: &str| env(k);
+    let store: Arc<dyn Store> = store.clone();
     Router::new(
         Arc::new(policy),
-        store.clone(),
+        store,
         &lookup,
         clock.clone(),
         sink.clone(),
     )
-    .with_state_ttl(ttl)
+    .with_state_cache(config.state_ttl, config.state_max_stale)
+    .with_trace_prompts(config.trace_prompts)
 }
 
 /// The axum application.
@@ -220,8 +281,9 @@ pub fn routes(app: Arc<App>) -> axum::Router {
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .route("/v1/admin/reload", post(admin_reload))
-        .route("/v1/admin/breakers/{backend}/reset", post(admin_reset))
+        .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/admin/breakers/{backend}/reset", post(admin::reset))
+        .route("/v1/admin/ledger/accept-empty", post(admin::accept_empty))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -230,6 +292,7 @@ pub fn routes(app: Arc<App>) -> axum::Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(body::bounded))
         .with_state(app)
 }
 
@@ -261,12 +324,27 @@ fn parse_request(router: &Router, body: &Bytes) -> Result<Request, Early> {
     })
 }
 
+fn unavailable_message(e: impl std::fmt::Display) -> String {
+    format!("the ledger is unavailable, so nothing can be spent (fail closed): {e}")
+}
+
 fn ledger_unavailable(e: impl std::fmt::Display) -> Response {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         None,
-        &format!("the ledger is unavailable, so nothing can be spent (fail closed): {e}"),
+        &unavailable_message(e),
     )
+}
+
+/// An explanation with the freshness of the figures it was decided on.
+fn explained(status: StatusCode, e: &Explanation, fresh: Freshness) -> Response {
+    let mut body = serde_json::to_value(e).unwrap_or_default();
+    if let (Some(map), Ok(serde_json::Value::Object(extra))) =
+        (body.as_object_mut(), serde_json::to_value(fresh))
+    {
+        map.extend(extra);
+    }
+    (status, Json(body)).into_response()
 }
 
 /// 402 when the budget is what stops every backend, 503 otherwise.
@@ -294,9 +372,9 @@ async fn decide(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    match router.explain(&request) {
-        Ok(e) if e.backend.is_some() => (StatusCode::OK, Json(e)).into_response(),
-        Ok(e) => (none_eligible_status(&e), Json(e)).into_response(),
+    match router.explain(&request).await {
+        Ok((e, fresh)) if e.backend.is_some() => explained(StatusCode::OK, &e, fresh),
+        Ok((e, fresh)) => explained(none_eligible_status(&e), &e, fresh),
         Err(e) => ledger_unavailable(e),
     }
 }
@@ -316,21 +394,26 @@ async fn run_generation(
     let g: Generation = match result {
         Ok(g) => g,
         Err(e) => {
-            let message =
-                format!("the ledger is unavailable, so nothing can be spent (fail closed): {e}");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": {"field": null, "message": message}}),
+                json!({"error": {"field": null, "message": unavailable_message(e)}}),
             );
         }
     };
     app.metrics.record(&g, &priority);
     app.refresh_gauges();
     let body = serde_json::to_value(&g).unwrap_or_default();
+    let store_failed = g.attempts.last().is_some_and(|a| a.outcome == LEDGER_ERROR);
     if g.video.is_some() {
         (StatusCode::OK, body)
+    } else if store_failed {
+        let why = g.attempts.last().and_then(|a| a.message.clone());
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": {"field": null, "message": unavailable_message(why.unwrap_or_default())}, "generation": body}),
+        )
     } else if g.attempts.is_empty() {
-        let explanation = router.explain(request).ok();
+        let explanation = router.explain(request).await.ok().map(|(e, _)| e);
         let status = explanation
             .as_ref()
             .map_or(StatusCode::SERVICE_UNAVAILABLE, none_eligible_status);
@@ -420,8 +503,8 @@ async fn job(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> R
 async fn backends(AxState(app): AxState<Arc<App>>) -> Response {
     let router = app.router();
     let policy = router.policy();
-    let state = match router.state(0) {
-        Ok(s) => s,
+    let state = match router.state(0).await {
+        Ok((s, _)) => s,
         Err(e) => return ledger_unavailable(e),
     };
     let list: Vec<_> = policy
@@ -450,13 +533,13 @@ async fn backends(AxState(app): AxState<Arc<App>>) -> Response {
 }
 
 /// The same figures as `genroute budget show --format json`.
-pub fn budget_summary(
+pub async fn budget_summary(
     store: &dyn Store,
     policy: &Policy,
+    month: Month,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<crate::ledger::Summary, crate::ledger::LedgerError> {
-    let month = Month::of(now);
-    let t = store.totals(month, now)?;
+    let t = store.totals(month, now).await?;
     Ok(crate::ledger::Summary::new(
         month,
         &t,
@@ -467,7 +550,8 @@ pub fn budget_summary(
 
 async fn budget(AxState(app): AxState<Arc<App>>) -> Response {
     let router = app.router();
-    match budget_summary(&*app.store, router.policy(), app.clock.now()) {
+    let now = app.clock.now();
+    match budget_summary(&*app.store, router.policy(), Month::of(now), now).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => ledger_unavailable(e),
     }
@@ -482,19 +566,16 @@ async fn metrics_text(AxState(app): AxState<Arc<App>>) -> Response {
         .into_response()
 }
 
+/// Ready when the policy loaded and the store's last call or probe succeeded. Answers at
+/// once, from what the probe last saw.
 async fn readyz(AxState(app): AxState<Arc<App>>) -> Response {
     let reload = app
         .reload_error
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let now = app.clock.now();
-    let ledger = app
-        .store
-        .totals(Month::of(now), now)
-        .err()
-        .map(|e| e.to_string());
-    let ready = ledger.is_none();
+    let health = app.store.health();
+    let ready = health.ok;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -505,71 +586,10 @@ async fn readyz(AxState(app): AxState<Arc<App>>) -> Response {
         "policy": app.config.policy_path.display().to_string(),
         "last_reload_ok": reload.is_none(),
         "last_reload_error": reload,
-        "ledger_error": ledger,
+        "ledger_error": if ready { None } else { health.last_error.clone() },
+        "store": health,
     });
     (status, Json(body)).into_response()
-}
-
-fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Early> {
-    let Some(token) = &app.admin_token else {
-        return Err(Box::new(error(
-            StatusCode::FORBIDDEN,
-            None,
-            "admin endpoints are disabled: set GENROUTE_ADMIN_TOKEN to enable them",
-        )));
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
-        _ => Err(Box::new(error(
-            StatusCode::UNAUTHORIZED,
-            Some("authorization"),
-            "a valid `Authorization: Bearer <token>` header is required",
-        ))),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn admin_reload(AxState(app): AxState<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
-        return *r;
-    }
-    match app.reload() {
-        Ok(()) => Json(json!({"reloaded": true})).into_response(),
-        Err(diagnostics) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"reloaded": false, "error": {"message": diagnostics}})),
-        )
-            .into_response(),
-    }
-}
-
-async fn admin_reset(
-    AxState(app): AxState<Arc<App>>,
-    headers: HeaderMap,
-    UrlPath(backend): UrlPath<String>,
-) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
-        return *r;
-    }
-    let router = app.router();
-    if router.policy().backend_index(&backend).is_none() {
-        return error(
-            StatusCode::NOT_FOUND,
-            Some("backend"),
-            &format!("unknown backend `{backend}`"),
-        );
-    }
-    match router.reset_breaker(&backend) {
-        Ok(()) => Json(json!({"backend": backend, "breaker": "closed"})).into_response(),
-        Err(e) => ledger_unavailable(e),
-    }
 }
 
 /// Watches the policy file and reloads on change. Editors often replace a file by renaming,
@@ -586,9 +606,18 @@ pub fn watch(app: Arc<App>) -> Result<notify::RecommendedWatcher, notify::Error>
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(e) = event {
-            if e.paths
-                .iter()
-                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            // Only changes: reading the file (as every reload does) raises access events,
+            // which would otherwise reload it again and again.
+            let change = matches!(
+                e.kind,
+                notify::EventKind::Create(_)
+                    | notify::EventKind::Modify(_)
+                    | notify::EventKind::Remove(_)
+            );
+            if change
+                && e.paths
+                    .iter()
+                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
             {
                 let _ = tx.send(());
             }
@@ -599,7 +628,7 @@ pub fn watch(app: Arc<App>) -> Result<notify::RecommendedWatcher, notify::Error>
         while rx.recv().await.is_some() {
             tokio::time::sleep(Duration::from_millis(150)).await;
             while rx.try_recv().is_ok() {}
-            let _ = app.reload();
+            let _ = app.reload().await;
         }
     });
     Ok(watcher)

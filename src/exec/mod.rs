@@ -10,6 +10,15 @@
 //!
 //! The router holds the policy behind an `Arc` (a request finishes on the policy it started
 //! with), the store, and the adapters built once from the policy. The clock is injected.
+//!
+//! **Money and a failing store.** Before a backend is called, the breaker permit, the
+//! reservation and the "create sent" mark must all be in the store; if any of them fails, the
+//! walk stops there with a `ledger_error` attempt and nothing is called. After the call, the
+//! outcome is recorded as well as the store allows: a video that was produced is returned
+//! even if its commit could not be written (its reservation, marked sent, keeps counting and
+//! becomes in doubt at its expiry), so neither a paid video nor a counted cent is lost.
+
+pub mod snapshot;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,14 +28,16 @@ use serde::Serialize;
 use tracing::{info_span, Instrument};
 
 use crate::adapter::{Adapter, ConfigError, FailureClass, JobSpec, Success, Video};
+use crate::breaker::BreakerChange;
 use crate::decide::{decide, Decision};
 use crate::eval::BreakerState;
 use crate::explain::Explanation;
-use crate::ledger::{millis, LedgerError, Month, NewReservation, Store};
+use crate::ledger::{millis, LedgerError, NewReservation, Store};
 use crate::num::Fixed;
 use crate::policy::Policy;
 use crate::request::Request;
 use crate::state::State;
+use snapshot::{Freshness, StateCache};
 
 /// Where the time comes from.
 pub trait Clock: Send + Sync {
@@ -68,6 +79,9 @@ impl Clock for ManualClock {
     }
 }
 
+/// The outcome of an attempt that stopped because the ledger store failed before the call.
+pub const LEDGER_ERROR: &str = "ledger_error";
+
 /// One attempt in a generation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attempt {
@@ -77,7 +91,7 @@ pub struct Attempt {
     pub model: Option<String>,
     /// `success`, a failure class (`retryable`, `terminal`, `content_rejected`, `no_video`),
     /// or why it was not called: `breaker_open`, `over_budget`, `not_configured`,
-    /// `ledger_error`.
+    /// `ledger_error` (the store failed before the call, so the walk stopped).
     pub outcome: String,
     /// Wall-clock milliseconds spent on the call (0 when not called).
     pub latency_ms: u64,
@@ -149,10 +163,7 @@ pub struct Router {
     adapters: Vec<Result<Adapter, ConfigError>>,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn VideoSink>,
-    state_ttl: std::time::Duration,
-    /// The last fresh state, read without a lock so that deciding threads never wait on
-    /// each other or on the thread refreshing it.
-    cached: arc_swap::ArcSwapOption<(Instant, State)>,
+    cache: Arc<StateCache>,
     trace_prompts: bool,
 }
 
@@ -171,14 +182,20 @@ impl Router {
             .iter()
             .map(|b| Adapter::new(b, env, &client))
             .collect();
+        let cache = Arc::new(StateCache::new(
+            &policy,
+            store.clone(),
+            clock.clone(),
+            std::time::Duration::ZERO,
+            snapshot::DEFAULT_MAX_STALE,
+        ));
         Router {
             policy,
             store,
             adapters,
             clock,
             sink,
-            state_ttl: std::time::Duration::ZERO,
-            cached: arc_swap::ArcSwapOption::empty(),
+            cache,
             trace_prompts: false,
         }
     }
@@ -191,11 +208,22 @@ impl Router {
     }
 
     /// Lets decisions reuse the ledger's figures (spend, breakers) for up to `ttl`, so that
-    /// deciding does not query a shared store on every request. Reserve and commit still go to
-    /// the store every time, so the budget stays exact; only the *decision* may see figures up
-    /// to `ttl` old. Zero (the default) reads fresh figures every time.
-    pub fn with_state_ttl(mut self, ttl: std::time::Duration) -> Router {
-        self.state_ttl = ttl;
+    /// deciding does not query a shared store on every request, and decide on figures up to
+    /// `max_stale` old when the store does not answer (see [`snapshot`]). Reserve and commit
+    /// still go to the store every time, so the budget stays exact; only the *decision* may
+    /// see older figures. A zero TTL (the default) asks for fresh figures every time.
+    pub fn with_state_cache(
+        mut self,
+        ttl: std::time::Duration,
+        max_stale: std::time::Duration,
+    ) -> Router {
+        self.cache = Arc::new(StateCache::new(
+            &self.policy,
+            self.store.clone(),
+            self.clock.clone(),
+            ttl,
+            max_stale,
+        ));
         self
     }
 
@@ -204,48 +232,30 @@ impl Router {
         &self.policy
     }
 
-    /// The live state: the month's spend and reservations from the ledger, breaker states
-    /// (possibly cached; see [`Router::with_state_ttl`]).
-    pub fn state(&self, failures: u32) -> Result<State, LedgerError> {
-        if !self.state_ttl.is_zero() {
-            if let Some(cached) = self.cached.load().as_deref() {
-                let (at, state) = cached;
-                if at.elapsed() < self.state_ttl {
-                    let mut s = state.clone().with_failures(failures);
-                    s.now = self.clock.now();
-                    return Ok(s);
-                }
-            }
-        }
-        let state = self.fresh_state(failures)?;
-        if !self.state_ttl.is_zero() {
-            self.cached
-                .store(Some(Arc::new((Instant::now(), state.clone()))));
-        }
-        Ok(state)
+    /// The state cache (its last snapshot feeds the metrics without asking the store).
+    pub fn cache(&self) -> &Arc<StateCache> {
+        &self.cache
     }
 
-    fn fresh_state(&self, failures: u32) -> Result<State, LedgerError> {
-        let now = self.clock.now();
-        let totals = self.store.totals(Month::of(now), now)?;
-        let mut state = State::new(&self.policy, now)
-            .with_spend(totals.counted())
-            .with_failures(failures);
-        for (i, b) in self.policy.backends.iter().enumerate() {
-            let breaker = self.store.breaker(&b.name)?;
-            state.breakers[i] = breaker.state_at(millis(now), &b.breaker);
-        }
-        Ok(state)
+    /// The live state: the month's spend and reservations from the ledger, and breaker
+    /// states, possibly from the cache, with how fresh they are.
+    pub async fn state(&self, failures: u32) -> Result<(State, Freshness), LedgerError> {
+        let (snap, fresh) = self.cache.get().await?;
+        Ok((self.cache.state(&self.policy, &snap, failures), fresh))
     }
 
     /// Explains what would happen now.
-    pub fn explain(&self, request: &Request) -> Result<Explanation, LedgerError> {
-        Ok(self.policy.explain(request, &self.state(0)?))
+    pub async fn explain(
+        &self,
+        request: &Request,
+    ) -> Result<(Explanation, Freshness), LedgerError> {
+        let (state, fresh) = self.state(0).await?;
+        Ok((self.policy.explain(request, &state), fresh))
     }
 
     /// Decides, and lists what would be called, without calling or spending anything.
-    pub fn dry_run(&self, request: &Request) -> Result<Generation, LedgerError> {
-        let state = self.state(0)?;
+    pub async fn dry_run(&self, request: &Request) -> Result<Generation, LedgerError> {
+        let (state, _) = self.state(0).await?;
         let decision = self.policy.decide(request, &state);
         let attempts = self
             .chain(&decision)
@@ -338,7 +348,7 @@ impl Router {
 
     async fn run(&self, request: &Request) -> Result<Generation, LedgerError> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let state = self.state(0)?;
+        let (state, _) = self.state(0).await?;
         let decision = info_span!("decide", request_id = %request_id)
             .in_scope(|| decide(&self.policy, request, &state));
         let mut out = Generation {
@@ -368,7 +378,7 @@ impl Router {
             let (attempt, success) = self
                 .attempt(b, model, cost, &request_id, n as u32 + 1, request)
                 .instrument(span.clone())
-                .await?;
+                .await;
             span.record("outcome", tracing::field::display(&attempt.outcome));
             span.record("latency_ms", attempt.latency_ms);
             span.record("latency_seconds", attempt.latency_ms as f64 / 1000.0);
@@ -380,12 +390,19 @@ impl Router {
                 .checked_add(attempt.cost_usd)
                 .unwrap_or(out.cost_usd);
             let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
+            let store_failed = attempt.outcome == LEDGER_ERROR;
             out.attempts.push(attempt);
             if let Some((s, video)) = success {
                 out.backend = Some(backend.name.clone());
                 out.model = s.model.clone();
                 out.video = Some(video);
                 out.quality = s.quality;
+                return Ok(out);
+            }
+            if store_failed {
+                out.error = Some(
+                    "the ledger store is unavailable, so the walk stopped before calling the backend (fail closed); nothing was spent on it".into(),
+                );
                 return Ok(out);
             }
             if rejected && !self.policy.execution.fallback_on_content_rejected {
@@ -408,7 +425,7 @@ impl Router {
         request_id: &str,
         number: u32,
         request: &Request,
-    ) -> Result<(Attempt, Option<(Success, String)>), LedgerError> {
+    ) -> (Attempt, Option<(Success, String)>) {
         let backend = &self.policy.backends[b as usize];
         let mut attempt = Attempt {
             backend: backend.name.clone(),
@@ -423,25 +440,44 @@ impl Router {
         let skip = |mut a: Attempt, outcome: &str, message: String| {
             a.outcome = outcome.to_string();
             a.message = Some(message);
-            Ok((a, None))
+            (a, None)
         };
         let adapter = match &self.adapters[b as usize] {
             Ok(a) => a,
             Err(e) => return skip(attempt, "not_configured", e.to_string()),
         };
+        let (name, cfg) = (&backend.name, backend.breaker);
         let now = self.clock.now();
-        let cfg = backend.breaker;
-        if self
+        let (breaker, admitted) = match self
             .store
-            .breaker(&backend.name)?
-            .state_at(millis(now), &cfg)
-            == BreakerState::Open
+            .update_breaker(name, BreakerChange::Acquire, millis(now), cfg)
+            .await
         {
-            return skip(attempt, "breaker_open", "circuit breaker is open".into());
+            Ok(r) => r,
+            Err(e) => return skip(attempt, LEDGER_ERROR, e.to_string()),
+        };
+        if !admitted {
+            let why = if breaker.state_at(millis(now), &cfg) == BreakerState::Open {
+                "circuit breaker is open"
+            } else {
+                "circuit breaker refused the call (half-open probes taken)"
+            };
+            return skip(attempt, "breaker_open", why.into());
         }
+        // From here on the permit is ours: every path hands it back or reports an outcome.
+        let give_back = || async {
+            let at = millis(self.clock.now());
+            if let Err(e) = self
+                .store
+                .update_breaker(name, BreakerChange::Neutral, at, cfg)
+                .await
+            {
+                tracing::warn!(backend = %name, "could not hand a breaker permit back: {e}");
+            }
+        };
         let reservation = NewReservation {
             request_id: request_id.to_string(),
-            backend: backend.name.clone(),
+            backend: name.clone(),
             model: model.clone(),
             amount: cost,
             ttl_ms: backend.max_latency.micros() / 1000 * 2 + 60_000,
@@ -449,24 +485,29 @@ impl Router {
         let id = match self
             .store
             .reserve(&reservation, self.policy.budget.monthly, now)
+            .await
         {
             Ok(id) => id,
-            Err(e @ LedgerError::OverBudget { .. }) => {
-                return skip(attempt, "over_budget", e.to_string())
+            Err(e) => {
+                give_back().await;
+                let outcome = match e {
+                    LedgerError::OverBudget { .. } => "over_budget",
+                    _ => LEDGER_ERROR,
+                };
+                return skip(attempt, outcome, e.to_string());
             }
-            Err(e) => return Err(e),
         };
-        let mut admitted = false;
-        self.store.update_breaker(&backend.name, &mut |br| {
-            admitted = br.try_acquire(millis(now), &cfg).is_ok()
-        })?;
-        if !admitted {
-            self.store.release(&id, "breaker_open", self.clock.now())?;
-            return skip(
-                attempt,
-                "breaker_open",
-                "circuit breaker refused the call (half-open probes taken)".into(),
-            );
+        // The create call may be billed from the moment it is sent: say so first.
+        if let Err(e) = self.store.mark_sent(&id, self.clock.now()).await {
+            if let Err(e) = self
+                .store
+                .release(&id, LEDGER_ERROR, self.clock.now())
+                .await
+            {
+                tracing::warn!(reservation = %id, "could not release a reservation whose call was never sent (it expires on its own): {e}");
+            }
+            give_back().await;
+            return skip(attempt, LEDGER_ERROR, e.to_string());
         }
         let job = JobSpec {
             request_id: request_id.to_string(),
@@ -487,61 +528,95 @@ impl Router {
         let outcome = adapter.generate(&job).await;
         attempt.latency_ms = started.elapsed().as_millis() as u64;
         let done = self.clock.now();
-        match outcome {
+        let (recorded, change) = match outcome {
             Ok(success) => {
                 let video = match &success.video {
                     Video::Uri(u) => Ok(u.clone()),
                     Video::Bytes { data, mime } => self.sink.store(request_id, data, mime),
                 };
-                self.store.commit(&id, done)?;
-                self.store
-                    .update_breaker(&backend.name, &mut |br| br.on_success(millis(done), &cfg))?;
+                let recorded = self.store.commit(&id, done).await;
                 attempt.cost_usd = cost;
                 attempt.simulated_seconds = success.simulated_seconds;
                 attempt.model = success.model.clone().or(attempt.model);
-                match video {
-                    Ok(v) => {
-                        attempt.outcome = "success".into();
-                        Ok((attempt, Some((success, v))))
-                    }
+                attempt.outcome = "success".into();
+                let video = match video {
+                    Ok(v) => Some((success, v)),
                     Err(message) => {
                         // Paid for, but lost locally: keep the spend, report the failure.
-                        attempt.outcome = "success".into();
                         attempt.message = Some(format!(
                             "the video was generated but could not be saved: {message}"
                         ));
-                        Ok((attempt, None))
+                        None
                     }
-                }
+                };
+                self.record_breaker(name, BreakerChange::Success, cfg).await;
+                return (self.noted(attempt, &id, recorded), video);
             }
             Err(f) => {
-                if f.in_doubt {
-                    self.store.keep_in_doubt(&id, f.class.as_str(), done)?;
+                let recorded = if f.in_doubt {
                     attempt.cost_usd = cost;
+                    self.store.keep_in_doubt(&id, f.class.as_str(), done).await
                 } else {
-                    self.store.release(&id, f.class.as_str(), done)?;
-                }
-                if f.class != FailureClass::ContentRejected {
-                    self.store.update_breaker(&backend.name, &mut |br| {
-                        br.on_failure(millis(done), &cfg)
-                    })?;
-                } else {
-                    // A refusal says nothing about the backend's health: hand the probe back.
-                    self.store
-                        .update_breaker(&backend.name, &mut |br| br.on_neutral())?;
-                }
+                    self.store.release(&id, f.class.as_str(), done).await
+                };
                 attempt.outcome = f.class.as_str().to_string();
                 attempt.message = Some(f.message);
                 attempt.in_doubt = f.in_doubt;
-                Ok((attempt, None))
+                // A refusal says nothing about the backend's health: hand the probe back.
+                let change = if f.class == FailureClass::ContentRejected {
+                    BreakerChange::Neutral
+                } else {
+                    BreakerChange::Failure
+                };
+                (recorded, change)
             }
+        };
+        self.record_breaker(name, change, cfg).await;
+        (self.noted(attempt, &id, recorded), None)
+    }
+
+    /// Reports a call's verdict to its backend's breaker; a store failure here is logged (the
+    /// breaker only misses one data point).
+    async fn record_breaker(
+        &self,
+        name: &str,
+        change: BreakerChange,
+        cfg: crate::breaker::BreakerConfig,
+    ) {
+        let at = millis(self.clock.now());
+        if let Err(e) = self.store.update_breaker(name, change, at, cfg).await {
+            tracing::warn!(backend = %name, "could not record a call's outcome in its breaker: {e}");
         }
     }
 
+    /// Adds to an attempt's message when the ledger could not record its outcome. The money
+    /// is still counted: the reservation was marked sent, so it becomes in doubt at expiry.
+    fn noted(&self, mut attempt: Attempt, id: &str, recorded: Result<(), LedgerError>) -> Attempt {
+        if let Err(e) = recorded {
+            tracing::error!(reservation = %id, "the ledger did not record a call's outcome: {e}");
+            let note = format!(
+                "the ledger did not record this outcome ({e}); reservation `{id}` keeps counting and becomes in doubt at its expiry"
+            );
+            attempt.message = Some(match attempt.message.take() {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
+        }
+        attempt
+    }
+
     /// Resets a backend's breaker to closed (an operator action).
-    pub fn reset_breaker(&self, backend: &str) -> Result<(), LedgerError> {
+    pub async fn reset_breaker(&self, backend: &str) -> Result<(), LedgerError> {
+        let cfg = self
+            .policy
+            .backend_index(backend)
+            .and_then(|i| self.policy.backend(i))
+            .map(|b| b.breaker)
+            .unwrap_or_default();
+        let at = millis(self.clock.now());
         self.store
-            .update_breaker(backend, &mut |b| b.reset())
+            .update_breaker(backend, BreakerChange::Reset, at, cfg)
+            .await
             .map(|_| ())
     }
 }

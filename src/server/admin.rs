@@ -1,0 +1,128 @@
+//! The operator's endpoints, behind the admin token: reload the policy, close a breaker,
+//! and accept a Redis ledger that lost its data.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{error, ledger_unavailable, App, Early};
+use crate::ledger::Store;
+
+fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Early> {
+    let Some(token) = &app.admin_token else {
+        return Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            None,
+            "admin endpoints are disabled: set GENROUTE_ADMIN_TOKEN to enable them",
+        )));
+    };
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => Ok(()),
+        _ => Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            Some("authorization"),
+            "a valid `Authorization: Bearer <token>` header is required",
+        ))),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /v1/admin/reload`.
+pub async fn reload(AxState(app): AxState<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return *r;
+    }
+    match app.reload().await {
+        Ok(()) => Json(json!({"reloaded": true})).into_response(),
+        Err(diagnostics) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"reloaded": false, "error": {"message": diagnostics}})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /v1/admin/breakers/{backend}/reset`.
+pub async fn reset(
+    AxState(app): AxState<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(backend): UrlPath<String>,
+) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return *r;
+    }
+    let router = app.router();
+    if router.policy().backend_index(&backend).is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            Some("backend"),
+            &format!("unknown backend `{backend}`"),
+        );
+    }
+    match router.reset_breaker(&backend).await {
+        Ok(()) => Json(json!({"backend": backend, "breaker": "closed"})).into_response(),
+        Err(e) => ledger_unavailable(e),
+    }
+}
+
+/// The body of `POST /v1/admin/ledger/accept-empty`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Acceptance {
+    /// Why, and by whom: kept with the acceptance record.
+    note: String,
+}
+
+/// `POST /v1/admin/ledger/accept-empty`: the operator accepts the Redis ledger as it now is,
+/// after it lost its data. The note is required and recorded.
+pub async fn accept_empty(
+    AxState(app): AxState<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return *r;
+    }
+    let acceptance: Acceptance = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                Some("note"),
+                &format!("give a JSON body such as {{\"note\": \"redis-0 lost its data at 10:02; accepted by ops\"}}: {e}"),
+            )
+        }
+    };
+    if acceptance.note.trim().is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            Some("note"),
+            "`note` is empty; say why the empty ledger is accepted, and by whom",
+        );
+    }
+    let note = format!("{} (via the admin endpoint)", acceptance.note.trim());
+    match app.store().accept_empty(&note).await {
+        Ok(epoch) => {
+            tracing::warn!(epoch = %epoch, "the ledger was accepted as it is through the admin endpoint");
+            Json(json!({"accepted": true, "epoch": epoch})).into_response()
+        }
+        Err(e @ crate::ledger::LedgerError::Store(_))
+            if app.store().kind() != "redis" && app.store().kind() != "redis-cluster" =>
+        {
+            error(StatusCode::CONFLICT, None, &e.to_string())
+        }
+        Err(e) => ledger_unavailable(e),
+    }
+}
