@@ -180,6 +180,109 @@ async fn bad_bodies_get_400_naming_the_field_and_413_when_too_large() {
     assert_eq!(nope.status().as_u16(), 404);
 }
 
+/// Writes a whole request (headers, then `body_len` bytes, as `http.client` and `requests`
+/// do) before reading anything, then reads the answer to the end.
+fn write_all_then_read(url: &str, head: &str, body_len: usize, chunked: bool) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    sock.write_all(head.as_bytes()).unwrap();
+    let block = vec![b'x'; 64 * 1024];
+    let mut left = body_len;
+    while left > 0 {
+        let n = left.min(block.len());
+        if chunked {
+            sock.write_all(format!("{n:x}\r\n").as_bytes()).unwrap();
+        }
+        sock.write_all(&block[..n])
+            .expect("the server closed the connection before the body was read (the client sees a broken pipe, not the 413)");
+        if chunked {
+            sock.write_all(b"\r\n").unwrap();
+        }
+        left -= n;
+    }
+    if chunked {
+        sock.write_all(b"0\r\n\r\n").unwrap();
+    }
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_writes_20_mib_before_reading_gets_the_413_and_its_message() {
+    let s = start(None).await;
+    let url = s.url.clone();
+    let size = 20 << 20;
+    let answers = tokio::task::spawn_blocking(move || {
+        let declared = format!(
+            "POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        );
+        let chunked = "POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        [
+            write_all_then_read(&url, &declared, size, false),
+            write_all_then_read(&url, chunked, size, true),
+        ]
+    })
+    .await
+    .unwrap();
+    for answer in answers {
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(
+            answer.contains("the body is larger than 256 KiB"),
+            "{answer}"
+        );
+    }
+    // The server is fine afterwards.
+    let (status, _) = s.call("post", "/v1/decide", Some("{}"), None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_the_policy_file_does_not_reload_it() {
+    let s = start(None).await;
+    let reloads = |m: &Value| {
+        m.as_str()
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("videogen_policy_reloads_total "))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    for _ in 0..5 {
+        std::fs::read_to_string(&s.policy_path).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, m) = s.call("get", "/metrics", None, None).await;
+    assert_eq!(
+        reloads(&m).as_deref(),
+        Some("0"),
+        "reads reloaded the policy"
+    );
+    std::fs::write(&s.policy_path, POLICY).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (_, m) = s.call("get", "/metrics", None, None).await;
+        if reloads(&m).as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a write did not reload: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And its own read of the file does not start another.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, m) = s.call("get", "/metrics", None, None).await;
+    assert_eq!(
+        reloads(&m).as_deref(),
+        Some("1"),
+        "a reload reloaded itself"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn generate_sync_and_async_then_budget_and_metrics() {
     let s = start(None).await;

@@ -32,6 +32,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     fallbacks: IntCounterVec,
     reload_failures: IntCounter,
+    reloads: IntCounter,
     policy_ok: Gauge,
     store_up: Gauge,
     store_latency: Gauge,
@@ -126,6 +127,10 @@ impl Metrics {
             name("policy_reload_failures_total"),
             "Policy reloads refused because the new file was invalid",
         ))?;
+        let reloads = IntCounter::with_opts(Opts::new(
+            name("policy_reloads_total"),
+            "Policy reloads that replaced the policy",
+        ))?;
         let policy_ok = Gauge::with_opts(Opts::new(
             name("policy_reload_ok"),
             "1 if the last policy reload succeeded, 0 if it failed",
@@ -150,6 +155,7 @@ impl Metrics {
             Box::new(requests.clone()),
             Box::new(fallbacks.clone()),
             Box::new(reload_failures.clone()),
+            Box::new(reloads.clone()),
             Box::new(policy_ok.clone()),
             Box::new(store_up.clone()),
             Box::new(store_latency.clone()),
@@ -168,6 +174,7 @@ impl Metrics {
             requests,
             fallbacks,
             reload_failures,
+            reloads,
             policy_ok,
             store_up,
             store_latency,
@@ -268,7 +275,9 @@ impl Metrics {
     /// Records a reload attempt.
     pub fn reload(&self, ok: bool) {
         self.policy_ok.set(if ok { 1.0 } else { 0.0 });
-        if !ok {
+        if ok {
+            self.reloads.inc();
+        } else {
             self.reload_failures.inc();
         }
     }
