@@ -67,7 +67,10 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             "genroute listening on http://{}",
             listener.local_addr().map_err(|e| e.to_string())?
         );
-        axum::serve(listener, genroute::server::routes(app))
+        // A make-service that clones the router (an Arc) per connection; serving the Router
+        // itself rebuilds its route table for every connection, about 6 KB each, which
+        // matters at 10,000 connections in flight (docs/PERFORMANCE.md).
+        axum::serve(listener, genroute::server::routes(app).into_make_service())
             .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| format!("server error: {e}"))

@@ -448,11 +448,7 @@ impl Router {
         };
         let (name, cfg) = (&backend.name, backend.breaker);
         let now = self.clock.now();
-        let (breaker, admitted) = match self
-            .store
-            .update_breaker(name, BreakerChange::Acquire, millis(now), cfg)
-            .await
-        {
+        let (breaker, admitted) = match self.breaker(b, BreakerChange::Acquire, millis(now)).await {
             Ok(r) => r,
             Err(e) => return skip(attempt, LEDGER_ERROR, e.to_string()),
         };
@@ -464,17 +460,12 @@ impl Router {
             };
             return skip(attempt, "breaker_open", why.into());
         }
-        // From here on the permit is ours: every path hands it back or reports an outcome.
-        let give_back = || async {
-            let at = millis(self.clock.now());
-            if let Err(e) = self
-                .store
-                .update_breaker(name, BreakerChange::Neutral, at, cfg)
-                .await
-            {
-                tracing::warn!(backend = %name, "could not hand a breaker permit back: {e}");
-            }
-        };
+        // From here on the permit is ours: every path hands it back or reports an outcome,
+        // except after a store failure. Then the attempt asks nothing more of the store, so
+        // that a stalled store costs one deadline, not one per call: what it leaves open
+        // settles by itself (an unsent reservation is released at its expiry, a half-open
+        // probe slot is reclaimed after the breaker's timeout).
+        let give_back = || self.record_breaker(b, BreakerChange::Neutral);
         let reservation = NewReservation {
             request_id: request_id.to_string(),
             backend: name.clone(),
@@ -488,25 +479,15 @@ impl Router {
             .await
         {
             Ok(id) => id,
-            Err(e) => {
+            Err(e @ LedgerError::OverBudget { .. }) => {
                 give_back().await;
-                let outcome = match e {
-                    LedgerError::OverBudget { .. } => "over_budget",
-                    _ => LEDGER_ERROR,
-                };
-                return skip(attempt, outcome, e.to_string());
+                return skip(attempt, "over_budget", e.to_string());
             }
+            Err(e) => return skip(attempt, LEDGER_ERROR, e.to_string()),
         };
         // The create call may be billed from the moment it is sent: say so first.
         if let Err(e) = self.store.mark_sent(&id, self.clock.now()).await {
-            if let Err(e) = self
-                .store
-                .release(&id, LEDGER_ERROR, self.clock.now())
-                .await
-            {
-                tracing::warn!(reservation = %id, "could not release a reservation whose call was never sent (it expires on its own): {e}");
-            }
-            give_back().await;
+            tracing::warn!(reservation = %id, "a reservation whose call was never sent stays open until its expiry releases it: {e}");
             return skip(attempt, LEDGER_ERROR, e.to_string());
         }
         let job = JobSpec {
@@ -549,7 +530,9 @@ impl Router {
                         None
                     }
                 };
-                self.record_breaker(name, BreakerChange::Success, cfg).await;
+                if recorded.is_ok() {
+                    self.record_breaker(b, BreakerChange::Success).await;
+                }
                 return (self.noted(attempt, &id, recorded), video);
             }
             Err(f) => {
@@ -571,20 +554,46 @@ impl Router {
                 (recorded, change)
             }
         };
-        self.record_breaker(name, change, cfg).await;
+        if recorded.is_ok() {
+            self.record_breaker(b, change).await;
+        }
         (self.noted(attempt, &id, recorded), None)
+    }
+
+    /// Applies a change to backend `b`'s breaker. A change that leaves the breaker as the
+    /// state cache last saw it within its TTL (a call admitted, or a success, while closed; a
+    /// call refused while open) needs no store round trip: deciding already trusts figures
+    /// that old, and nothing is spent on them. Any change that changes something goes to the
+    /// store, atomically.
+    async fn breaker(
+        &self,
+        b: u16,
+        change: BreakerChange,
+        now_ms: i64,
+    ) -> Result<(crate::breaker::Breaker, bool), LedgerError> {
+        let backend = &self.policy.backends[b as usize];
+        if let Some(known) = self
+            .cache
+            .fresh()
+            .and_then(|s| s.breakers.get(b as usize).copied())
+        {
+            let mut next = known;
+            let admitted = next.apply(change, now_ms, &backend.breaker);
+            if next == known {
+                return Ok((next, admitted));
+            }
+        }
+        self.store
+            .update_breaker(&backend.name, change, now_ms, backend.breaker)
+            .await
     }
 
     /// Reports a call's verdict to its backend's breaker; a store failure here is logged (the
     /// breaker only misses one data point).
-    async fn record_breaker(
-        &self,
-        name: &str,
-        change: BreakerChange,
-        cfg: crate::breaker::BreakerConfig,
-    ) {
+    async fn record_breaker(&self, b: u16, change: BreakerChange) {
         let at = millis(self.clock.now());
-        if let Err(e) = self.store.update_breaker(name, change, at, cfg).await {
+        if let Err(e) = self.breaker(b, change, at).await {
+            let name = &self.policy.backends[b as usize].name;
             tracing::warn!(backend = %name, "could not record a call's outcome in its breaker: {e}");
         }
     }

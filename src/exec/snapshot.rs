@@ -96,6 +96,13 @@ impl StateCache {
         }
     }
 
+    /// The last snapshot if it is younger than the TTL.
+    pub fn fresh(&self) -> Option<Arc<Snapshot>> {
+        self.snap
+            .load_full()
+            .filter(|s| s.taken.elapsed() < self.ttl)
+    }
+
     /// The last snapshot, if any, without asking the store.
     pub fn last(&self) -> Option<Arc<Snapshot>> {
         self.snap.load_full()

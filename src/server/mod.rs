@@ -401,7 +401,6 @@ async fn run_generation(
         }
     };
     app.metrics.record(&g, &priority);
-    app.refresh_gauges();
     let body = serde_json::to_value(&g).unwrap_or_default();
     let store_failed = g.attempts.last().is_some_and(|a| a.outcome == LEDGER_ERROR);
     if g.video.is_some() {

@@ -11,11 +11,23 @@ use crate::ledger::LedgerError;
 
 /// A cheap-to-clone connection: clones share the one multiplexed socket (per node).
 #[derive(Clone)]
-pub enum Conn {
+pub struct Conn {
+    inner: Inner,
+    retry: bool,
+}
+
+#[derive(Clone)]
+enum Inner {
     /// One Redis (or Valkey).
     Single(ConnectionManager),
     /// A Redis Cluster.
     Cluster(ClusterConnection),
+}
+
+/// Whether an error says the connection was lost (and the client reconnects), as opposed to
+/// a timeout or an answer from Redis.
+fn dropped(e: &redis::RedisError) -> bool {
+    (e.is_connection_dropped() || e.is_connection_refusal() || e.is_io_error()) && !e.is_timeout()
 }
 
 /// `url` with any password replaced, for messages.
@@ -63,7 +75,10 @@ impl Conn {
                 .build()
                 .map_err(|e| bad_url(url, e))?;
             let conn = client.get_async_connection().await.map_err(unreachable)?;
-            return Ok(Conn::Cluster(conn));
+            return Ok(Conn {
+                inner: Inner::Cluster(conn),
+                retry: false,
+            });
         }
         let client = redis::Client::open(url).map_err(|e| bad_url(url, e))?;
         let config = ConnectionManagerConfig::new()
@@ -74,24 +89,61 @@ impl Conn {
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(unreachable)?;
-        Ok(Conn::Single(conn))
+        Ok(Conn {
+            inner: Inner::Single(conn),
+            retry: false,
+        })
+    }
+
+    /// The same connection, but a command that meets a lost connection (Redis restarted, a
+    /// failover) is sent once more, on the connection the client re-establishes. Only for
+    /// commands that are safe to repeat: reads, and writes whose repetition can only count
+    /// more (a second reservation that is never used is released at its expiry), never less.
+    pub fn retrying(&self) -> Conn {
+        Conn {
+            inner: self.inner.clone(),
+            retry: true,
+        }
     }
 
     /// `redis` or `redis-cluster`.
     pub fn kind(&self) -> &'static str {
+        match self.inner {
+            Inner::Single(_) => "redis",
+            Inner::Cluster(_) => "redis-cluster",
+        }
+    }
+}
+
+impl Inner {
+    async fn command(&mut self, cmd: &Cmd) -> redis::RedisResult<Value> {
         match self {
-            Conn::Single(_) => "redis",
-            Conn::Cluster(_) => "redis-cluster",
+            Inner::Single(c) => c.req_packed_command(cmd).await,
+            Inner::Cluster(c) => c.req_packed_command(cmd).await,
+        }
+    }
+
+    async fn commands(
+        &mut self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Inner::Single(c) => c.req_packed_commands(pipeline, offset, count).await,
+            Inner::Cluster(c) => c.req_packed_commands(pipeline, offset, count).await,
         }
     }
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
+        Box::pin(async move {
+            match self.inner.command(cmd).await {
+                Err(e) if self.retry && dropped(&e) => self.inner.command(cmd).await,
+                r => r,
+            }
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -100,16 +152,20 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
+        Box::pin(async move {
+            match self.inner.commands(pipeline, offset, count).await {
+                Err(e) if self.retry && dropped(&e) => {
+                    self.inner.commands(pipeline, offset, count).await
+                }
+                r => r,
+            }
+        })
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+        match &self.inner {
+            Inner::Single(c) => c.get_db(),
+            Inner::Cluster(c) => c.get_db(),
         }
     }
 }

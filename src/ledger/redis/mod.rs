@@ -172,6 +172,10 @@ struct Scripts {
 pub struct RedisStore {
     conn: Conn,
     keys: Keys,
+    /// The deadline of a call, and Redis' clock minus ours (measured at open), so that a
+    /// script can refuse a call whose caller has given up ([`scripts`]).
+    timeout: Duration,
+    skew_ms: i64,
     scripts: Scripts,
     epoch: Mutex<Epoch>,
 }
@@ -209,6 +213,8 @@ impl RedisStore {
         let store = RedisStore {
             conn,
             keys: Keys { prefix },
+            timeout,
+            skew_ms: 0,
             scripts: Scripts {
                 reserve: Script::new(&scripts::reserve()),
                 mark_sent: Script::new(&scripts::mark_sent()),
@@ -229,11 +235,18 @@ impl RedisStore {
         let (id, _, now) = tokio::time::timeout(timeout, store.marker(&fresh, true))
             .await
             .map_err(|_| store_err("the epoch marker could not be read in time"))??;
+        let mut store = store;
+        store.skew_ms = now - wall_ms();
         let mut e = store.lock();
         e.seen = id.unwrap_or(fresh);
         e.last_valid_ms = now;
         drop(e);
         Ok(store)
+    }
+
+    /// A call's deadline in Redis' clock.
+    fn deadline(&self) -> String {
+        (wall_ms() + self.timeout.as_millis() as i64 + self.skew_ms).to_string()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Epoch> {
@@ -246,7 +259,7 @@ impl RedisStore {
         fresh: &str,
         create: bool,
     ) -> Result<(Option<String>, Option<i64>, i64), LedgerError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.retrying();
         let (id, accepted, now): (Option<String>, Option<i64>, i64) = self
             .scripts
             .epoch
@@ -286,7 +299,7 @@ impl RedisStore {
             return Ok(seen);
         }
         let keys = self.keys.month(month);
-        let mut c = self.conn.clone();
+        let mut c = self.conn.retrying();
         let check = |id: Option<String>| -> Result<(), LedgerError> {
             match id {
                 Some(id) if id == seen => Ok(()),
@@ -330,12 +343,15 @@ impl RedisStore {
     }
 
     /// Runs a month script; `-1` in its first answer means the month's marker is not ours.
+    /// `repeatable` says whether the script may be sent again after a lost connection
+    /// ([`Conn::retrying`]).
     async fn month_script<T: redis::FromRedisValue>(
         &self,
         script: &Script,
         month: Month,
         now_ms: i64,
         args: &[String],
+        repeatable: bool,
     ) -> Result<Vec<T>, LedgerError> {
         let epoch = self.verified(month).await?;
         let keys = self.keys.month(month);
@@ -347,7 +363,11 @@ impl RedisStore {
         for a in args {
             inv.arg(a);
         }
-        let mut c = self.conn.clone();
+        let mut c = if repeatable {
+            self.conn.retrying()
+        } else {
+            self.conn.clone()
+        };
         let answer: Vec<redis::Value> = inv.invoke_async(&mut c).await.map_err(store_err)?;
         if matches!(answer.first(), Some(redis::Value::Int(-1))) {
             return Err(self.lose(format!(
@@ -381,13 +401,24 @@ impl RedisStore {
         let mut args = vec![id.to_string(), note.to_string()];
         args.extend(rows);
         let answer: Vec<i64> = self
-            .month_script(&self.scripts.finish, month, millis(now), &args)
+            .month_script(&self.scripts.finish, month, millis(now), &args, false)
             .await?;
         match answer.first() {
             Some(1) => Ok(()),
             _ => Err(LedgerError::UnknownReservation(id.to_string())),
         }
     }
+}
+
+/// This host's wall clock in ms (the injected clock may be a test's; deadlines are real).
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn too_late() -> LedgerError {
+    LedgerError::Store(
+        "redis: the call reached Redis after its deadline and was not applied".into(),
+    )
 }
 
 const ALL_STATES: [EntryState; 5] = [
@@ -466,11 +497,14 @@ impl Store for RedisStore {
                     id.clone(),
                     meta,
                     expires.to_string(),
+                    self.deadline(),
                 ],
+                true,
             )
             .await?;
         match answer.as_slice() {
             [1, _] => Ok(id),
+            [-2, _] => Err(too_late()),
             [_, counted] => admits(Fixed::from_micros(*counted), r.amount, budget).map(|_| id),
             _ => Err(store_err("reserve answered an unexpected shape")),
         }
@@ -483,11 +517,13 @@ impl Store for RedisStore {
                 &self.scripts.mark_sent,
                 month,
                 millis(now),
-                &[id.to_string()],
+                &[id.to_string(), self.deadline()],
+                true,
             )
             .await?;
         match answer.first() {
             Some(1) => Ok(()),
+            Some(-2) => Err(too_late()),
             _ => Err(LedgerError::UnknownReservation(id.to_string())),
         }
     }
@@ -511,7 +547,7 @@ impl Store for RedisStore {
 
     async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
         let answer: Vec<i64> = self
-            .month_script(&self.scripts.totals, month, millis(now), &[])
+            .month_script(&self.scripts.totals, month, millis(now), &[], true)
             .await?;
         match answer.as_slice() {
             [1, c, d, r] => Ok(Totals {
@@ -528,7 +564,7 @@ impl Store for RedisStore {
         month: Option<Month>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Entry>, LedgerError> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.retrying();
         let months: Vec<Month> = match month {
             Some(m) => vec![m],
             None => {
@@ -578,7 +614,7 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = backends.iter().map(|b| self.keys.breaker(b)).collect();
-        let mut c = self.conn.clone();
+        let mut c = self.conn.retrying();
         let values: Vec<Option<String>> = redis::cmd("MGET")
             .arg(&keys)
             .query_async(&mut c)
@@ -605,7 +641,7 @@ impl Store for RedisStore {
         for _ in 0..16 {
             let raw: Option<String> = redis::cmd("GET")
                 .arg(&key)
-                .query_async(&mut c)
+                .query_async(&mut self.conn.retrying())
                 .await
                 .map_err(store_err)?;
             let before: Breaker = raw

@@ -39,11 +39,26 @@ for _, id in ipairs(stale) do
 end
 "#;
 
+/// Refuses a call that reaches Redis after its caller gave up (`ARGV[n]`: the caller's
+/// deadline, in Redis' own clock): the queued commands of a paused Redis run when it wakes,
+/// and a reservation or "sent" mark that nobody waits for would hold budget until its expiry.
+fn too_late(arg: usize) -> String {
+    format!(
+        r#"
+local clock = redis.call('TIME')
+if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > tonumber(ARGV[{arg}]) then
+  return {{-2, 0}}
+end
+"#
+    )
+}
+
 /// Reserve: `ARGV[3]` amount, `ARGV[4]` budget, `ARGV[5]` id, `ARGV[6]` the entry's JSON,
-/// `ARGV[7]` expiry. Answers `{1, counted}` when reserved, `{0, counted}` when over budget.
+/// `ARGV[7]` expiry, `ARGV[8]` the caller's deadline. Answers `{1, counted}` when reserved,
+/// `{0, counted}` when over budget, `{-2, 0}` when too late.
 pub fn reserve() -> String {
     format!(
-        r#"{MONTH_PRELUDE}
+        r#"{MONTH_PRELUDE}{late}
 local t = redis.call('HMGET', T, 'committed', 'in_doubt', 'reserved')
 local counted = (tonumber(t[1]) or 0) + (tonumber(t[2]) or 0) + (tonumber(t[3]) or 0)
 if counted + tonumber(ARGV[3]) > tonumber(ARGV[4]) then
@@ -56,20 +71,23 @@ redis.call('HINCRBY', T, 'reserved', ARGV[3])
 redis.call('ZADD', O, ARGV[7], id)
 redis.call('ZADD', L, now, id)
 return {{1, counted}}
-"#
+"#,
+        late = too_late(8)
     )
 }
 
-/// Mark sent: `ARGV[3]` id. Answers `{1}`, or `{0}` when the entry is not reserved.
+/// Mark sent: `ARGV[3]` id, `ARGV[4]` the caller's deadline. Answers `{1}`, `{0}` when the
+/// entry is not reserved, `{-2, 0}` when too late.
 pub fn mark_sent() -> String {
     format!(
-        r#"{MONTH_PRELUDE}
+        r#"{MONTH_PRELUDE}{late}
 if redis.call('HGET', N, ARGV[3] .. ':s') ~= 'reserved' then
   return {{0}}
 end
 redis.call('HSET', N, ARGV[3] .. ':t', now)
 return {{1}}
-"#
+"#,
+        late = too_late(4)
     )
 }
 

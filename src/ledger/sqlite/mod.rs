@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_by_month ON entries(month, created_ms);
 CREATE INDEX IF NOT EXISTS entries_open ON entries(expires_ms) WHERE state = 'reserved';
+-- Every query of open reservations names this index (INDEXED BY): the planner would otherwise
+-- pick entries_by_month for this month's open reservations and scan the whole month.
 CREATE TABLE IF NOT EXISTS totals (
     month      TEXT PRIMARY KEY,
     committed  INTEGER NOT NULL DEFAULT 0,   -- micro-USD
@@ -71,6 +73,21 @@ pub struct SqliteStore {
 
 fn store_err(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Store(format!("sqlite: {e}"))
+}
+
+/// Runs a statement through the connection's statement cache (each is parsed once).
+fn exec(tx: &Transaction<'_>, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(p)
+}
+
+/// Reads one row through the statement cache.
+fn row<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.prepare_cached(sql)?.query_row(p, f)
 }
 
 fn connect(path: &Path, timeout: Duration) -> Result<Connection, LedgerError> {
@@ -128,18 +145,32 @@ fn migrate(conn: &Connection) -> Result<(), LedgerError> {
 
 /// Settles reservations past their expiry: released if never sent, in doubt if sent.
 fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
-    tx.execute(
+    let due: Option<i64> = row(
+        tx,
+        "SELECT 1 FROM entries WHERE state = 'reserved' AND expires_ms <= ?1 LIMIT 1",
+        params![now_ms],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(store_err)?;
+    if due.is_none() {
+        return Ok(());
+    }
+    exec(
+        tx,
         "UPDATE totals SET
-             reserved = reserved - (SELECT COALESCE(SUM(amount), 0) FROM entries e
+             reserved = reserved - (SELECT COALESCE(SUM(amount), 0) FROM entries e INDEXED BY entries_open
                  WHERE e.state = 'reserved' AND e.expires_ms <= ?1 AND e.month = totals.month),
-             in_doubt = in_doubt + (SELECT COALESCE(SUM(amount), 0) FROM entries e
+             in_doubt = in_doubt + (SELECT COALESCE(SUM(amount), 0) FROM entries e INDEXED BY entries_open
                  WHERE e.state = 'reserved' AND e.expires_ms <= ?1 AND e.month = totals.month
                  AND e.sent_ms IS NOT NULL)
-         WHERE month IN (SELECT month FROM entries WHERE state = 'reserved' AND expires_ms <= ?1)",
+         WHERE month IN (SELECT month FROM entries INDEXED BY entries_open
+                         WHERE state = 'reserved' AND expires_ms <= ?1)",
         params![now_ms],
     )
     .map_err(store_err)?;
-    tx.execute(
+    exec(
+        tx,
         "UPDATE entries SET
              state = CASE WHEN sent_ms IS NULL THEN 'expired' ELSE 'in_doubt' END,
              note = CASE WHEN sent_ms IS NULL THEN note ELSE ?2 END,
@@ -154,30 +185,31 @@ fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
 /// A month's totals as stored, with reservations past their expiry settled as [`expire`]
 /// would settle them, without writing.
 fn totals(tx: &Transaction<'_>, month: &str, now_ms: i64) -> Result<Totals, LedgerError> {
-    let row = tx
-        .query_row(
-            "SELECT committed, in_doubt, reserved FROM totals WHERE month = ?1",
-            params![month],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(store_err)?;
-    let (c, d, r) = row.unwrap_or((0, 0, 0));
-    let (unsent, sent): (i64, i64) = tx
-        .query_row(
-            "SELECT COALESCE(SUM(CASE WHEN sent_ms IS NULL THEN amount END), 0),
+    let stored = row(
+        tx,
+        "SELECT committed, in_doubt, reserved FROM totals WHERE month = ?1",
+        params![month],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        },
+    )
+    .optional()
+    .map_err(store_err)?;
+    let (c, d, r) = stored.unwrap_or((0, 0, 0));
+    let (unsent, sent): (i64, i64) = row(
+        tx,
+        "SELECT COALESCE(SUM(CASE WHEN sent_ms IS NULL THEN amount END), 0),
                     COALESCE(SUM(CASE WHEN sent_ms IS NOT NULL THEN amount END), 0)
-             FROM entries WHERE state = 'reserved' AND expires_ms <= ?2 AND month = ?1",
-            params![month, now_ms],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(store_err)?;
+             FROM entries INDEXED BY entries_open
+             WHERE state = 'reserved' AND expires_ms <= ?2 AND month = ?1",
+        params![month, now_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(store_err)?;
     Ok(Totals {
         committed: Fixed::from_micros(c),
         in_doubt: Fixed::from_micros(d.saturating_add(sent)),
@@ -194,16 +226,16 @@ fn finish(
 ) -> Result<(), LedgerError> {
     // Settle expiries first, so that a late finish meets the entry as expiry left it.
     expire(tx, now_ms)?;
-    let row: Option<(String, String, i64, Option<String>)> = tx
-        .query_row(
-            "SELECT state, month, amount, note FROM entries WHERE id = ?1",
-            params![id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()
-        .map_err(store_err)?;
+    let found: Option<(String, String, i64, Option<String>)> = row(
+        tx,
+        "SELECT state, month, amount, note FROM entries WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .optional()
+    .map_err(store_err)?;
     let unknown = || LedgerError::UnknownReservation(id.to_string());
-    let Some((from, month, amount, old_note)) = row else {
+    let Some((from, month, amount, old_note)) = found else {
         return Err(unknown());
     };
     let from = EntryState::parse(&from).ok_or_else(unknown)?;
@@ -211,13 +243,15 @@ fn finish(
     if [r, c, d] == [0, 0, 0] {
         return Ok(());
     }
-    tx.execute(
+    exec(
+        tx,
         "UPDATE entries SET state = ?1, updated_ms = ?2, note = COALESCE(?3, note) WHERE id = ?4",
         params![state.as_str(), now_ms, note, id],
     )
     .map_err(store_err)?;
     let by = |k: i8| i64::from(k) * amount;
-    tx.execute(
+    exec(
+ tx,
         "UPDATE totals SET reserved = reserved + ?1, committed = committed + ?2, in_doubt = in_doubt + ?3 WHERE month = ?4",
         params![by(r), by(c), by(d), month],
     )
@@ -226,14 +260,14 @@ fn finish(
 }
 
 fn read_breaker(tx: &Transaction<'_>, backend: &str) -> Result<Breaker, LedgerError> {
-    let json: Option<String> = tx
-        .query_row(
-            "SELECT state FROM breakers WHERE backend = ?1",
-            params![backend],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(store_err)?;
+    let json: Option<String> = row(
+        tx,
+        "SELECT state FROM breakers WHERE backend = ?1",
+        params![backend],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(store_err)?;
     match json {
         Some(j) => serde_json::from_str(&j).map_err(store_err),
         None => Ok(Breaker::default()),
@@ -257,13 +291,15 @@ impl Store for SqliteStore {
                 let key = month.to_string();
                 admits(totals(tx, &key, now_ms)?.counted(), r.amount, budget)?;
                 let id = new_id(month);
-                tx.execute(
+                exec(
+ tx,
                     "INSERT INTO entries (id, month, request_id, backend, model, amount, state, created_ms, updated_ms, expires_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?7, ?8)",
                     params![id, key, r.request_id, r.backend, r.model, r.amount.micros(), now_ms, now_ms.saturating_add(r.ttl_ms)],
                 )
                 .map_err(store_err)?;
-                tx.execute(
+                exec(
+ tx,
                     "INSERT INTO totals (month, reserved) VALUES (?1, ?2)
                      ON CONFLICT(month) DO UPDATE SET reserved = reserved + excluded.reserved",
                     params![key, r.amount.micros()],
@@ -371,6 +407,15 @@ impl Store for SqliteStore {
         now_ms: i64,
         cfg: BreakerConfig,
     ) -> Result<(Breaker, bool), LedgerError> {
+        // Most changes change nothing (a call admitted or a success while closed): decide
+        // that on a reader, and take the write lock only for a change, re-reading under it.
+        let name = backend.to_string();
+        let current = self.threads.read(move |tx| read_breaker(tx, &name)).await?;
+        let mut b = current;
+        let admitted = b.apply(change, now_ms, &cfg);
+        if b == current {
+            return Ok((b, admitted));
+        }
         let backend = backend.to_string();
         self.threads
             .write(move |tx| {
@@ -379,7 +424,8 @@ impl Store for SqliteStore {
                 let admitted = b.apply(change, now_ms, &cfg);
                 if b != before {
                     let json = serde_json::to_string(&b).map_err(store_err)?;
-                    tx.execute(
+                    exec(
+                        tx,
                         "INSERT INTO breakers (backend, state) VALUES (?1, ?2)
                          ON CONFLICT(backend) DO UPDATE SET state = excluded.state",
                         params![backend, json],

@@ -134,6 +134,12 @@ impl Threads {
         })
     }
 
+    /// How long after it is queued an operation may still be started: nine tenths of the
+    /// deadline, so that one started in time normally answers before its caller gives up.
+    fn start_by(&self) -> Duration {
+        self.timeout.mul_f64(0.9)
+    }
+
     /// Runs `f` in the writer's next batch transaction and waits (asynchronously) for the
     /// batch to commit.
     pub async fn write<T, F>(&self, f: F) -> Result<T, LedgerError>
@@ -146,7 +152,7 @@ impl Threads {
             run: Some(f),
             out: None,
             reply,
-            deadline: Instant::now() + self.timeout,
+            deadline: Instant::now() + self.start_by(),
         });
         match self.writes.try_send(op) {
             Ok(()) => {}
@@ -176,7 +182,7 @@ impl Threads {
         F: FnOnce(&Transaction<'_>) -> Result<T, LedgerError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let deadline = Instant::now() + self.timeout;
+        let deadline = Instant::now() + self.start_by();
         let job: ReadJob = Box::new(move |conn: &mut Connection| {
             let result = if Instant::now() > deadline {
                 Err(timed_out())
@@ -253,17 +259,23 @@ fn run_batch(conn: &mut Connection, batch: Vec<Box<dyn WriteOp>>) {
     };
     let mut failed = None;
     for op in &mut live {
-        if let Err(e) = tx.execute_batch("SAVEPOINT op") {
+        if let Err(e) = tx
+            .prepare_cached("SAVEPOINT op")
+            .and_then(|mut s| s.execute([]))
+        {
             failed = Some(store_err(e));
             break;
         }
         let ok = op.apply(&tx);
         let end = if ok {
-            "RELEASE op"
+            tx.prepare_cached("RELEASE op")
+                .and_then(|mut s| s.execute([]))
         } else {
-            "ROLLBACK TO op; RELEASE op"
+            tx.prepare_cached("ROLLBACK TO op")
+                .and_then(|mut s| s.execute([]))
+                .and_then(|_| tx.prepare_cached("RELEASE op")?.execute([]))
         };
-        if let Err(e) = tx.execute_batch(end) {
+        if let Err(e) = end {
             failed = Some(store_err(e));
             break;
         }
