@@ -17,7 +17,7 @@ use super::{Api, Backend, Budget, Cost, Criteria, Defaults, Model, Policy, Rule}
 use crate::check::check_condition;
 use crate::check::expr::{EnumId, Type};
 use crate::check::scope::{
-    builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Scope, Target,
+    builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Lookup, Scope, Target,
 };
 use crate::diag::{Diagnostic, Source};
 use crate::lang::parse::parse_condition;
@@ -160,11 +160,13 @@ impl Loader<'_> {
             b.default_cost = b.cost_of(None);
         }
         let facts: Vec<BackendFacts> = backends.iter().map(facts_of).collect();
+        let lookup = Lookup::new(&enums, &fields, &facts);
         let scope = Scope {
             enums: &enums,
             fields: &fields,
             backends: &facts,
             target: None,
+            lookup: Some(&lookup),
         };
         let rules = self.rules(&raw.selection_rules, &backends, scope);
         let budget = self.budget(&raw.budget);
