@@ -104,6 +104,7 @@ impl Policy {
             fields: &self.fields,
             backends: &facts,
             target,
+            lookup: None,
         };
         let tree = check_condition(&tree, &scope).map_err(|errors| {
             fail(

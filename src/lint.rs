@@ -72,6 +72,7 @@ fn allow_help(code: &str, whose: &str) -> String {
 /// Runs every lint.
 pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let shadowed = shadowing(policy);
     for (i, rule) in policy.rules.iter().enumerate() {
         let allowed = |code: &str| rule.allow.iter().any(|a| a == code);
         if !allowed("unreachable-rule") {
@@ -89,7 +90,7 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
             }
         }
         if !allowed("shadowed-rule") {
-            if let Some(earlier) = shadowing(policy, i) {
+            if let Some(earlier) = shadowed[i] {
                 out.push(warning(
                     "shadowed-rule",
                     format!(
@@ -133,9 +134,15 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
             }
         }
     }
+    let mut targeted = vec![false; policy.backends.len()];
+    for r in &policy.rules {
+        if let Some(t) = targeted.get_mut(r.backend as usize) {
+            *t = true;
+        }
+    }
     for (index, b) in policy.backends.iter().enumerate() {
         let allowed = |code: &str| b.allow.iter().any(|a| a == code);
-        let targeted = policy.rules.iter().any(|r| r.backend as usize == index);
+        let targeted = targeted[index];
         let no_flags = [
             b.criteria.priority_high,
             b.criteria.priority_balanced,
@@ -309,18 +316,81 @@ fn contradiction(e: &CExpr) -> Option<(String, Span)> {
     None
 }
 
-/// The earlier rule that always pre-empts rule `i`, if any.
-fn shadowing(policy: &Policy, i: usize) -> Option<usize> {
-    let later = &policy.rules[i];
-    let later_parts: Vec<String> = conjunct_texts(&later.condition, &later.condition_text);
-    (0..i).find(|&j| {
-        let earlier = &policy.rules[j];
-        earlier.backend == later.backend
-            && earlier.model == later.model
-            && conjunct_texts(&earlier.condition, &earlier.condition_text)
-                .iter()
-                .all(|c| c == "true" || later_parts.contains(c))
-    })
+/// How many earlier rules [`shadowing`] compares one rule with, at most.
+const MAX_SHADOW_CANDIDATES: usize = 1024;
+
+/// For each rule, the earliest earlier rule that always pre-empts it, if any: one with the
+/// same target and model whose top-level conjuncts (`true` aside) are all among this rule's.
+///
+/// Each condition's conjuncts are printed once and numbered. An earlier rule is filed under
+/// its rarest conjunct (or, with none, as pre-empting everything after it), so a rule is only
+/// compared with the earlier rules filed under one of its own conjuncts, and with at most
+/// [`MAX_SHADOW_CANDIDATES`] of them: the lint stays sound, and linear in the policy's size
+/// even when thousands of rules share a target.
+fn shadowing(policy: &Policy) -> Vec<Option<usize>> {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let sets: Vec<Vec<usize>> = policy
+        .rules
+        .iter()
+        .map(|r| {
+            let mut set: Vec<usize> = conjunct_texts(&r.condition, &r.condition_text)
+                .into_iter()
+                .filter(|c| c != "true")
+                .map(|c| {
+                    let next = ids.len();
+                    *ids.entry(c).or_insert(next)
+                })
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            set
+        })
+        .collect();
+    let mut frequency = vec![0usize; ids.len()];
+    for set in &sets {
+        for &c in set {
+            frequency[c] += 1;
+        }
+    }
+    #[derive(Default)]
+    struct Group {
+        /// The first rule with no conjunct but `true`: it pre-empts every later one.
+        always: Option<usize>,
+        /// Earlier rules by their rarest conjunct, in file order.
+        filed: HashMap<usize, Vec<usize>>,
+    }
+    let mut groups: HashMap<(u16, Option<&str>), Group> = HashMap::new();
+    let mut out = Vec::with_capacity(sets.len());
+    for (i, (rule, set)) in policy.rules.iter().zip(&sets).enumerate() {
+        let group = groups
+            .entry((rule.backend, rule.model.as_deref()))
+            .or_default();
+        let mut best = group.always;
+        let mut budget = MAX_SHADOW_CANDIDATES;
+        'conjuncts: for c in set {
+            for &j in group.filed.get(c).map_or(&[][..], Vec::as_slice) {
+                if best.is_some_and(|b| j >= b) {
+                    break;
+                }
+                if budget == 0 {
+                    break 'conjuncts;
+                }
+                budget -= 1;
+                if sets[j].iter().all(|x| set.binary_search(x).is_ok()) {
+                    best = Some(j);
+                    break;
+                }
+            }
+        }
+        out.push(best);
+        match set.iter().min_by_key(|&&c| (frequency[c], c)) {
+            Some(&rarest) => group.filed.entry(rarest).or_default().push(i),
+            None => {
+                group.always.get_or_insert(i);
+            }
+        }
+    }
+    out
 }
 
 fn conjunct_texts(e: &CExpr, text: &str) -> Vec<String> {

@@ -252,3 +252,132 @@ fn declared_fields_are_typed() {
     let out = diagnostics("p.yaml", &yaml);
     assert!(out.contains("did you mean 'pro'?"), "{out}");
 }
+
+/// The policy from the issue: valid, with an `x-` note of `n` nested brackets on one line.
+fn with_deep_note(n: usize) -> String {
+    format!(
+        "budget: {{monthly_budget_usd: 10, cost_threshold_usd: 8}}\nbackends:\n  a: {{priority: 1, type: simulated, cost: {{per_video_usd: 0.1}}, quality: {{score: 0.9}}, performance: {{avg_generation_time_seconds: 1, max_generation_time_seconds: 2}}}}\nx-note: {}{}\n",
+        "[".repeat(n),
+        "]".repeat(n)
+    )
+}
+
+#[test]
+fn yaml_nested_past_the_bound_is_one_error_where_the_bound_is_passed() {
+    // 100,000 brackets (200 KB) used to take libyaml's scanner quadratic time before
+    // serde_yaml ignored the note; now the located tree stops at level 65.
+    let out = diagnostics("p.yaml", &with_deep_note(100_000));
+    assert_eq!(out.matches("error[").count(), 1, "{out}");
+    assert!(
+        out.contains("error[too-deep]: mappings and sequences nest more than 64 levels deep"),
+        "{out}"
+    );
+    // The top-level mapping is level 1 and the note's first bracket level 2, at column 9.
+    assert!(out.contains("p.yaml:4:72"), "{out}");
+    assert!(
+        out.len() < 1000,
+        "the 200 KB line is shown as an excerpt: {out}"
+    );
+    snap!("too_deep", out);
+}
+
+#[test]
+fn yaml_nested_past_the_bound_after_a_line_only_libyaml_accepts_is_still_too_deep() {
+    // saphyr stops at the tab after `x-a:`; libyaml (under serde_yaml) would read on, into
+    // the brackets, in quadratic time. A tab after a colon alone still loads, as before.
+    let tab = |yaml: String| yaml.replace("x-note:", "x-a:\t1\nx-note:");
+    assert_eq!(policy(&tab(with_deep_note(10))).backends.len(), 1);
+    let out = diagnostics("p.yaml", &tab(with_deep_note(100_000)));
+    assert_eq!(out.matches("error[").count(), 1, "{out}");
+    assert!(out.contains("error[too-deep]"), "{out}");
+    assert!(out.contains("p.yaml:5:73"), "{out}");
+}
+
+#[test]
+fn yaml_nested_to_the_bound_loads() {
+    // 63 brackets under the top-level mapping: 64 levels.
+    let p = policy(&with_deep_note(63));
+    assert_eq!(p.backends.len(), 1);
+    let out = diagnostics("p.yaml", &with_deep_note(64));
+    assert!(out.contains("error[too-deep]"), "{out}");
+}
+
+#[test]
+fn yaml_nested_past_the_bound_in_a_typed_value_is_too_deep_not_a_type_error() {
+    // serde_yaml would have read up to its own limit of 128 levels, then reported
+    // "recursion limit exceeded" as a syntax error.
+    let yaml = with_rules(&rule("ok", "true", "veo")).replace(
+        "      veo_2: {per_video_usd: 0.10}\n",
+        &format!(
+            "      veo_2: {{per_video_usd: 0.10, x: {}1{}}}\n",
+            "[".repeat(200),
+            "]".repeat(200)
+        ),
+    );
+    let out = diagnostics("p.yaml", &yaml);
+    assert_eq!(out.matches("error[").count(), 1, "{out}");
+    assert!(out.contains("error[too-deep]"), "{out}");
+    assert!(out.contains("the limit is 64 levels"), "{out}");
+}
+
+/// About 300 KB of YAML that is shallow but large in every other way: long flow sequences,
+/// mappings with thousands of keys, long strings, hundreds of backends and rules.
+fn large_shallow_policy() -> String {
+    let backends: String = (0..300)
+        .map(|i| format!("  b{i}: {{priority: {i}, type: simulated, cost: {{per_video_usd: 0.1}}, quality: {{score: 0.9}}, performance: {{avg_generation_time_seconds: 1, max_generation_time_seconds: 2}}}}\n"))
+        .collect();
+    let rules: String = (0..600)
+        .map(|i| {
+            format!(
+                "  - {{name: r{i}, condition: \"duration > {i} AND priority == 'speed'\", backend: b{}}}\n",
+                i % 300
+            )
+        })
+        .collect();
+    let list = vec!["1"; 20_000].join(", ");
+    let keys: String = (0..5_000).map(|i| format!("  k{i}: v{i}\n")).collect();
+    let notes: String = (0..2_000).map(|i| format!("x-n{i}: {i}\n")).collect();
+    format!(
+        "budget: {{monthly_budget_usd: 10, cost_threshold_usd: 8}}\nbackends:\n{backends}selection_rules:\n{rules}x-list: [{list}]\nx-map:\n{keys}x-text: \"{}\"\nx-block: |\n{}{notes}",
+        "ab\\t".repeat(10_000),
+        "  line\n".repeat(5_000)
+    )
+}
+
+#[test]
+fn large_shallow_policy_loads() {
+    let yaml = large_shallow_policy();
+    assert!(yaml.len() > 250_000, "{}", yaml.len());
+    let p = policy(&yaml);
+    assert_eq!(p.backends.len(), 300);
+    assert_eq!(p.rules.len(), 600);
+}
+
+#[test]
+fn every_unknown_key_of_a_large_mapping_is_located() {
+    // Keys are found through the mapping's index once it has more than a few entries.
+    let extra: String = (0..100).map(|i| format!("  unknown{i}: 1\n")).collect();
+    let yaml = with_rules(&rule("ok", "true", "veo")).replace(
+        "  cost_threshold_usd: 80\n",
+        &format!("  cost_threshold_usd: 80\n{extra}"),
+    );
+    let out = diagnostics("p.yaml", &yaml);
+    assert_eq!(out.matches("error[unknown-key]").count(), 100, "{out}");
+    assert!(out.contains("p.yaml:4:3"), "{out}");
+    assert!(out.contains("p.yaml:103:3"), "{out}");
+}
+
+#[test]
+fn a_diagnostic_on_a_long_line_shows_an_excerpt_at_the_true_column() {
+    // A policy written on one line, with a misspelled key at its end.
+    let note = "n".repeat(10_000);
+    let yaml = format!(
+        "{{x-note: {note}, budget: {{monthly_budget_usd: 10, cost_threshold_usd: 8}}, backends: {{a: {{priority: 1, type: simulated, cost: {{per_video_usd: 0.1}}, quality: {{score: 0.9}}, performance: {{avg_generation_time_seconds: 1, max_generation_time_seconds: 2}}}}}}, enabeld: 1}}\n"
+    );
+    let out = diagnostics("p.yaml", &yaml);
+    let column = yaml.find("enabeld").unwrap() + 1;
+    assert!(out.contains(&format!("p.yaml:1:{column}")), "{out}");
+    assert!(out.contains("…"), "{out}");
+    assert!(out.len() < 1000, "{out}");
+    assert!(out.contains("unknown key `enabeld`"), "{out}");
+}

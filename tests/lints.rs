@@ -97,3 +97,42 @@ fn shipped_policies_are_lint_free() {
         .warnings
         .is_empty());
 }
+
+#[test]
+fn shadowed_rule_names_the_earliest_rule_that_pre_empts_it() {
+    // Rules are filed under their rarest conjunct; the answer must not depend on it.
+    let head = FIXTURE.split("selection_rules:").next().unwrap();
+    let rules = [
+        ("ab", "priority == 'speed' AND duration > 4", "a"),
+        ("a_only", "priority == 'speed'", "a"),
+        (
+            "abc",
+            "duration > 4 AND hour == 3 AND priority == 'speed'",
+            "a",
+        ),
+        ("elsewhere", "duration > 4", "c"),
+        ("c_any", "true", "c"),
+        ("c_later", "hour == 3 AND duration > 4", "c"),
+    ];
+    let yaml = rules
+        .iter()
+        .fold(format!("{head}selection_rules:\n"), |y, (n, c, b)| {
+            y + &format!("  - name: {n}\n    condition: \"{c}\"\n    backend: {b}\n")
+        });
+    let shadowed: Vec<String> = warnings(&yaml)
+        .into_iter()
+        .filter(|(c, _)| c == "shadowed-rule")
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(shadowed.len(), 2, "{shadowed:?}");
+    assert!(
+        shadowed[0].contains("rule `abc` never decides")
+            && shadowed[0].contains("earlier rule `ab`"),
+        "{shadowed:?}"
+    );
+    assert!(
+        shadowed[1].contains("rule `c_later` never decides")
+            && shadowed[1].contains("earlier rule `elsewhere`"),
+        "{shadowed:?}"
+    );
+}

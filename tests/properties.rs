@@ -122,6 +122,7 @@ fn check_any(text: &str) {
         fields: &[],
         backends: &[],
         target: None,
+        lookup: None,
     };
     if let Ok(tree) = parse_condition(text) {
         let _ = check_condition(&tree, &scope);
@@ -335,7 +336,7 @@ proptest! {
     #[test]
     fn evaluators_agree_with_the_reference_interpreter(tree in bool_expr(), w in world()) {
         let enums = builtin_enums();
-        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
+        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None };
         let checked = match check_condition(&tree, &scope) {
             Ok(c) => c,
             Err(errors) => {
@@ -389,7 +390,7 @@ proptest! {
         let text = format!("monthly_spend + {} + {} == {}", cents(a), cents(b), cents(spend + a + b));
         let tree = parse_condition(&text).unwrap();
         let enums = builtin_enums();
-        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None };
+        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None };
         let checked = check_condition(&tree, &scope).unwrap();
         let mut ctx = Context::constant();
         ctx.monthly_spend = cents(spend);
@@ -405,6 +406,7 @@ fn point_one_plus_point_two_equals_point_three_in_conditions() {
         fields: &[],
         backends: &[],
         target: None,
+        lookup: None,
     };
     let checked = check_condition(
         &parse_condition("monthly_spend + 0.1 + 0.2 == 0.3").unwrap(),

@@ -269,12 +269,8 @@ impl Checker<'_, '_> {
             return None;
         };
         let def = self.scope.enum_def(id)?;
-        if let Some(i) = def.values.iter().position(|v| **v == **text) {
-            return Some(node(
-                CKind::Lit(Lit::Enum(i as u16)),
-                Type::Enum(id),
-                lit.span,
-            ));
+        if let Some(i) = self.scope.enum_value(id, text) {
+            return Some(node(CKind::Lit(Lit::Enum(i)), Type::Enum(id), lit.span));
         }
         let values = def
             .values

@@ -4,6 +4,8 @@
 //! resolves names through it, "did you mean" draws its candidates from it, and
 //! `genroute names` prints it for policy authors.
 
+use std::collections::HashMap;
+
 use super::expr::{EnumId, Slot, Type};
 use crate::num::Fixed;
 
@@ -68,6 +70,44 @@ pub struct Scope<'a> {
     pub backends: &'a [BackendFacts],
     /// The rule's target, which backend-scoped names refer to.
     pub target: Option<Target>,
+    /// Indexes of the names above, for a policy's many conditions; without one, names are
+    /// looked up one by one.
+    pub lookup: Option<&'a Lookup<'a>>,
+}
+
+/// Declared fields, enum values and backends by name, built once per policy so that
+/// checking every condition stays linear in the policy's size however many it declares.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup<'a> {
+    fields: HashMap<&'a str, u16>,
+    /// Per enum type, each value's index (the first, should a value repeat).
+    values: Vec<HashMap<&'a str, u16>>,
+    backends: HashMap<&'a str, u16>,
+}
+
+impl<'a> Lookup<'a> {
+    /// The indexes for these names.
+    pub fn new(
+        enums: &'a [EnumDef],
+        fields: &'a [FieldDef],
+        backends: &'a [BackendFacts],
+    ) -> Lookup<'a> {
+        fn first<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, u16> {
+            let mut map = HashMap::new();
+            for (i, name) in names.enumerate() {
+                map.entry(name).or_insert(i as u16);
+            }
+            map
+        }
+        Lookup {
+            fields: first(fields.iter().map(|f| f.name.as_str())),
+            values: enums
+                .iter()
+                .map(|e| first(e.values.iter().map(String::as_str)))
+                .collect(),
+            backends: first(backends.iter().map(|b| b.name.as_str())),
+        }
+    }
 }
 
 /// One documented name.
@@ -254,11 +294,11 @@ impl Scope<'_> {
     pub fn resolve(&self, name: &str) -> Result<(Slot, Type), Unresolved> {
         if let Some(rest) = name.strip_prefix("backends.") {
             let (backend, prop) = rest.split_once('.').ok_or(Unresolved::Unknown)?;
-            let index = self
-                .backends
-                .iter()
-                .position(|b| b.name == backend)
-                .ok_or(Unresolved::Unknown)?;
+            let index = match self.lookup {
+                Some(l) => l.backends.get(backend).map(|&i| i as usize),
+                None => self.backends.iter().position(|b| b.name == backend),
+            }
+            .ok_or(Unresolved::Unknown)?;
             let facts = &self.backends[index];
             return self.backend_prop(index as u16, facts.cost, prop);
         }
@@ -295,7 +335,10 @@ impl Scope<'_> {
             "quality_threshold" => (Slot::QualityThreshold, Type::Num),
             "style" => (Slot::Style, Type::Str),
             _ => {
-                let i = self.fields.iter().position(|f| f.name == name)?;
+                let i = match self.lookup {
+                    Some(l) => l.fields.get(name).map(|&i| i as usize),
+                    None => self.fields.iter().position(|f| f.name == name),
+                }?;
                 (Slot::Field(i as u16), self.fields[i].ty)
             }
         })
@@ -386,6 +429,19 @@ impl Scope<'_> {
     /// The definition of an enum type.
     pub fn enum_def(&self, id: EnumId) -> Option<&EnumDef> {
         self.enums.get(id.0 as usize)
+    }
+
+    /// The index of `value` among the values of enum `id`.
+    pub fn enum_value(&self, id: EnumId, value: &str) -> Option<u16> {
+        match self.lookup.and_then(|l| l.values.get(id.0 as usize)) {
+            Some(values) => values.get(value).copied(),
+            None => self
+                .enum_def(id)?
+                .values
+                .iter()
+                .position(|v| v == value)
+                .map(|i| i as u16),
+        }
     }
 
     /// A type's name as the docs write it.

@@ -15,11 +15,12 @@ use crate::lang::parse::parse_condition;
 /// The file's new text, or why it cannot be formatted.
 pub fn format_policy(source: &Source) -> Result<String, Vec<Diagnostic>> {
     let text = source.text.as_str();
-    let root = yaml::parse(text).ok_or_else(|| {
-        vec![source.locate(
+    let root = yaml::parse(text).map_err(|e| {
+        let d = e.diagnostic().unwrap_or_else(|| {
             Diagnostic::error("yaml-syntax", "the file is not valid YAML")
-                .help("run `genroute check` on it for the exact place"),
-        )]
+                .help("run `genroute check` on it for the exact place")
+        });
+        vec![source.locate(d)]
     })?;
     let rules = match root
         .get(&[Seg::Key("selection_rules".into())])

@@ -17,7 +17,7 @@ use super::{Api, Backend, Budget, Cost, Criteria, Defaults, Model, Policy, Rule}
 use crate::check::check_condition;
 use crate::check::expr::{EnumId, Type};
 use crate::check::scope::{
-    builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Scope, Target,
+    builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Lookup, Scope, Target,
 };
 use crate::diag::{Diagnostic, Source};
 use crate::lang::parse::parse_condition;
@@ -25,6 +25,10 @@ use crate::num::Fixed;
 
 /// The largest policy file accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
+/// The deepest nesting of YAML mappings and sequences accepted (the top-level mapping is
+/// level 1; aliases count as if expanded). Checked while the located tree is built, before
+/// serde_yaml reads the file, so loading stays linear in the file's size.
+pub use super::yaml::MAX_NESTING as MAX_YAML_NESTING;
 
 /// What the loader takes from the outside world.
 pub struct LoadOptions<'a> {
@@ -81,9 +85,13 @@ impl Locator<'_> {
         let NodeKind::Seq(items) = &self.tree?.get(&[key("selection_rules")])?.kind else {
             return None;
         };
+        let named = |n: &&Node| n.get(&[key("name")]).and_then(Node::scalar) == Some(name.as_str());
+        // A policy that loads has one rule per entry, in file order, so the entry at the same
+        // index is the one; the search is for safety, and keeps locating every rule linear.
         let item = items
-            .iter()
-            .find(|n| n.get(&[key("name")]).and_then(Node::scalar) == Some(name.as_str()))?;
+            .get(rule)
+            .filter(named)
+            .or_else(|| items.iter().find(named))?;
         item.get(&[key("condition")])
     }
 }
@@ -133,19 +141,32 @@ impl Loader<'_> {
             );
             return None;
         }
+        // The located tree first: it bounds nesting, which serde_yaml's scanner would
+        // take quadratic time over.
+        self.tree = match yaml::parse(text) {
+            Ok(tree) => Some(tree),
+            Err(e) => {
+                if let Some(d) = e.diagnostic() {
+                    self.diags.push(d);
+                    return None;
+                }
+                None
+            }
+        };
         let raw = self.deserialize()?;
-        self.tree = yaml::parse(text);
         let (enums, fields) = self.fields(&raw.request_fields);
         let mut backends = self.backends(&raw.backends, &raw, options);
         for b in &mut backends {
             b.default_cost = b.cost_of(None);
         }
         let facts: Vec<BackendFacts> = backends.iter().map(facts_of).collect();
+        let lookup = Lookup::new(&enums, &fields, &facts);
         let scope = Scope {
             enums: &enums,
             fields: &fields,
             backends: &facts,
             target: None,
+            lookup: Some(&lookup),
         };
         let rules = self.rules(&raw.selection_rules, &backends, scope);
         let budget = self.budget(&raw.budget);
@@ -183,7 +204,6 @@ impl Loader<'_> {
         });
         match result {
             Ok(raw) => {
-                self.tree = yaml::parse(text);
                 for path in unknown {
                     self.unknown_key(&path);
                 }
@@ -203,26 +223,38 @@ impl Loader<'_> {
                     "while scanning",
                     "not allowed in this context",
                     "end of stream",
-                    "recursion limit",
                     "control character",
                     "invalid indentation",
                 ];
-                let (code, help) = if message.contains("missing field") {
+                let (code, help) = if message.contains("recursion limit exceeded") {
+                    // serde_yaml's own bound (128 levels). The located tree stops at
+                    // MAX_YAML_NESTING first whenever saphyr reads the file; this is for text
+                    // saphyr rejects and libyaml does not.
+                    (
+                        "too-deep",
+                        format!(
+                            "mappings and sequences may nest at most {MAX_YAML_NESTING} levels deep; flatten the structure"
+                        ),
+                    )
+                } else if message.contains("missing field") {
                     (
                         "missing-key",
-                        "add the key; README.md lists what each section needs",
+                        "add the key; README.md lists what each section needs".into(),
                     )
                 } else if message.contains("duplicate") {
-                    ("duplicate-key", "each key may appear once in a mapping")
+                    (
+                        "duplicate-key",
+                        "each key may appear once in a mapping".into(),
+                    )
                 } else if SYNTAX.iter().any(|s| message.contains(s)) {
                     (
                         "yaml-syntax",
-                        "check indentation, quotes, brackets and colons around this place",
+                        "check indentation, quotes, brackets and colons around this place".into(),
                     )
                 } else {
                     (
                         "invalid-value",
-                        "check the value's type against the policy reference in README.md",
+                        "check the value's type against the policy reference in README.md".into(),
                     )
                 };
                 let mut d = Diagnostic::error(code, first_lower(&message)).help(help);
@@ -782,6 +814,11 @@ impl Loader<'_> {
 
     fn rules(&mut self, raw: &[RawRule], backends: &[Backend], scope: Scope<'_>) -> Vec<Rule> {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let by_name: BTreeMap<&str, usize> = backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.as_str(), i))
+            .collect();
         let mut rules = Vec::new();
         for (i, r) in raw.iter().enumerate() {
             let path = |k: &str| [key("selection_rules"), Seg::Index(i), key(k)];
@@ -817,7 +854,7 @@ impl Loader<'_> {
                     &help,
                 );
             }
-            let Some(target) = backends.iter().position(|b| b.name == r.backend) else {
+            let Some(target) = by_name.get(r.backend.as_str()).copied() else {
                 let help = match did_you_mean(&r.backend, backends.iter().map(|b| b.name.as_str()))
                 {
                     Some(s) => format!("did you mean `{s}`?"),
