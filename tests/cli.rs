@@ -502,3 +502,25 @@ fn generate_then_budget_show_and_history() {
         "the dry run spent nothing"
     );
 }
+
+#[test]
+fn a_policy_test_file_nested_too_deep_is_refused_where_the_bound_is_passed() {
+    let dir = tempdir();
+    let file = dir.join("deep.yaml");
+    let n = 100_000;
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/demo.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "policy: {}\ncases: []\nx-note: {}{}\n",
+            policy.display(),
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+    )
+    .unwrap();
+    let o = genroute(&["test", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("level 65"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nests too deep"), "{}", stderr(&o));
+}

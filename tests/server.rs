@@ -284,6 +284,33 @@ async fn reading_the_policy_file_does_not_reload_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_policy_on_reload_is_refused_and_healthz_keeps_answering() {
+    let s = start(None).await;
+    let n = 100_000;
+    let hostile = format!("{POLICY}x-note: {}{}\n", "[".repeat(n), "]".repeat(n));
+    std::fs::write(&s.policy_path, hostile).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = s.call("get", "/healthz", None, None).await;
+        assert_eq!(status, 200);
+        let (_, r) = s.call("get", "/readyz", None, None).await;
+        if r["last_reload_ok"] == false {
+            let why = r["last_reload_error"].as_str().unwrap();
+            assert!(why.contains("64 levels"), "{why}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the reload never finished: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The previous policy keeps serving.
+    let (status, _) = s.call("post", "/v1/decide", Some("{}"), None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn generate_sync_and_async_then_budget_and_metrics() {
     let s = start(None).await;
     let (status, g) = s

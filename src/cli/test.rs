@@ -38,6 +38,18 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         let name = file.display().to_string();
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        // Bounded first, as policies are: serde_yaml's scanner is quadratic in nesting.
+        if let Err(e) = genroute::policy::yaml::parse(&text) {
+            if let Some(d) = e.diagnostic() {
+                eprint!(
+                    "{}",
+                    Source::new(name.clone(), text.clone()).render(&[d], false)
+                );
+                return Err(format!(
+                    "`{name}` is not a valid test file: it nests too deep"
+                ));
+            }
+        }
         let tests: TestFile = serde_yaml::from_str(&text)
             .map_err(|e| format!("`{name}` is not a valid test file: {e}"))?;
         let policy_path = file.parent().unwrap_or(Path::new(".")).join(&tests.policy);
