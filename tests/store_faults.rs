@@ -70,6 +70,25 @@ async fn generate(client: &reqwest::Client, base: &str) -> (u16, Value, Fixed) {
     (status, v, cost)
 }
 
+/// Sends `n` generates at once; each answer with the time from the start to its arrival.
+async fn at_once(client: &reqwest::Client, base: &str, n: usize) -> Vec<(u16, Value, Duration)> {
+    let started = Instant::now();
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, base) = (client.clone(), base.to_string());
+            tokio::spawn(async move {
+                let (status, v, _) = generate(&client, &base).await;
+                (status, v, started.elapsed())
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(c.await.unwrap());
+    }
+    out
+}
+
 fn message(v: &Value) -> String {
     v["error"]["message"]
         .as_str()
@@ -119,19 +138,9 @@ async fn a_paused_redis_costs_fast_503s_and_decide_answers_from_the_snapshot() {
     }
     // Six generates at once are answered together (each waits out at most its own store
     // deadline), not one deadline after another; each is a 503 naming the ledger store.
-    let started = Instant::now();
-    let calls: Vec<_> = (0..6)
-        .map(|_| {
-            let (client, base) = (client.clone(), r.url.clone());
-            tokio::spawn(async move {
-                let (status, v, _) = generate(&client, &base).await;
-                (status, v, started.elapsed())
-            })
-        })
-        .collect();
+    let calls = at_once(&client, &r.url, 6).await;
     let mut slowest = Duration::ZERO;
-    for c in calls {
-        let (status, v, took) = c.await.unwrap();
+    for (status, v, took) in calls {
         assert_eq!(status, 503, "{v}");
         assert!(message(&v).contains("ledger"), "{v}");
         slowest = slowest.max(took);
@@ -389,18 +398,8 @@ async fn a_sqlite_write_lock_held_elsewhere_fails_generates_fast_and_decide_keep
     });
     is_locked.recv().unwrap();
 
-    let started = Instant::now();
-    let calls: Vec<_> = (0..6)
-        .map(|_| {
-            let (client, base) = (client.clone(), r.url.clone());
-            tokio::spawn(async move {
-                let (status, v, _) = generate(&client, &base).await;
-                (status, v, started.elapsed())
-            })
-        })
-        .collect();
-    for c in calls {
-        let (status, v, took) = c.await.unwrap();
+    let calls = at_once(&client, &r.url, 6).await;
+    for (status, v, took) in calls {
         assert_eq!(status, 503, "{v}");
         assert!(
             took < Duration::from_secs(2) * 2,
