@@ -22,7 +22,7 @@ use super::http::{
     Poller,
 };
 use super::vertex::{filtered, model_of, operation_error, veo_body};
-use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
+use super::{Endpoint, Failure, FailureClass, Handle, JobSpec, Outcome, Success, Video};
 
 /// A Gemini API Veo backend.
 #[derive(Debug, Clone)]
@@ -50,8 +50,8 @@ impl Gemini {
         Ok(headers)
     }
 
-    /// Runs one job.
-    pub async fn generate(&self, job: &JobSpec) -> Outcome {
+    /// Sends the create call; the handle is the operation name.
+    pub async fn create(&self, job: &JobSpec) -> Result<Handle, Failure> {
         let model = model_of(job)?;
         let auth = self.auth()?;
         let timeout = self.endpoint.request_timeout;
@@ -77,7 +77,16 @@ impl Gemini {
                 ))
             }
         };
+        Ok(Handle { id: name })
+    }
 
+    /// Follows a created operation to its video, and downloads it.
+    pub async fn resume(&self, handle: &Handle, job: &JobSpec) -> Outcome {
+        let model = model_of(job)?;
+        let auth = self.auth()?;
+        let timeout = self.endpoint.request_timeout;
+        let base = &self.endpoint.base_url;
+        let name = &handle.id;
         // Poll.
         let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
         let op = loop {

@@ -22,6 +22,13 @@
 //! therefore errs on the side of counting money that may not have been spent, never the
 //! reverse. Only the idempotent calls (polls, downloads) are retried within a job.
 //!
+//! **Create, then resume.** Every adapter splits a job in two: [`Adapter::create`] sends the
+//! create call and returns the provider's [`Handle`] (the Google operation name, the PixVerse
+//! video id, the `/v1/videos` id), and [`Adapter::resume`] follows a handle to its video. The
+//! job runner records the handle between the two, so that any replica can resume polling a job
+//! whose owner died, and never submits it again. [`Adapter::cancel`] stops a job at the
+//! provider where the protocol offers it (`/v1/videos` DELETE).
+//!
 //! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`. No adapter puts a key
 //! into an error message, a log line or a trace attribute.
 
@@ -155,6 +162,29 @@ impl Failure {
 
 /// What an adapter returns.
 pub type Outcome = Result<Success, Failure>;
+
+/// The provider's name for a created job: enough to poll it, download its video and cancel it,
+/// from any replica.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Handle {
+    /// The operation name, video id or job id the provider gave.
+    pub id: String,
+}
+
+/// What a cancel at the provider achieved; the money follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancel {
+    /// The provider stopped the job before it started: nothing was produced or billed, so
+    /// its reservation can be released.
+    NothingProduced,
+    /// The provider took the cancel, but the job had started (or finished): it may be billed,
+    /// so its reservation is kept in doubt.
+    MaybeProduced,
+    /// The protocol has no cancel: the job runs on at the provider (kept in doubt).
+    Unsupported,
+    /// The cancel call failed (kept in doubt).
+    Failed(String),
+}
 
 /// A secret (API key, token). Never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -291,18 +321,74 @@ impl Adapter {
         })
     }
 
-    /// Runs one job to completion, within `job.deadline`.
+    /// Runs one job to completion, within `job.deadline`: create, then resume.
     pub async fn generate(&self, job: &JobSpec) -> Outcome {
+        let started = tokio::time::Instant::now();
+        let handle = self.create(job, job.deadline).await?;
+        let left = job.deadline.saturating_sub(started.elapsed());
+        self.resume(&handle, job, left).await
+    }
+
+    /// Sends the create call, within `within`. A failure here is in doubt when the call may
+    /// have reached the provider (see the module docs).
+    pub async fn create(
+        &self,
+        job: &JobSpec,
+        within: std::time::Duration,
+    ) -> Result<Handle, Failure> {
         let run = async {
             match self {
-                Adapter::Vertex(a) => a.generate(job).await,
-                Adapter::Gemini(a) => a.generate(job).await,
-                Adapter::PixVerse(a) => a.generate(job).await,
-                Adapter::OpenAi(a) => a.generate(job).await,
-                Adapter::Simulated(a) => a.generate(job).await,
+                Adapter::Vertex(a) => a.create(job).await,
+                Adapter::Gemini(a) => a.create(job).await,
+                Adapter::PixVerse(a) => a.create(job).await,
+                Adapter::OpenAi(a) => a.create(job).await,
+                Adapter::Simulated(a) => a.create(job).await,
             }
         };
-        match tokio::time::timeout(job.deadline, run).await {
+        self.bounded(run, within, job.deadline).await
+    }
+
+    /// Follows a created job to its video, within `within` (what is left of the job's
+    /// deadline). Everything that goes wrong after a create is in doubt unless the provider
+    /// itself reported the job failed.
+    pub async fn resume(
+        &self,
+        handle: &Handle,
+        job: &JobSpec,
+        within: std::time::Duration,
+    ) -> Outcome {
+        let run = async {
+            match self {
+                Adapter::Vertex(a) => a.resume(handle, job).await,
+                Adapter::Gemini(a) => a.resume(handle, job).await,
+                Adapter::PixVerse(a) => a.resume(handle, job).await,
+                Adapter::OpenAi(a) => a.resume(handle, job).await,
+                Adapter::Simulated(a) => a.resume(handle, job).await,
+            }
+        };
+        self.bounded(run, within, job.deadline).await
+    }
+
+    /// Cancels a created job at the provider, where the protocol offers it.
+    pub async fn cancel(&self, handle: &Handle, job: &JobSpec) -> Cancel {
+        match self {
+            Adapter::OpenAi(a) => match a.cancel(handle).await {
+                Cancel::Failed(m) => Cancel::Failed(self.redact(&m)),
+                c => c,
+            },
+            Adapter::Simulated(a) => a.cancel(handle, job),
+            Adapter::Vertex(_) | Adapter::Gemini(_) | Adapter::PixVerse(_) => Cancel::Unsupported,
+        }
+    }
+
+    /// Runs `run` within `within`, redacting its failure; past it, the job is in doubt.
+    async fn bounded<T>(
+        &self,
+        run: impl std::future::Future<Output = Result<T, Failure>>,
+        within: std::time::Duration,
+        deadline: std::time::Duration,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(within, run).await {
             Ok(Err(mut f)) => {
                 f.message = self.redact(&f.message);
                 Err(f)
@@ -312,7 +398,7 @@ impl Adapter {
                 FailureClass::Retryable,
                 format!(
                     "the job did not finish within its deadline of {} s",
-                    job.deadline.as_secs_f64()
+                    deadline.as_secs_f64()
                 ),
             )),
         }

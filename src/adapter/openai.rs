@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{after_create, create_json, poll_hint, Backoff, Poller, Reply};
-use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
+use super::{Cancel, Endpoint, Failure, FailureClass, Handle, JobSpec, Outcome, Success, Video};
 
 /// An OpenAI-style video backend.
 #[derive(Debug, Clone)]
@@ -94,8 +94,8 @@ impl OpenAi {
         r
     }
 
-    /// Runs one job.
-    pub async fn generate(&self, job: &JobSpec) -> Outcome {
+    /// Sends the create call; the handle is the video id.
+    pub async fn create(&self, job: &JobSpec) -> Result<Handle, Failure> {
         let body = json!({
             "model": job.model.as_deref().unwrap_or("sora-2"),
             "prompt": job.prompt,
@@ -106,12 +106,25 @@ impl OpenAi {
         let create = self
             .request(reqwest::Method::POST, "/v1/videos")
             .json(&body);
-        let (mut current, headers): (VideoJob, _) = create_json(create, timeout, "create").await?;
-        let mut poller = Poller::new(
-            self.endpoint.poll_interval,
-            self.endpoint.poll_max,
-            poll_hint(&headers),
-        );
+        let (created, _): (VideoJob, _) = create_json(create, timeout, "create").await?;
+        if created.id.is_empty() {
+            return Err(Failure::in_doubt(
+                FailureClass::Retryable,
+                "create: the reply has no video id (the job may exist)",
+            ));
+        }
+        Ok(Handle { id: created.id })
+    }
+
+    /// Follows a created job to its video: polls, then downloads.
+    pub async fn resume(&self, handle: &Handle, job: &JobSpec) -> Outcome {
+        let timeout = self.endpoint.request_timeout;
+        let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
+        let mut current = VideoJob {
+            id: handle.id.clone(),
+            status: "queued".into(),
+            error: None,
+        };
         loop {
             // Once created, the job exists: trouble reaching it or its video is in doubt
             // (a completed job was billed), unlike the job's own reported failure.
@@ -126,6 +139,27 @@ impl OpenAi {
             if let Some(next) = polled.map_err(after_create)? {
                 current = next;
             }
+        }
+    }
+
+    /// Cancels a job with `DELETE /v1/videos/{id}`. Money may be released only when the job
+    /// had not started (`queued`) and the provider took the cancel.
+    pub async fn cancel(&self, handle: &Handle) -> Cancel {
+        let timeout = self.endpoint.request_timeout;
+        let path = format!("/v1/videos/{}", handle.id);
+        let before = super::http::send(self.request(reqwest::Method::GET, &path), timeout)
+            .await
+            .ok()
+            .and_then(|r| serde_json::from_slice::<VideoJob>(&r.body).ok())
+            .map(|j| j.status);
+        match super::http::send(self.request(reqwest::Method::DELETE, &path), timeout).await {
+            Ok(r) if r.status.is_success() => match before.as_deref() {
+                Some("queued") => Cancel::NothingProduced,
+                _ => Cancel::MaybeProduced,
+            },
+            Ok(r) if r.status == reqwest::StatusCode::CONFLICT => Cancel::MaybeProduced,
+            Ok(r) => Cancel::Failed(format!("DELETE answered HTTP {}", r.status.as_u16())),
+            Err(t) => Cancel::Failed(t.failure("DELETE").message),
         }
     }
 

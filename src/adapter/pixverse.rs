@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::{after_create, create_json, Poller};
-use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
+use super::{Endpoint, Failure, FailureClass, Handle, JobSpec, Outcome, Success, Video};
 
 /// A PixVerse backend.
 #[derive(Debug, Clone)]
@@ -72,8 +72,8 @@ impl PixVerse {
         r
     }
 
-    /// Runs one job.
-    pub async fn generate(&self, job: &JobSpec) -> Outcome {
+    /// Sends the create call; the handle is the video id.
+    pub async fn create(&self, job: &JobSpec) -> Result<Handle, Failure> {
         let mut body = json!({
             "prompt": job.prompt,
             "model": job.model.as_deref().unwrap_or("v5"),
@@ -102,6 +102,13 @@ impl PixVerse {
                 ))
             }
         };
+        Ok(Handle { id })
+    }
+
+    /// Follows a created video to its result.
+    pub async fn resume(&self, handle: &Handle, job: &JobSpec) -> Outcome {
+        let timeout = self.endpoint.request_timeout;
+        let id = &handle.id;
         let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
         loop {
             let path = format!("/openapi/v2/video/result/{id}");

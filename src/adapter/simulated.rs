@@ -13,7 +13,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-use super::{Failure, FailureClass, JobSpec, Outcome, Success, Video};
+use super::{Cancel, Failure, FailureClass, Handle, JobSpec, Outcome, Success, Video};
 use crate::num::Fixed;
 use crate::policy::{Backend, SimulatedFailure, Simulation};
 
@@ -87,12 +87,33 @@ impl Simulated {
         Draw { latency, failure }
     }
 
-    /// Performs a simulated call.
-    pub async fn generate(&self, job: &JobSpec) -> Outcome {
+    /// "Creates" the job: the handle records when it started (wall-clock ms), so that a
+    /// replica that resumes it waits only for what is left of its latency.
+    pub async fn create(&self, _job: &JobSpec) -> Result<Handle, Failure> {
+        Ok(Handle {
+            id: format!("sim:{}", chrono::Utc::now().timestamp_millis()),
+        })
+    }
+
+    /// How long is left of a job started as `handle` says.
+    fn remaining(&self, handle: &Handle, job: &JobSpec) -> Duration {
         let draw = self.draw(&job.request_id, job.attempt);
-        let wait = draw.latency * self.sim.time_scale.to_f64();
-        if wait > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        let wait_ms = (draw.latency * self.sim.time_scale.to_f64() * 1000.0).max(0.0) as i64;
+        let started: i64 = handle
+            .id
+            .strip_prefix("sim:")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        let left = started + wait_ms - chrono::Utc::now().timestamp_millis();
+        Duration::from_millis(left.max(0) as u64)
+    }
+
+    /// Waits out the job's simulated latency, then gives its drawn outcome.
+    pub async fn resume(&self, handle: &Handle, job: &JobSpec) -> Outcome {
+        let draw = self.draw(&job.request_id, job.attempt);
+        let wait = self.remaining(handle, job);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         if let Some(class) = draw.failure {
             return Err(Failure::new(
@@ -110,6 +131,17 @@ impl Simulated {
             quality: Some(self.quality),
             simulated_seconds: Some(Fixed::from_micros(micros)),
         })
+    }
+}
+
+impl Simulated {
+    /// A simulated job can always be cancelled; nothing was produced if it had not finished.
+    pub fn cancel(&self, handle: &Handle, job: &JobSpec) -> Cancel {
+        if self.remaining(handle, job).is_zero() {
+            Cancel::MaybeProduced
+        } else {
+            Cancel::NothingProduced
+        }
     }
 }
 

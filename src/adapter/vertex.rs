@@ -32,7 +32,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Value};
 
 use super::http::{after_create, create_json, snippet, Poller};
-use super::{Endpoint, Failure, FailureClass, JobSpec, Outcome, Success, Video};
+use super::{Endpoint, Failure, FailureClass, Handle, JobSpec, Outcome, Success, Video};
 
 /// A Vertex AI Veo backend.
 #[derive(Debug, Clone)]
@@ -170,8 +170,8 @@ impl Vertex {
         Ok(headers)
     }
 
-    /// Runs one job.
-    pub async fn generate(&self, job: &JobSpec) -> Outcome {
+    /// Sends the create call; the handle is the operation name.
+    pub async fn create(&self, job: &JobSpec) -> Result<Handle, Failure> {
         let model = model_of(job)?;
         let auth = self.auth()?;
         let timeout = self.endpoint.request_timeout;
@@ -195,7 +195,15 @@ impl Vertex {
                 ))
             }
         };
+        Ok(Handle { id: name })
+    }
 
+    /// Follows a created operation to its video.
+    pub async fn resume(&self, handle: &Handle, job: &JobSpec) -> Outcome {
+        let model = model_of(job)?;
+        let auth = self.auth()?;
+        let timeout = self.endpoint.request_timeout;
+        let name = &handle.id;
         // Poll, always with fetchPredictOperation: a GET of the operation is refused.
         let mut poller = Poller::new(self.endpoint.poll_interval, self.endpoint.poll_max, None);
         let poll = json!({"operationName": name});
