@@ -36,6 +36,7 @@ pub mod diag;
 pub mod eval;
 pub mod exec;
 pub mod explain;
+pub mod jobs;
 pub mod lang;
 pub mod ledger;
 pub mod lint;

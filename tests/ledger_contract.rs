@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use genroute::breaker::{BreakerChange, BreakerConfig};
+use genroute::jobs::{Job, JobState};
 use genroute::ledger::memory::MemoryStore;
 use genroute::ledger::redis::RedisStore;
 use genroute::ledger::sqlite::SqliteStore;
@@ -270,6 +271,107 @@ async fn concurrent_reservations_never_pass_the_budget(s: Arc<dyn Store>) {
     );
 }
 
+fn a_job(id: &str, owner: &str, lease: i64, created: i64) -> Job {
+    Job {
+        id: id.into(),
+        state: JobState::Queued,
+        created_ms: created,
+        updated_ms: created,
+        finished_ms: None,
+        request: serde_json::json!({"prompt": "a fox"}),
+        steps: vec![],
+        next_step: 0,
+        attempts: vec![],
+        current: None,
+        cost_usd: Fixed::ZERO,
+        outcome: None,
+        error: None,
+        webhook: None,
+        owner: Some(owner.into()),
+        lease_until_ms: lease,
+    }
+}
+
+/// Jobs: one owner at a time (fenced writes), claims of expired leases only, renewals that
+/// say which were lost, listing newest first with a cursor, retention of ended jobs.
+async fn jobs_are_fenced_claimed_and_listed(s: &dyn Store) {
+    s.create_job(&a_job("j1", "A", 1000, 1)).await.unwrap();
+    s.create_job(&a_job("j2", "A", 1000, 2)).await.unwrap();
+    let mut done = a_job("j3", "A", 0, 3);
+    done.state = JobState::Succeeded;
+    done.finished_ms = Some(10);
+    s.create_job(&done).await.unwrap();
+    assert!(
+        s.create_job(&a_job("j1", "A", 1000, 1)).await.is_err(),
+        "ids are unique"
+    );
+    let j1 = s.job("j1").await.unwrap().unwrap();
+    assert_eq!((j1.owner.as_deref(), j1.lease_until_ms), (Some("A"), 1000));
+    assert_eq!(s.job("nope").await.unwrap(), None);
+
+    let mut running = j1.clone();
+    running.state = JobState::Running;
+    assert!(s.save_job(&running).await.unwrap());
+    let mut impostor = running.clone();
+    impostor.owner = Some("B".into());
+    assert!(!s.save_job(&impostor).await.unwrap(), "B does not hold j1");
+
+    // Leases not yet expired are not claimed; expired ones are, once, and only active jobs.
+    assert!(s.claim_jobs("B", 500, 5000, 10).await.unwrap().is_empty());
+    let mut claimed: Vec<String> = s
+        .claim_jobs("B", 1500, 5000, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| {
+            assert_eq!((j.owner.as_deref(), j.lease_until_ms), (Some("B"), 5000));
+            j.id
+        })
+        .collect();
+    claimed.sort();
+    assert_eq!(claimed, ["j1", "j2"]);
+    assert!(s.claim_jobs("C", 1500, 5000, 10).await.unwrap().is_empty());
+    assert_eq!(s.job("j1").await.unwrap().unwrap().state, JobState::Running);
+
+    // The old owner is fenced out; the new one writes.
+    assert!(!s.save_job(&running).await.unwrap(), "A lost j1 to B");
+    let mut by_b = s.job("j1").await.unwrap().unwrap();
+    by_b.attempts.clear();
+    by_b.next_step = 1;
+    assert!(s.save_job(&by_b).await.unwrap());
+    assert_eq!(s.job("j1").await.unwrap().unwrap().next_step, 1);
+    assert_eq!(
+        s.renew_jobs("A", &["j1".into()], 9000).await.unwrap(),
+        ["j1"]
+    );
+    assert!(s
+        .renew_jobs("B", &["j1".into(), "j2".into()], 9000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.job("j2").await.unwrap().unwrap().lease_until_ms, 9000);
+    assert!(s.claim_jobs("C", 6000, 9999, 10).await.unwrap().is_empty());
+    // A cancel takes a job whatever its lease.
+    let taken = s.take_job("j1", "C", 7000).await.unwrap().unwrap();
+    assert_eq!(taken.owner.as_deref(), Some("C"));
+    assert_eq!(s.take_job("nope", "C", 7000).await.unwrap(), None);
+
+    let ids = |v: Vec<Job>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_jobs(None, 10).await.unwrap()),
+        ["j3", "j2", "j1"]
+    );
+    assert_eq!(
+        ids(s.list_jobs(Some("j3"), 10).await.unwrap()),
+        ["j2", "j1"]
+    );
+    assert_eq!(ids(s.list_jobs(None, 1).await.unwrap()), ["j3"]);
+    // Retention removes ended jobs only.
+    assert_eq!(s.purge_jobs(11).await.unwrap(), 1);
+    assert_eq!(ids(s.list_jobs(None, 10).await.unwrap()), ["j2", "j1"]);
+    assert_eq!(s.job("j3").await.unwrap(), None);
+}
+
 macro_rules! contract {
     ($store:ident, $make:expr) => {
         mod $store {
@@ -293,6 +395,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn months_are_separate_and_old_months_stay_readable() {
                 super::months_are_separate_and_old_months_stay_readable(&$make).await;
+            }
+            #[tokio::test]
+            async fn jobs_are_fenced_claimed_and_listed() {
+                super::jobs_are_fenced_claimed_and_listed(&$make).await;
             }
             #[tokio::test]
             async fn breakers_persist_and_update_atomically() {

@@ -83,7 +83,7 @@ impl Clock for ManualClock {
 pub const LEDGER_ERROR: &str = "ledger_error";
 
 /// One attempt in a generation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Attempt {
     /// Backend tried.
     pub backend: String,
@@ -104,12 +104,12 @@ pub struct Attempt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// True when the call may have started a billable job whose outcome is unknown.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub in_doubt: bool,
 }
 
 /// The result of a generation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Generation {
     /// Request id (also in the ledger).
     pub request_id: String,
@@ -130,7 +130,7 @@ pub struct Generation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// True for `--dry-run`: nothing was called and nothing spent.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
 

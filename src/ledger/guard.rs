@@ -26,6 +26,7 @@ use serde::Serialize;
 use super::{Entry, LedgerError, Month, NewReservation, Store, Totals};
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
 use crate::eval::BreakerState;
+use crate::jobs::Job;
 use crate::num::Fixed;
 
 /// Failures or timeouts in a row after which calls fail fast.
@@ -290,6 +291,57 @@ impl Store for Guarded {
             self.store.update_breaker(backend, change, now_ms, cfg),
         )
         .await
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
+        self.call(true, self.store.create_job(job)).await
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+        self.call(true, self.store.job(id)).await
+    }
+
+    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
+        self.call(true, self.store.save_job(job)).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, LedgerError> {
+        self.call(true, self.store.claim_jobs(owner, now_ms, until_ms, limit))
+            .await
+    }
+
+    async fn take_job(
+        &self,
+        id: &str,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Option<Job>, LedgerError> {
+        self.call(true, self.store.take_job(id, owner, until_ms))
+            .await
+    }
+
+    async fn renew_jobs(
+        &self,
+        owner: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        self.call(true, self.store.renew_jobs(owner, ids, until_ms))
+            .await
+    }
+
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
+        self.call(true, self.store.list_jobs(after, limit)).await
+    }
+
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
+        self.call(true, self.store.purge_jobs(before_ms)).await
     }
 
     async fn ping(&self) -> Result<(), LedgerError> {

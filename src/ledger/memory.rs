@@ -13,6 +13,7 @@ use super::{
     NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
+use crate::jobs::Job;
 use crate::num::Fixed;
 
 #[derive(Debug, Default)]
@@ -23,6 +24,9 @@ struct Inner {
     expires: HashMap<usize, i64>,
     totals: HashMap<String, Totals>,
     breakers: HashMap<String, Breaker>,
+    jobs: HashMap<String, Job>,
+    /// Jobs by creation, for listing newest first.
+    job_order: BTreeSet<(i64, String)>,
 }
 
 /// Adds `times` × `by` to a total (saturating at the current value on overflow, which an
@@ -242,6 +246,113 @@ impl Store for MemoryStore {
         let b = inner.breakers.entry(backend.to_string()).or_default();
         let admitted = b.apply(change, now_ms, &cfg);
         Ok((*b, admitted))
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
+        let mut inner = self.lock()?;
+        if inner.jobs.contains_key(&job.id) {
+            return Err(LedgerError::Store(format!("job `{}` exists", job.id)));
+        }
+        inner.job_order.insert((job.created_ms, job.id.clone()));
+        inner.jobs.insert(job.id.clone(), job.clone());
+        Ok(())
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+        Ok(self.lock()?.jobs.get(id).cloned())
+    }
+
+    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
+        let mut inner = self.lock()?;
+        match inner.jobs.get_mut(&job.id) {
+            Some(stored) if stored.owner == job.owner => {
+                *stored = job.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, LedgerError> {
+        let mut inner = self.lock()?;
+        let mut claimed: Vec<Job> = Vec::new();
+        for job in inner.jobs.values_mut() {
+            if claimed.len() >= limit {
+                break;
+            }
+            if job.is_active() && job.lease_until_ms <= now_ms {
+                job.owner = Some(owner.to_string());
+                job.lease_until_ms = until_ms;
+                claimed.push(job.clone());
+            }
+        }
+        claimed.sort_by_key(|j| j.created_ms);
+        Ok(claimed)
+    }
+
+    async fn take_job(
+        &self,
+        id: &str,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Option<Job>, LedgerError> {
+        let mut inner = self.lock()?;
+        Ok(inner.jobs.get_mut(id).map(|job| {
+            job.owner = Some(owner.to_string());
+            job.lease_until_ms = until_ms;
+            job.clone()
+        }))
+    }
+
+    async fn renew_jobs(
+        &self,
+        owner: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        let mut inner = self.lock()?;
+        let mut lost = Vec::new();
+        for id in ids {
+            match inner.jobs.get_mut(id) {
+                Some(job) if job.owner.as_deref() == Some(owner) => job.lease_until_ms = until_ms,
+                _ => lost.push(id.clone()),
+            }
+        }
+        Ok(lost)
+    }
+
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
+        let inner = self.lock()?;
+        let start = after.and_then(|a| inner.jobs.get(a).map(|j| (j.created_ms, a.to_string())));
+        Ok(inner
+            .job_order
+            .iter()
+            .rev()
+            .skip_while(|k| start.as_ref().is_some_and(|s| *k >= s))
+            .take(limit)
+            .filter_map(|(_, id)| inner.jobs.get(id).cloned())
+            .collect())
+    }
+
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
+        let mut inner = self.lock()?;
+        let old: Vec<(i64, String)> = inner
+            .jobs
+            .values()
+            .filter(|j| !j.is_active() && j.finished_ms.is_some_and(|f| f < before_ms))
+            .map(|j| (j.created_ms, j.id.clone()))
+            .collect();
+        for key in &old {
+            inner.jobs.remove(&key.1);
+            inner.job_order.remove(key);
+        }
+        Ok(old.len())
     }
 
     async fn ping(&self) -> Result<(), LedgerError> {

@@ -41,6 +41,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Utc};
 
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
+use crate::jobs::Job;
 use crate::num::Fixed;
 
 /// A calendar month in UTC.
@@ -397,6 +398,42 @@ pub trait Store: Send + Sync {
         now_ms: i64,
         cfg: BreakerConfig,
     ) -> Result<(Breaker, bool), LedgerError>;
+    /// Writes a new job (its `owner` and `lease_until_ms` included); refuses an id that
+    /// exists.
+    async fn create_job(&self, job: &Job) -> Result<(), LedgerError>;
+    /// A job by id.
+    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError>;
+    /// Writes a job if `job.owner` still holds it, with its lease as given; `Ok(false)` when
+    /// another replica holds it now (fencing) or it is gone.
+    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError>;
+    /// Claims up to `limit` active jobs whose lease has expired by `now_ms`, for `owner`
+    /// until `until_ms`, in one atomic step per job; returns them as claimed.
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, LedgerError>;
+    /// Takes a job whatever its lease (a cancel), for `owner` until `until_ms`.
+    async fn take_job(
+        &self,
+        id: &str,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Option<Job>, LedgerError>;
+    /// Moves `owner`'s leases on `ids` to `until_ms` (0 gives them up at once); returns the
+    /// ids it no longer holds.
+    async fn renew_jobs(
+        &self,
+        owner: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<String>, LedgerError>;
+    /// Jobs, newest first, after the job `after` (exclusive), at most `limit`.
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError>;
+    /// Removes the jobs that ended before `before_ms`; returns how many.
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError>;
     /// A cheap round trip that proves the store can take writes now (and, for Redis, that
     /// it still holds the ledger this process has seen).
     async fn ping(&self) -> Result<(), LedgerError>;

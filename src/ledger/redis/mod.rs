@@ -54,6 +54,7 @@
 //! ([`crate::breaker`]), write only if no other replica wrote in between, else retry.
 
 mod conn;
+mod jobs;
 pub use conn::redact;
 mod scripts;
 
@@ -69,6 +70,7 @@ use super::{
     LedgerError, Month, NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
+use crate::jobs::Job;
 use crate::num::Fixed;
 use conn::Conn;
 
@@ -177,6 +179,7 @@ pub struct RedisStore {
     timeout: Duration,
     skew_ms: i64,
     scripts: Scripts,
+    job_scripts: jobs::JobScripts,
     epoch: Mutex<Epoch>,
 }
 
@@ -224,6 +227,7 @@ impl RedisStore {
                 accept: Script::new(scripts::ACCEPT),
                 breaker_cas: Script::new(scripts::BREAKER_CAS),
             },
+            job_scripts: jobs::JobScripts::new(),
             epoch: Mutex::new(Epoch {
                 seen: String::new(),
                 verified: HashSet::new(),
@@ -670,6 +674,61 @@ impl Store for RedisStore {
         Err(store_err(format!(
             "breaker `{backend}` kept changing under 16 attempts to update it"
         )))
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
+        if self.write_job(job, "create").await? {
+            Ok(())
+        } else {
+            Err(LedgerError::Store(format!("job `{}` exists", job.id)))
+        }
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+        self.get_job(id).await
+    }
+
+    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
+        self.write_job(job, "save").await
+    }
+
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, LedgerError> {
+        self.claim(owner, now_ms, until_ms, limit).await
+    }
+
+    async fn take_job(
+        &self,
+        id: &str,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Option<Job>, LedgerError> {
+        Ok(self
+            .take_jobs(&[id.to_string()], owner, until_ms, None)
+            .await?
+            .pop())
+    }
+
+    async fn renew_jobs(
+        &self,
+        owner: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        self.renew(owner, ids, until_ms).await
+    }
+
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
+        self.list(after, limit).await
+    }
+
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
+        self.purge(before_ms).await
     }
 
     async fn ping(&self) -> Result<(), LedgerError> {

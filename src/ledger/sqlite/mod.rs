@@ -18,6 +18,7 @@
 //! Each month's totals live in their own row, updated in the same transaction as the
 //! entries, so no operation scans the history.
 
+mod jobs;
 mod threads;
 
 use std::path::Path;
@@ -31,6 +32,7 @@ use super::{
     NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
+use crate::jobs::Job;
 use crate::num::Fixed;
 use threads::Threads;
 
@@ -107,6 +109,7 @@ impl SqliteStore {
     pub fn open(path: &Path, timeout: Duration) -> Result<SqliteStore, LedgerError> {
         let writer = connect(path, timeout)?;
         writer.execute_batch(SCHEMA).map_err(store_err)?;
+        writer.execute_batch(jobs::SCHEMA).map_err(store_err)?;
         migrate(&writer)?;
         let readers = (0..threads::READERS)
             .map(|_| connect(path, timeout))
@@ -434,6 +437,71 @@ impl Store for SqliteStore {
                 }
                 Ok((b, admitted))
             })
+            .await
+    }
+
+    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
+        let job = job.clone();
+        self.threads.write(move |tx| jobs::create(tx, &job)).await
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+        let id = id.to_string();
+        self.threads.read(move |tx| jobs::get(tx, &id)).await
+    }
+
+    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
+        let job = job.clone();
+        self.threads.write(move |tx| jobs::save(tx, &job)).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>, LedgerError> {
+        let owner = owner.to_string();
+        self.threads
+            .write(move |tx| jobs::claim(tx, &owner, now_ms, until_ms, limit))
+            .await
+    }
+
+    async fn take_job(
+        &self,
+        id: &str,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Option<Job>, LedgerError> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.threads
+            .write(move |tx| jobs::take(tx, &id, &owner, until_ms))
+            .await
+    }
+
+    async fn renew_jobs(
+        &self,
+        owner: &str,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        let (owner, ids) = (owner.to_string(), ids.to_vec());
+        self.threads
+            .write(move |tx| jobs::renew(tx, &owner, &ids, until_ms))
+            .await
+    }
+
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
+        let after = after.map(str::to_string);
+        self.threads
+            .read(move |tx| jobs::list(tx, after.as_deref(), limit))
+            .await
+    }
+
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
+        self.threads
+            .write(move |tx| jobs::purge(tx, before_ms))
             .await
     }
 
