@@ -27,7 +27,7 @@ backends:
     cost: {per_video_usd: 0.05}
     quality: {score: 0.9}
     performance: {avg_generation_time_seconds: 10, max_generation_time_seconds: 60}
-    simulation: {failure_rate: 0.1, latency_stddev_seconds: 2, time_scale: 0.002, seed: 3}
+    simulation: {failure_rate: 0.1, latency_stddev_seconds: 2, time_scale: 0.005, seed: 3}
     circuit_breaker: {failure_threshold: 1000}
     selection_criteria: {budget_available: true, priority_high: false}
   flaky:
@@ -156,7 +156,7 @@ async fn killing_a_replica_mid_load_loses_no_committed_spend() {
     let urls = vec![a.url.clone(), b.url.clone()];
     let traffic = tokio::spawn(load(urls, 8, 400));
     // Let traffic flow, then SIGKILL replica A while calls are in flight.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     let (seen, _, refused) = traffic.await.unwrap();

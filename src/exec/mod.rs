@@ -19,6 +19,7 @@
 //! becomes in doubt at its expiry), so neither a paid video nor a counted cent is lost.
 
 pub mod snapshot;
+pub mod walk;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,17 +28,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{info_span, Instrument};
 
-use crate::adapter::{Adapter, ConfigError, FailureClass, JobSpec, Success, Video};
+use crate::adapter::{Adapter, ConfigError};
 use crate::breaker::BreakerChange;
 use crate::decide::{decide, Decision};
-use crate::eval::BreakerState;
 use crate::explain::Explanation;
-use crate::ledger::{millis, LedgerError, NewReservation, Store};
+use crate::ledger::{millis, LedgerError, Store};
 use crate::num::Fixed;
 use crate::policy::Policy;
 use crate::request::Request;
 use crate::state::State;
 use snapshot::{Freshness, StateCache};
+pub use walk::{Current, NoProgress, Phase, Position, Progress, Step, Walked};
 
 /// Where the time comes from.
 pub trait Clock: Send + Sync {
@@ -76,6 +77,24 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         self.0.lock().map(|t| *t).unwrap_or_default()
+    }
+}
+
+/// A generation for which no backend is eligible.
+pub fn not_eligible(request_id: &str) -> Generation {
+    Generation {
+        request_id: request_id.to_string(),
+        backend: None,
+        model: None,
+        video: None,
+        cost_usd: Fixed::ZERO,
+        quality: None,
+        attempts: Vec::new(),
+        error: Some(
+            "no backend is eligible for this request; run `genroute explain` for the reasons"
+                .into(),
+        ),
+        dry_run: false,
     }
 }
 
@@ -346,272 +365,54 @@ impl Router {
         result
     }
 
-    async fn run(&self, request: &Request) -> Result<Generation, LedgerError> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+    /// Decides, and plans the chain to walk. `None` steps when nothing is eligible.
+    pub async fn plan(
+        &self,
+        request: &Request,
+        request_id: &str,
+    ) -> Result<Vec<Step>, LedgerError> {
         let (state, _) = self.state(0).await?;
         let decision = info_span!("decide", request_id = %request_id)
             .in_scope(|| decide(&self.policy, request, &state));
-        let mut out = Generation {
-            request_id: request_id.clone(),
-            backend: None,
-            model: None,
-            video: None,
-            cost_usd: Fixed::ZERO,
-            quality: None,
-            attempts: Vec::new(),
-            error: None,
-            dry_run: false,
-        };
-        if decision.backend.is_none() {
-            out.error = Some(
-                "no backend is eligible for this request; run `genroute explain` for the reasons"
-                    .into(),
-            );
-            return Ok(out);
-        }
-        let steps: Vec<_> = self.chain(&decision).collect();
-        for (n, (b, model, cost)) in steps.into_iter().enumerate() {
-            let backend = &self.policy.backends[b as usize];
-            let span = info_span!("attempt", backend = %backend.name, cost_usd = cost.to_f64(), attempt = n + 1,
-                                  outcome = tracing::field::Empty, latency_ms = tracing::field::Empty,
-                                  latency_seconds = tracing::field::Empty, quality_score = tracing::field::Empty);
-            let (attempt, success) = self
-                .attempt(b, model, cost, &request_id, n as u32 + 1, request)
-                .instrument(span.clone())
-                .await;
-            span.record("outcome", tracing::field::display(&attempt.outcome));
-            span.record("latency_ms", attempt.latency_ms);
-            span.record("latency_seconds", attempt.latency_ms as f64 / 1000.0);
-            if let Some(q) = success.as_ref().and_then(|(s, _)| s.quality) {
-                span.record("quality_score", q.to_f64());
-            }
-            out.cost_usd = out
-                .cost_usd
-                .checked_add(attempt.cost_usd)
-                .unwrap_or(out.cost_usd);
-            let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
-            let store_failed = attempt.outcome == LEDGER_ERROR;
-            out.attempts.push(attempt);
-            if let Some((s, video)) = success {
-                out.backend = Some(backend.name.clone());
-                out.model = s.model.clone();
-                out.video = Some(video);
-                out.quality = s.quality;
-                return Ok(out);
-            }
-            if store_failed {
-                out.error = Some(
-                    "the ledger store is unavailable, so the walk stopped before calling the backend (fail closed); nothing was spent on it".into(),
-                );
-                return Ok(out);
-            }
-            if rejected && !self.policy.execution.fallback_on_content_rejected {
-                out.error = Some(
-                    "the prompt was refused by moderation; execution.on_content_rejected is `stop`"
-                        .into(),
-                );
-                return Ok(out);
-            }
-        }
-        out.error = Some("every backend in the chain failed or was unavailable".into());
-        Ok(out)
+        Ok(self
+            .chain(&decision)
+            .map(|(b, model, cost)| Step {
+                backend: self.policy.backends[b as usize].name.clone(),
+                model,
+                cost,
+            })
+            .collect())
     }
 
-    async fn attempt(
+    async fn run(&self, request: &Request) -> Result<Generation, LedgerError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let steps = self.plan(request, &request_id).await?;
+        Ok(self.run_planned(request, &request_id, &steps).await)
+    }
+
+    /// Walks a planned chain with nothing recorded between the steps.
+    pub async fn run_planned(
         &self,
-        b: u16,
-        model: Option<String>,
-        cost: Fixed,
-        request_id: &str,
-        number: u32,
         request: &Request,
-    ) -> (Attempt, Option<(Success, String)>) {
-        let backend = &self.policy.backends[b as usize];
-        let mut attempt = Attempt {
-            backend: backend.name.clone(),
-            model: model.clone(),
-            outcome: String::new(),
-            latency_ms: 0,
-            simulated_seconds: None,
-            cost_usd: Fixed::ZERO,
-            message: None,
-            in_doubt: false,
-        };
-        let skip = |mut a: Attempt, outcome: &str, message: String| {
-            a.outcome = outcome.to_string();
-            a.message = Some(message);
-            (a, None)
-        };
-        let adapter = match &self.adapters[b as usize] {
-            Ok(a) => a,
-            Err(e) => return skip(attempt, "not_configured", e.to_string()),
-        };
-        let (name, cfg) = (&backend.name, backend.breaker);
-        let now = self.clock.now();
-        let (breaker, admitted) = match self.breaker(b, BreakerChange::Acquire, millis(now)).await {
-            Ok(r) => r,
-            Err(e) => return skip(attempt, LEDGER_ERROR, e.to_string()),
-        };
-        if !admitted {
-            let why = if breaker.state_at(millis(now), &cfg) == BreakerState::Open {
-                "circuit breaker is open"
-            } else {
-                "circuit breaker refused the call (half-open probes taken)"
-            };
-            return skip(attempt, "breaker_open", why.into());
+        request_id: &str,
+        steps: &[Step],
+    ) -> Generation {
+        if steps.is_empty() {
+            return not_eligible(request_id);
         }
-        // From here on the permit is ours: every path hands it back or reports an outcome,
-        // except after a store failure. Then the attempt asks nothing more of the store, so
-        // that a stalled store costs one deadline, not one per call: what it leaves open
-        // settles by itself (an unsent reservation is released at its expiry, a half-open
-        // probe slot is reclaimed after the breaker's timeout).
-        let give_back = || self.record_breaker(b, BreakerChange::Neutral);
-        let reservation = NewReservation {
-            request_id: request_id.to_string(),
-            backend: name.clone(),
-            model: model.clone(),
-            amount: cost,
-            ttl_ms: backend.max_latency.micros() / 1000 * 2 + 60_000,
-        };
-        let id = match self
-            .store
-            .reserve(&reservation, self.policy.budget.monthly, now)
+        match self
+            .walk(
+                request,
+                request_id,
+                steps,
+                Position::default(),
+                &mut NoProgress,
+            )
             .await
         {
-            Ok(id) => id,
-            Err(e @ LedgerError::OverBudget { .. }) => {
-                give_back().await;
-                return skip(attempt, "over_budget", e.to_string());
-            }
-            Err(e) => return skip(attempt, LEDGER_ERROR, e.to_string()),
-        };
-        // The create call may be billed from the moment it is sent: say so first.
-        if let Err(e) = self.store.mark_sent(&id, self.clock.now()).await {
-            tracing::warn!(reservation = %id, "a reservation whose call was never sent stays open until its expiry releases it: {e}");
-            return skip(attempt, LEDGER_ERROR, e.to_string());
+            Walked::Done(g) | Walked::InDoubt(g) => g,
+            Walked::Lost => not_eligible(request_id),
         }
-        let job = JobSpec {
-            request_id: request_id.to_string(),
-            attempt: number,
-            prompt: request.prompt.clone(),
-            negative_prompt: request.negative_prompt.clone(),
-            duration_seconds: (request.duration.micros() / 1_000_000).clamp(1, 600) as u32,
-            aspect_ratio: self
-                .policy
-                .enum_values(crate::check::expr::EnumId::ASPECT_RATIO)
-                .get(request.aspect_ratio as usize)
-                .cloned()
-                .unwrap_or_else(|| "16:9".into()),
-            model,
-            deadline: std::time::Duration::from_micros(backend.max_latency.micros().max(1) as u64),
-        };
-        let started = Instant::now();
-        let outcome = adapter.generate(&job).await;
-        attempt.latency_ms = started.elapsed().as_millis() as u64;
-        let done = self.clock.now();
-        let (recorded, change) = match outcome {
-            Ok(success) => {
-                let video = match &success.video {
-                    Video::Uri(u) => Ok(u.clone()),
-                    Video::Bytes { data, mime } => self.sink.store(request_id, data, mime),
-                };
-                let recorded = self.store.commit(&id, done).await;
-                attempt.cost_usd = cost;
-                attempt.simulated_seconds = success.simulated_seconds;
-                attempt.model = success.model.clone().or(attempt.model);
-                attempt.outcome = "success".into();
-                let video = match video {
-                    Ok(v) => Some((success, v)),
-                    Err(message) => {
-                        // Paid for, but lost locally: keep the spend, report the failure.
-                        attempt.message = Some(format!(
-                            "the video was generated but could not be saved: {message}"
-                        ));
-                        None
-                    }
-                };
-                if recorded.is_ok() {
-                    self.record_breaker(b, BreakerChange::Success).await;
-                }
-                return (self.noted(attempt, &id, recorded), video);
-            }
-            Err(f) => {
-                let recorded = if f.in_doubt {
-                    attempt.cost_usd = cost;
-                    self.store.keep_in_doubt(&id, f.class.as_str(), done).await
-                } else {
-                    self.store.release(&id, f.class.as_str(), done).await
-                };
-                attempt.outcome = f.class.as_str().to_string();
-                attempt.message = Some(f.message);
-                attempt.in_doubt = f.in_doubt;
-                // A refusal says nothing about the backend's health: hand the probe back.
-                let change = if f.class == FailureClass::ContentRejected {
-                    BreakerChange::Neutral
-                } else {
-                    BreakerChange::Failure
-                };
-                (recorded, change)
-            }
-        };
-        if recorded.is_ok() {
-            self.record_breaker(b, change).await;
-        }
-        (self.noted(attempt, &id, recorded), None)
-    }
-
-    /// Applies a change to backend `b`'s breaker. A change that leaves the breaker as the
-    /// state cache last saw it within its TTL (a call admitted, or a success, while closed; a
-    /// call refused while open) needs no store round trip: deciding already trusts figures
-    /// that old, and nothing is spent on them. Any change that changes something goes to the
-    /// store, atomically.
-    async fn breaker(
-        &self,
-        b: u16,
-        change: BreakerChange,
-        now_ms: i64,
-    ) -> Result<(crate::breaker::Breaker, bool), LedgerError> {
-        let backend = &self.policy.backends[b as usize];
-        if let Some(known) = self
-            .cache
-            .fresh()
-            .and_then(|s| s.breakers.get(b as usize).copied())
-        {
-            let mut next = known;
-            let admitted = next.apply(change, now_ms, &backend.breaker);
-            if next == known {
-                return Ok((next, admitted));
-            }
-        }
-        self.store
-            .update_breaker(&backend.name, change, now_ms, backend.breaker)
-            .await
-    }
-
-    /// Reports a call's verdict to its backend's breaker; a store failure here is logged (the
-    /// breaker only misses one data point).
-    async fn record_breaker(&self, b: u16, change: BreakerChange) {
-        let at = millis(self.clock.now());
-        if let Err(e) = self.breaker(b, change, at).await {
-            let name = &self.policy.backends[b as usize].name;
-            tracing::warn!(backend = %name, "could not record a call's outcome in its breaker: {e}");
-        }
-    }
-
-    /// Adds to an attempt's message when the ledger could not record its outcome. The money
-    /// is still counted: the reservation was marked sent, so it becomes in doubt at expiry.
-    fn noted(&self, mut attempt: Attempt, id: &str, recorded: Result<(), LedgerError>) -> Attempt {
-        if let Err(e) = recorded {
-            tracing::error!(reservation = %id, "the ledger did not record a call's outcome: {e}");
-            let note = format!(
-                "the ledger did not record this outcome ({e}); reservation `{id}` keeps counting and becomes in doubt at its expiry"
-            );
-            attempt.message = Some(match attempt.message.take() {
-                Some(m) => format!("{m}; {note}"),
-                None => note,
-            });
-        }
-        attempt
     }
 
     /// Resets a backend's breaker to closed (an operator action).

@@ -19,6 +19,7 @@
 //! - an attempt with a recorded handle resumes *polling* that handle: never re-created;
 //! - an attempt whose create call was sent but whose answer was never recorded ends the job
 //!   `in_doubt`: its money stays counted, and it is never submitted again.
+//!
 //! No consensus is built here: the store's own atomic operations (a SQLite transaction, a Redis
 //! script) decide every claim.
 //!
@@ -30,8 +31,8 @@ pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapter::Handle;
 use crate::exec::Attempt;
+pub use crate::exec::{Current, Phase, Step};
 use crate::num::Fixed;
 
 /// A job's state.
@@ -84,55 +85,6 @@ impl JobState {
     pub fn is_final(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
     }
-}
-
-/// One planned step of a job's chain: the backend, by name (a reload may renumber backends),
-/// the model and the expected cost.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    /// Backend name.
-    pub backend: String,
-    /// Model asked for.
-    pub model: Option<String>,
-    /// Expected cost, reserved before the call.
-    pub cost: Fixed,
-}
-
-/// Where the attempt in progress stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Its reservation is made; the create call has not been sent.
-    Reserved,
-    /// The create call is being sent (the reservation is marked sent): its answer is not
-    /// recorded yet.
-    Sent,
-    /// The provider answered with a handle; the job is being polled.
-    Created,
-}
-
-/// The attempt in progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Current {
-    /// Index into the job's steps.
-    pub step: usize,
-    /// 1-based attempt number (as the adapter saw it).
-    pub attempt: u32,
-    /// Backend.
-    pub backend: String,
-    /// Model asked for.
-    pub model: Option<String>,
-    /// The ledger reservation.
-    pub reservation: String,
-    /// Its amount.
-    pub cost: Fixed,
-    /// Where it stands.
-    pub phase: Phase,
-    /// The provider's handle, once it answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub handle: Option<Handle>,
-    /// When the create call was started (wall-clock ms): the job's deadline counts from it.
-    pub started_ms: i64,
 }
 
 /// A job's outcome, once it ended.

@@ -1,0 +1,617 @@
+//! The walk along a decision's chain, one attempt after another, reporting each step that
+//! matters to a [`Progress`], and able to start from the middle: the attempt a dead replica
+//! left in progress, at its recorded [`Phase`].
+//!
+//! **Why one walk for jobs and plain calls.** `genroute generate` and a durable job do the same
+//! thing: permit, reserve, mark sent, create, follow the handle, record the outcome, fall
+//! back. The job adds only persistence between the steps, so it is a [`Progress`] here (the
+//! plain call's is [`NoProgress`]), and a resumed job is a walk whose [`Position`] has an
+//! attempt in progress. What the walk does at each phase of a resumed attempt:
+//! - `Reserved` (the create call was never sent): release the reservation and redo the step;
+//! - `Sent` (sent, but the answer was never recorded): the job may exist and be billed: keep
+//!   the reservation in doubt and stop, never submitting it again;
+//! - `Created` (the provider's handle is recorded): resume polling it.
+//!
+//! A [`Progress`] that answers `false` (the job's owner changed: another replica took it over)
+//! stops the walk at once, leaving the ledger to that replica.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::{info_span, Instrument};
+
+use super::{Attempt, Generation, Router, LEDGER_ERROR};
+use crate::adapter::{Adapter, FailureClass, Handle, JobSpec, Outcome, Success, Video};
+use crate::breaker::{Breaker, BreakerChange};
+use crate::eval::BreakerState;
+use crate::ledger::{millis, LedgerError, NewReservation};
+use crate::num::Fixed;
+use crate::request::Request;
+
+/// One planned step of a chain: the backend, by name (a reload may renumber backends), the
+/// model and the expected cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Backend name.
+    pub backend: String,
+    /// Model asked for.
+    pub model: Option<String>,
+    /// Expected cost, reserved before the call.
+    pub cost: Fixed,
+}
+
+/// Where the attempt in progress stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Its reservation is made; the create call has not been sent.
+    Reserved,
+    /// The create call is being sent (the reservation is marked sent): its answer is not
+    /// recorded yet.
+    Sent,
+    /// The provider answered with a handle; the job is being followed.
+    Created,
+}
+
+/// The attempt in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    /// Index into the steps.
+    pub step: usize,
+    /// 1-based attempt number (as the adapter saw it).
+    pub attempt: u32,
+    /// Backend.
+    pub backend: String,
+    /// Model asked for.
+    pub model: Option<String>,
+    /// The ledger reservation.
+    pub reservation: String,
+    /// Its amount.
+    pub cost: Fixed,
+    /// Where it stands.
+    pub phase: Phase,
+    /// The provider's handle, once it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<Handle>,
+    /// When the create call was started (wall-clock ms): the deadline counts from it.
+    pub started_ms: i64,
+}
+
+/// Where a walk starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Position {
+    /// The next step to try, when no attempt is in progress.
+    pub next_step: usize,
+    /// The attempt in progress.
+    pub current: Option<Current>,
+    /// The attempts that ended.
+    pub attempts: Vec<Attempt>,
+}
+
+/// What the walk reports as it goes; `false` stops it (the job is no longer ours).
+#[async_trait::async_trait]
+pub trait Progress: Send {
+    /// An attempt's phase changed (reserved, sent, created).
+    async fn current(&mut self, current: &Current) -> bool;
+    /// An attempt ended; the next step to try is `next_step`.
+    async fn ended(&mut self, attempt: &Attempt, next_step: usize) -> bool;
+}
+
+/// The progress of a call nobody records.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+#[async_trait::async_trait]
+impl Progress for NoProgress {
+    async fn current(&mut self, _: &Current) -> bool {
+        true
+    }
+    async fn ended(&mut self, _: &Attempt, _: usize) -> bool {
+        true
+    }
+}
+
+/// How a walk ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Walked {
+    /// The chain was walked (with or without a video).
+    Done(Generation),
+    /// A resumed attempt's create call had been sent and its answer never recorded: the job
+    /// may exist at the provider. Its money stays counted; it is not submitted again.
+    InDoubt(Generation),
+    /// The progress said stop: another replica holds the job now.
+    Lost,
+}
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// An attempt record with nothing filled in yet.
+fn blank(backend: &str, model: Option<String>) -> Attempt {
+    Attempt {
+        backend: backend.to_string(),
+        model,
+        outcome: String::new(),
+        latency_ms: 0,
+        simulated_seconds: None,
+        cost_usd: Fixed::ZERO,
+        message: None,
+        in_doubt: false,
+    }
+}
+
+fn skipped(mut a: Attempt, outcome: &str, message: String) -> Attempt {
+    a.outcome = outcome.to_string();
+    a.message = Some(message);
+    a
+}
+
+/// What one attempt came to.
+struct Ended {
+    attempt: Attempt,
+    video: Option<(Success, String)>,
+}
+
+impl Router {
+    /// Walks `steps` from `at`, reporting to `progress`.
+    pub async fn walk(
+        &self,
+        request: &Request,
+        request_id: &str,
+        steps: &[Step],
+        at: Position,
+        progress: &mut dyn Progress,
+    ) -> Walked {
+        let mut out = Generation {
+            request_id: request_id.to_string(),
+            backend: None,
+            model: None,
+            video: None,
+            cost_usd: Fixed::ZERO,
+            quality: None,
+            attempts: Vec::new(),
+            error: None,
+            dry_run: false,
+        };
+        for a in at.attempts {
+            out.cost_usd = out.cost_usd.checked_add(a.cost_usd).unwrap_or(out.cost_usd);
+            out.attempts.push(a);
+        }
+        let mut next = at.next_step;
+        let mut resumed = at.current;
+        while next < steps.len() || resumed.is_some() {
+            let (ended, step_index) = match resumed.take() {
+                Some(c) => match c.phase {
+                    Phase::Reserved => {
+                        // Never sent: nothing can have been charged. Redo the step.
+                        if let Err(e) = self
+                            .store
+                            .release(&c.reservation, "not_sent", self.clock.now())
+                            .await
+                        {
+                            tracing::warn!(reservation = %c.reservation, "could not release a reservation that was never sent (it expires on its own): {e}");
+                        }
+                        next = c.step;
+                        continue;
+                    }
+                    Phase::Sent => {
+                        let note = "create_unrecorded";
+                        let mut a = blank(&c.backend, c.model.clone());
+                        a.outcome = FailureClass::Retryable.as_str().into();
+                        a.in_doubt = true;
+                        a.cost_usd = c.cost;
+                        a.message = Some(
+                            "the replica that sent the create call stopped before it recorded the provider's answer; the job may exist, so it is not submitted again".into(),
+                        );
+                        let recorded = self
+                            .store
+                            .keep_in_doubt(&c.reservation, note, self.clock.now())
+                            .await;
+                        let a = self.noted(a, &c.reservation, recorded);
+                        out.cost_usd = out.cost_usd.checked_add(a.cost_usd).unwrap_or(out.cost_usd);
+                        if !progress.ended(&a, steps.len()).await {
+                            return Walked::Lost;
+                        }
+                        out.attempts.push(a);
+                        out.error = Some("the job may exist at the provider, but its answer was lost with the replica that sent it: it is in doubt".into());
+                        return Walked::InDoubt(out);
+                    }
+                    Phase::Created => match steps.get(c.step) {
+                        Some(step) => (self.follow(request, request_id, step, &c).await, c.step),
+                        None => {
+                            tracing::error!(
+                                step = c.step,
+                                "a job's attempt names a step it does not have"
+                            );
+                            return Walked::Lost;
+                        }
+                    },
+                },
+                None => {
+                    let i = next;
+                    (
+                        self.attempt(
+                            request,
+                            request_id,
+                            &steps[i],
+                            i,
+                            out.attempts.len() as u32 + 1,
+                            progress,
+                        )
+                        .await,
+                        i,
+                    )
+                }
+            };
+            let Some(ended) = ended else {
+                return Walked::Lost;
+            };
+            next = step_index + 1;
+            let attempt = ended.attempt;
+            out.cost_usd = out
+                .cost_usd
+                .checked_add(attempt.cost_usd)
+                .unwrap_or(out.cost_usd);
+            let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
+            let store_failed = attempt.outcome == LEDGER_ERROR;
+            let stop = ended.video.is_some()
+                || store_failed
+                || (rejected && !self.policy.execution.fallback_on_content_rejected);
+            if !progress
+                .ended(&attempt, if stop { steps.len() } else { next })
+                .await
+            {
+                return Walked::Lost;
+            }
+            out.attempts.push(attempt);
+            if let Some((s, video)) = ended.video {
+                out.backend = Some(steps[step_index].backend.clone());
+                out.model = s.model.clone();
+                out.video = Some(video);
+                out.quality = s.quality;
+                return Walked::Done(out);
+            }
+            if store_failed {
+                out.error = Some(
+                    "the ledger store is unavailable, so the walk stopped before calling the backend (fail closed); nothing was spent on it".into(),
+                );
+                return Walked::Done(out);
+            }
+            if stop {
+                out.error = Some(
+                    "the prompt was refused by moderation; execution.on_content_rejected is `stop`"
+                        .into(),
+                );
+                return Walked::Done(out);
+            }
+        }
+        out.error = Some("every backend in the chain failed or was unavailable".into());
+        Walked::Done(out)
+    }
+
+    /// The adapter's view of a step.
+    fn job_spec(
+        &self,
+        request: &Request,
+        request_id: &str,
+        step: &Step,
+        attempt: u32,
+        b: u16,
+    ) -> JobSpec {
+        let backend = &self.policy.backends[b as usize];
+        JobSpec {
+            request_id: request_id.to_string(),
+            attempt,
+            prompt: request.prompt.clone(),
+            negative_prompt: request.negative_prompt.clone(),
+            duration_seconds: (request.duration.micros() / 1_000_000).clamp(1, 600) as u32,
+            aspect_ratio: self
+                .policy
+                .enum_values(crate::check::expr::EnumId::ASPECT_RATIO)
+                .get(request.aspect_ratio as usize)
+                .cloned()
+                .unwrap_or_else(|| "16:9".into()),
+            model: step.model.clone(),
+            deadline: Duration::from_micros(backend.max_latency.micros().max(1) as u64),
+        }
+    }
+
+    /// The backend of a step in the current policy, with its adapter.
+    fn resolve(&self, step: &Step) -> Result<(u16, &Adapter), String> {
+        let b = self
+            .policy
+            .backend_index(&step.backend)
+            .ok_or_else(|| format!("backend `{}` is no longer in the policy", step.backend))?;
+        match &self.adapters[b as usize] {
+            Ok(a) => Ok((b, a)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// One attempt from the start: permit, reservation, sent mark, create, follow. `None`
+    /// when the progress said stop.
+    async fn attempt(
+        &self,
+        request: &Request,
+        request_id: &str,
+        step: &Step,
+        index: usize,
+        number: u32,
+        progress: &mut dyn Progress,
+    ) -> Option<Ended> {
+        let span = info_span!("attempt", backend = %step.backend, cost_usd = step.cost.to_f64(), attempt = number,
+                              outcome = tracing::field::Empty, latency_ms = tracing::field::Empty,
+                              latency_seconds = tracing::field::Empty, quality_score = tracing::field::Empty);
+        let ended = self
+            .attempt_inner(request, request_id, step, index, number, progress)
+            .instrument(span.clone())
+            .await?;
+        span.record("outcome", tracing::field::display(&ended.attempt.outcome));
+        span.record("latency_ms", ended.attempt.latency_ms);
+        span.record("latency_seconds", ended.attempt.latency_ms as f64 / 1000.0);
+        if let Some(q) = ended.video.as_ref().and_then(|(s, _)| s.quality) {
+            span.record("quality_score", q.to_f64());
+        }
+        Some(ended)
+    }
+
+    async fn attempt_inner(
+        &self,
+        request: &Request,
+        request_id: &str,
+        step: &Step,
+        index: usize,
+        number: u32,
+        progress: &mut dyn Progress,
+    ) -> Option<Ended> {
+        let attempt = blank(&step.backend, step.model.clone());
+        let done = |attempt| {
+            Some(Ended {
+                attempt,
+                video: None,
+            })
+        };
+        let (b, adapter) = match self.resolve(step) {
+            Ok(x) => x,
+            Err(e) => return done(skipped(attempt, "not_configured", e)),
+        };
+        let backend = &self.policy.backends[b as usize];
+        let cfg = backend.breaker;
+        let now = self.clock.now();
+        let (breaker, admitted) = match self.breaker(b, BreakerChange::Acquire, millis(now)).await {
+            Ok(r) => r,
+            Err(e) => return done(skipped(attempt, LEDGER_ERROR, e.to_string())),
+        };
+        if !admitted {
+            let why = if breaker.state_at(millis(now), &cfg) == BreakerState::Open {
+                "circuit breaker is open"
+            } else {
+                "circuit breaker refused the call (half-open probes taken)"
+            };
+            return done(skipped(attempt, "breaker_open", why.into()));
+        }
+        // From here on the permit is ours: every path hands it back or reports an outcome,
+        // except after a store failure. Then the attempt asks nothing more of the store, so
+        // that a stalled store costs one deadline, not one per call: what it leaves open
+        // settles by itself (an unsent reservation is released at its expiry, a half-open
+        // probe slot is reclaimed after the breaker's timeout).
+        let reservation = NewReservation {
+            request_id: request_id.to_string(),
+            backend: step.backend.clone(),
+            model: step.model.clone(),
+            amount: step.cost,
+            ttl_ms: backend.max_latency.micros() / 1000 * 2 + 60_000,
+        };
+        let id = match self
+            .store
+            .reserve(&reservation, self.policy.budget.monthly, now)
+            .await
+        {
+            Ok(id) => id,
+            Err(e @ LedgerError::OverBudget { .. }) => {
+                self.record_breaker(b, BreakerChange::Neutral).await;
+                return done(skipped(attempt, "over_budget", e.to_string()));
+            }
+            Err(e) => return done(skipped(attempt, LEDGER_ERROR, e.to_string())),
+        };
+        let mut current = Current {
+            step: index,
+            attempt: number,
+            backend: step.backend.clone(),
+            model: step.model.clone(),
+            reservation: id.clone(),
+            cost: step.cost,
+            phase: Phase::Reserved,
+            handle: None,
+            started_ms: wall_ms(),
+        };
+        if !progress.current(&current).await {
+            return None;
+        }
+        // The create call may be billed from the moment it is sent: say so first.
+        if let Err(e) = self.store.mark_sent(&id, self.clock.now()).await {
+            tracing::warn!(reservation = %id, "a reservation whose call was never sent stays open until its expiry releases it: {e}");
+            return done(skipped(attempt, LEDGER_ERROR, e.to_string()));
+        }
+        current.phase = Phase::Sent;
+        current.started_ms = wall_ms();
+        if !progress.current(&current).await {
+            return None;
+        }
+        let job = self.job_spec(request, request_id, step, number, b);
+        let created = adapter.create(&job, job.deadline).await;
+        match created {
+            Ok(handle) => {
+                current.phase = Phase::Created;
+                current.handle = Some(handle);
+                if !progress.current(&current).await {
+                    return None;
+                }
+                self.follow(request, request_id, step, &current).await
+            }
+            Err(f) => Some(self.settle(b, request_id, attempt, &current, Err(f)).await),
+        }
+    }
+
+    /// Follows a created attempt's handle to its outcome, within what is left of its
+    /// deadline, and settles it.
+    async fn follow(
+        &self,
+        request: &Request,
+        request_id: &str,
+        step: &Step,
+        c: &Current,
+    ) -> Option<Ended> {
+        let attempt = blank(&c.backend, c.model.clone());
+        let (b, adapter) = match self.resolve(step) {
+            Ok(x) => x,
+            Err(e) => {
+                // The backend left the policy while its job ran: it may still be billed.
+                let mut a = skipped(
+                    attempt,
+                    FailureClass::Retryable.as_str(),
+                    format!("{e}; its job may exist at the provider"),
+                );
+                a.in_doubt = true;
+                a.cost_usd = c.cost;
+                let recorded = self
+                    .store
+                    .keep_in_doubt(&c.reservation, "backend_removed", self.clock.now())
+                    .await;
+                return Some(Ended {
+                    attempt: self.noted(a, &c.reservation, recorded),
+                    video: None,
+                });
+            }
+        };
+        let job = self.job_spec(request, request_id, step, c.attempt, b);
+        let elapsed = Duration::from_millis((wall_ms() - c.started_ms).max(0) as u64);
+        let left = job.deadline.saturating_sub(elapsed);
+        let outcome = match &c.handle {
+            Some(h) => adapter.resume(h, &job, left).await,
+            None => Err(crate::adapter::Failure::in_doubt(
+                FailureClass::Retryable,
+                "no handle was recorded",
+            )),
+        };
+        Some(self.settle(b, request_id, attempt, c, outcome).await)
+    }
+
+    /// Records an attempt's outcome in the ledger and its breaker; saves its video.
+    async fn settle(
+        &self,
+        b: u16,
+        request_id: &str,
+        mut attempt: Attempt,
+        c: &Current,
+        outcome: Outcome,
+    ) -> Ended {
+        attempt.latency_ms = (wall_ms() - c.started_ms).max(0) as u64;
+        let done = self.clock.now();
+        let id = &c.reservation;
+        let (recorded, change, video) = match outcome {
+            Ok(success) => {
+                let saved = match &success.video {
+                    Video::Uri(u) => Ok(u.clone()),
+                    Video::Bytes { data, mime } => self.sink.store(request_id, data, mime),
+                };
+                let recorded = self.store.commit(id, done).await;
+                attempt.cost_usd = c.cost;
+                attempt.simulated_seconds = success.simulated_seconds;
+                attempt.model = success.model.clone().or(attempt.model);
+                attempt.outcome = "success".into();
+                let video = match saved {
+                    Ok(v) => Some((success, v)),
+                    Err(message) => {
+                        // Paid for, but lost locally: keep the spend, report the failure.
+                        attempt.message = Some(format!(
+                            "the video was generated but could not be saved: {message}"
+                        ));
+                        None
+                    }
+                };
+                (recorded, BreakerChange::Success, video)
+            }
+            Err(f) => {
+                let recorded = if f.in_doubt {
+                    attempt.cost_usd = c.cost;
+                    self.store.keep_in_doubt(id, f.class.as_str(), done).await
+                } else {
+                    self.store.release(id, f.class.as_str(), done).await
+                };
+                attempt.outcome = f.class.as_str().to_string();
+                attempt.message = Some(f.message);
+                attempt.in_doubt = f.in_doubt;
+                // A refusal says nothing about the backend's health: hand the probe back.
+                let change = if f.class == FailureClass::ContentRejected {
+                    BreakerChange::Neutral
+                } else {
+                    BreakerChange::Failure
+                };
+                (recorded, change, None)
+            }
+        };
+        if recorded.is_ok() {
+            self.record_breaker(b, change).await;
+        }
+        Ended {
+            attempt: self.noted(attempt, id, recorded),
+            video,
+        }
+    }
+
+    /// Applies a change to backend `b`'s breaker. A change that leaves the breaker as the
+    /// state cache last saw it within its TTL (a call admitted, or a success, while closed; a
+    /// call refused while open) needs no store round trip: deciding already trusts figures
+    /// that old, and nothing is spent on them. Any change that changes something goes to the
+    /// store, atomically.
+    async fn breaker(
+        &self,
+        b: u16,
+        change: BreakerChange,
+        now_ms: i64,
+    ) -> Result<(Breaker, bool), LedgerError> {
+        let backend = &self.policy.backends[b as usize];
+        if let Some(known) = self
+            .cache
+            .fresh()
+            .and_then(|s| s.breakers.get(b as usize).copied())
+        {
+            let mut next = known;
+            let admitted = next.apply(change, now_ms, &backend.breaker);
+            if next == known {
+                return Ok((next, admitted));
+            }
+        }
+        self.store
+            .update_breaker(&backend.name, change, now_ms, backend.breaker)
+            .await
+    }
+
+    /// Reports a call's verdict to its backend's breaker; a store failure here is logged (the
+    /// breaker only misses one data point).
+    async fn record_breaker(&self, b: u16, change: BreakerChange) {
+        let at = millis(self.clock.now());
+        if let Err(e) = self.breaker(b, change, at).await {
+            let name = &self.policy.backends[b as usize].name;
+            tracing::warn!(backend = %name, "could not record a call's outcome in its breaker: {e}");
+        }
+    }
+
+    /// Adds to an attempt's message when the ledger could not record its outcome. The money
+    /// is still counted: the reservation was marked sent, so it becomes in doubt at expiry.
+    fn noted(&self, mut attempt: Attempt, id: &str, recorded: Result<(), LedgerError>) -> Attempt {
+        if let Err(e) = recorded {
+            tracing::error!(reservation = %id, "the ledger did not record a call's outcome: {e}");
+            let note = format!(
+                "the ledger did not record this outcome ({e}); reservation `{id}` keeps counting and becomes in doubt at its expiry"
+            );
+            attempt.message = Some(match attempt.message.take() {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
+        }
+        attempt
+    }
+}
