@@ -138,6 +138,9 @@ pub struct Failure {
     pub message: String,
     /// True when a create call may have started a (billable) job whose fate is unknown.
     pub in_doubt: bool,
+    /// True when genroute gave up because the job's deadline passed (the job may still be
+    /// running at the provider: the executor cancels it there where it can).
+    pub deadline: bool,
 }
 
 impl Failure {
@@ -147,6 +150,7 @@ impl Failure {
             class,
             message: message.into(),
             in_doubt: false,
+            deadline: false,
         }
     }
 
@@ -156,6 +160,7 @@ impl Failure {
             class,
             message: message.into(),
             in_doubt: true,
+            deadline: false,
         }
     }
 }
@@ -394,13 +399,16 @@ impl Adapter {
                 Err(f)
             }
             Ok(outcome) => outcome,
-            Err(_) => Err(Failure::in_doubt(
-                FailureClass::Retryable,
-                format!(
-                    "the job did not finish within its deadline of {} s",
-                    deadline.as_secs_f64()
-                ),
-            )),
+            Err(_) => Err(Failure {
+                deadline: true,
+                ..Failure::in_doubt(
+                    FailureClass::Retryable,
+                    format!(
+                        "the job did not finish within its deadline of {} s",
+                        deadline.as_secs_f64()
+                    ),
+                )
+            }),
         }
     }
 

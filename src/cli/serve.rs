@@ -2,7 +2,9 @@
 //!
 //! [`genroute::server`] is the service: its routes, the policy reload, the metrics. This
 //! module opens the store, binds the address, starts the policy watcher and runs until
-//! Ctrl-C or SIGTERM, finishing the requests in flight.
+//! Ctrl-C or SIGTERM. Then it takes no new jobs, lets the jobs in flight go on for
+//! `--shutdown-grace`, and gives up the leases of those still running, so that another replica
+//! resumes them at once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,30 @@ pub struct Args {
     /// stale until then, and fail (503) after, e.g. 30s.
     #[arg(long, default_value = "30s", value_parser = duration)]
     state_max_stale: std::time::Duration,
+    /// How long a replica holds a job without renewing it; another replica takes it over
+    /// after that (e.g. 5s).
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    job_lease: std::time::Duration,
+    /// How long ended jobs are kept (ledger entries are kept forever), e.g. 7d.
+    #[arg(long, default_value = "7d", value_parser = duration)]
+    job_retention: std::time::Duration,
+    /// Hosts (or addresses) webhooks may be sent to: names, *.domain, or IP addresses.
+    /// Internal addresses are refused unless named here. Repeatable or comma-separated.
+    #[arg(long = "webhook-allow", value_name = "HOST", value_delimiter = ',')]
+    webhook_allow: Vec<String>,
+    /// The webhook of requests that name none.
+    #[arg(long)]
+    webhook_default: Option<String>,
+    /// How long a failed webhook delivery is retried, e.g. 1h.
+    #[arg(long, default_value = "1h", value_parser = duration)]
+    webhook_window: std::time::Duration,
+    /// On SIGTERM, how long jobs in flight may go on before their leases are given up to
+    /// another replica, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    shutdown_grace: std::time::Duration,
+    /// This replica's name in job leases (default: host, pid and a random suffix).
+    #[arg(long)]
+    replica: Option<String>,
 }
 
 /// Serves until shut down; the admin token comes from `GENROUTE_ADMIN_TOKEN`.
@@ -50,7 +76,24 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         state_max_stale: args.state_max_stale,
         store_timeout: args.store.store_timeout,
         trace_prompts: trace_prompts(),
+        jobs: genroute::jobs::runner::Options {
+            lease: args.job_lease,
+            retention: args.job_retention,
+            webhooks: genroute::jobs::webhook::Config {
+                allow: args.webhook_allow,
+                secret: std::env::var("GENROUTE_WEBHOOK_SECRET")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .map(genroute::adapter::Secret::new),
+                window: args.webhook_window,
+                ..genroute::jobs::webhook::Config::default()
+            },
+            ..genroute::jobs::runner::Options::default()
+        },
+        default_webhook: args.webhook_default,
+        replica: args.replica,
     };
+    let grace = args.shutdown_grace;
     let env: genroute::server::Env = Arc::new(env_var);
     let sink = Arc::new(DirSink(dir.join("videos")));
     runtime()?.block_on(async move {
@@ -70,10 +113,26 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         // A make-service that clones the router (an Arc) per connection; serving the Router
         // itself rebuilds its route table for every connection, about 6 KB each, which
         // matters at 10,000 connections in flight (docs/PERFORMANCE.md).
-        axum::serve(listener, genroute::server::routes(app).into_make_service())
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| format!("server error: {e}"))
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let serving = axum::serve(
+            listener,
+            genroute::server::routes(app.clone()).into_make_service(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+        let server = tokio::spawn(std::future::IntoFuture::into_future(serving));
+        shutdown().await;
+        // Graceful: no new jobs (503, so a load balancer retries elsewhere), the jobs in
+        // flight go on for the grace period, then their leases are given up so that another
+        // replica resumes them at once.
+        eprintln!("genroute: shutting down; jobs in flight have {grace:?}");
+        let _ = stop.send(true);
+        app.runner().shut_down(grace).await;
+        match tokio::time::timeout(std::time::Duration::from_secs(2), server).await {
+            Ok(Ok(Err(e))) => Err(format!("server error: {e}")),
+            _ => Ok(()),
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }

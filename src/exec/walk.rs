@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info_span, Instrument};
 
 use super::{Attempt, Generation, Router, LEDGER_ERROR};
-use crate::adapter::{Adapter, FailureClass, Handle, JobSpec, Outcome, Success, Video};
+use crate::adapter::{Adapter, Cancel, FailureClass, Handle, JobSpec, Outcome, Success, Video};
 use crate::breaker::{Breaker, BreakerChange};
 use crate::eval::BreakerState;
 use crate::ledger::{millis, LedgerError, NewReservation};
@@ -290,6 +290,28 @@ impl Router {
         Walked::Done(out)
     }
 
+    /// The adapter of a backend, by name.
+    pub fn adapter_of(&self, backend: &str) -> Option<&Adapter> {
+        let b = self.policy.backend_index(backend)?;
+        self.adapters.get(b as usize)?.as_ref().ok()
+    }
+
+    /// The adapter's view of an attempt in progress (for a cancel).
+    pub fn job_spec_for(&self, request: &Request, request_id: &str, c: &Current) -> JobSpec {
+        let step = Step {
+            backend: c.backend.clone(),
+            model: c.model.clone(),
+            cost: c.cost,
+        };
+        let b = self.policy.backend_index(&c.backend).unwrap_or(0);
+        self.job_spec(request, request_id, &step, c.attempt, b)
+    }
+
+    /// The clock's now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// The adapter's view of a step.
     fn job_spec(
         &self,
@@ -488,13 +510,28 @@ impl Router {
         let job = self.job_spec(request, request_id, step, c.attempt, b);
         let elapsed = Duration::from_millis((wall_ms() - c.started_ms).max(0) as u64);
         let left = job.deadline.saturating_sub(elapsed);
-        let outcome = match &c.handle {
-            Some(h) => adapter.resume(h, &job, left).await,
-            None => Err(crate::adapter::Failure::in_doubt(
-                FailureClass::Retryable,
-                "no handle was recorded",
-            )),
+        let Some(handle) = &c.handle else {
+            return None;
         };
+        let mut outcome = adapter.resume(handle, &job, left).await;
+        if let Err(f) = &mut outcome {
+            if f.deadline {
+                // Given up: stop the job at the provider too, so that a self-hosted GPU does
+                // not work on for a result nobody reads; the money follows its answer.
+                match adapter.cancel(handle, &job).await {
+                    Cancel::NothingProduced => {
+                        f.in_doubt = false;
+                        f.message
+                            .push_str("; cancelled at the provider before it started");
+                    }
+                    Cancel::MaybeProduced => f.message.push_str("; cancelled at the provider"),
+                    Cancel::Unsupported => {}
+                    Cancel::Failed(e) => f
+                        .message
+                        .push_str(&format!("; the cancel at the provider failed: {e}")),
+                }
+            }
+        }
         Some(self.settle(b, request_id, attempt, c, outcome).await)
     }
 

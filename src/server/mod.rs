@@ -17,16 +17,16 @@
 
 mod admin;
 pub mod body;
+mod jobs;
 pub mod metrics;
 
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State as AxState};
+use axum::extract::{DefaultBodyLimit, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,8 +36,9 @@ use serde_json::json;
 use crate::adapter::Secret;
 use crate::diag::Source;
 use crate::exec::snapshot::Freshness;
-use crate::exec::{Clock, Generation, Router, VideoSink, LEDGER_ERROR};
+use crate::exec::{Clock, Router, VideoSink};
 use crate::explain::Explanation;
+use crate::jobs::runner::Runner;
 use crate::ledger::guard::Guarded;
 use crate::ledger::{Month, Store};
 use crate::policy::{LoadOptions, Policy};
@@ -63,6 +64,12 @@ pub struct Config {
     pub store_timeout: Duration,
     /// Whether traces may carry prompt text.
     pub trace_prompts: bool,
+    /// How jobs are run: leases, takeover, retention, webhooks.
+    pub jobs: crate::jobs::runner::Options,
+    /// The webhook URL of requests that name none (`--webhook-default`).
+    pub default_webhook: Option<String>,
+    /// This replica's name in job leases (default: host, pid and a random suffix).
+    pub replica: Option<String>,
 }
 
 impl Config {
@@ -76,19 +83,22 @@ impl Config {
             state_max_stale: crate::exec::snapshot::DEFAULT_MAX_STALE,
             store_timeout: crate::ledger::guard::DEFAULT_TIMEOUT,
             trace_prompts: false,
+            jobs: crate::jobs::runner::Options::default(),
+            default_webhook: None,
+            replica: None,
         }
     }
 }
 
 /// Shared server state.
 pub struct App {
-    router: ArcSwap<Router>,
+    router: Arc<ArcSwap<Router>>,
     store: Arc<Guarded>,
     env: Env,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn VideoSink>,
-    metrics: Metrics,
-    jobs: Mutex<Jobs>,
+    metrics: Arc<Metrics>,
+    runner: Arc<Runner>,
     admin_token: Option<Secret>,
     reload_error: Mutex<Option<String>>,
     /// One reload at a time, so that reloads finish in the order they started.
@@ -96,24 +106,17 @@ pub struct App {
     config: Config,
 }
 
-#[derive(Default)]
-struct Jobs {
-    order: VecDeque<String>,
-    by_id: HashMap<String, Job>,
+/// A replica's default name: host, process and a random suffix (a restarted process is a
+/// new owner).
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "genroute".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &suffix[..8])
 }
-
-#[derive(Clone)]
-enum Job {
-    Running,
-    Done {
-        ok: bool,
-        status: u16,
-        body: serde_json::Value,
-    },
-}
-
-/// The most jobs remembered; the oldest finished ones are forgotten first.
-const MAX_JOBS: usize = 10_000;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -156,19 +159,40 @@ impl App {
         let policy = load_off_workers(config.policy_path.clone(), env.clone())
             .await
             .map_err(StartError::Policy)?;
-        let metrics =
-            Metrics::new(&config.metrics_prefix).map_err(|e| StartError::Metrics(e.to_string()))?;
+        let metrics = Arc::new(
+            Metrics::new(&config.metrics_prefix).map_err(|e| StartError::Metrics(e.to_string()))?,
+        );
         let store = Arc::new(Guarded::new(store, config.store_timeout));
         store.spawn_probe(PROBE_EVERY);
-        let router = build_router(policy, &store, &env, &clock, &sink, &config);
+        let router = Arc::new(ArcSwap::from_pointee(build_router(
+            policy, &store, &env, &clock, &sink, &config,
+        )));
+        let source = {
+            let router = router.clone();
+            Arc::new(move || router.load_full()) as crate::jobs::runner::RouterSource
+        };
+        let on_end = {
+            let (metrics, router) = (metrics.clone(), router.clone());
+            Arc::new(move |job: &crate::jobs::Job| {
+                jobs::record_metrics(&metrics, &router.load(), job)
+            }) as crate::jobs::runner::OnEnd
+        };
+        let runner = Runner::new(
+            config.replica.clone().unwrap_or_else(replica_name),
+            store.clone(),
+            source,
+            config.jobs.clone(),
+            Some(on_end),
+        );
+        runner.start();
         Ok(Arc::new(App {
-            router: ArcSwap::from_pointee(router),
+            router,
             store,
             env,
             clock,
             sink,
             metrics,
-            jobs: Mutex::new(Jobs::default()),
+            runner,
             admin_token: config
                 .admin_token
                 .clone()
@@ -217,6 +241,11 @@ impl App {
     /// The router of the current policy.
     pub fn router(&self) -> Arc<Router> {
         self.router.load_full()
+    }
+
+    /// The job runner.
+    pub fn runner(&self) -> &Arc<Runner> {
+        &self.runner
     }
 
     /// The store, behind its guard.
@@ -273,9 +302,9 @@ fn build_router(
 pub fn routes(app: Arc<App>) -> axum::Router {
     axum::Router::new()
         .route("/v1/decide", post(decide))
-        .route("/v1/generate", post(generate))
-        .route("/v1/jobs", post(create_job))
-        .route("/v1/jobs/{id}", get(job))
+        .route("/v1/generate", post(jobs::generate))
+        .route("/v1/jobs", post(jobs::create).get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::show).delete(jobs::cancel))
         .route("/v1/backends", get(backends))
         .route("/v1/budget", get(budget))
         .route("/metrics", get(metrics_text))
@@ -376,126 +405,6 @@ async fn decide(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
         Ok((e, fresh)) if e.backend.is_some() => explained(StatusCode::OK, &e, fresh),
         Ok((e, fresh)) => explained(none_eligible_status(&e), &e, fresh),
         Err(e) => ledger_unavailable(e),
-    }
-}
-
-async fn run_generation(
-    app: &App,
-    router: &Router,
-    request: &Request,
-) -> (StatusCode, serde_json::Value) {
-    let priority = router
-        .policy()
-        .enum_values(crate::check::expr::EnumId::PRIORITY)
-        .get(request.priority as usize)
-        .cloned()
-        .unwrap_or_default();
-    let result = router.generate(request).await;
-    let g: Generation = match result {
-        Ok(g) => g,
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": {"field": null, "message": unavailable_message(e)}}),
-            );
-        }
-    };
-    app.metrics.record(&g, &priority);
-    let body = serde_json::to_value(&g).unwrap_or_default();
-    let store_failed = g.attempts.last().is_some_and(|a| a.outcome == LEDGER_ERROR);
-    if g.video.is_some() {
-        (StatusCode::OK, body)
-    } else if store_failed {
-        let why = g.attempts.last().and_then(|a| a.message.clone());
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": {"field": null, "message": unavailable_message(why.unwrap_or_default())}, "generation": body}),
-        )
-    } else if g.attempts.is_empty() {
-        let explanation = router.explain(request).await.ok().map(|(e, _)| e);
-        let status = explanation
-            .as_ref()
-            .map_or(StatusCode::SERVICE_UNAVAILABLE, none_eligible_status);
-        (
-            status,
-            json!({"error": {"field": null, "message": g.error}, "generation": body, "explanation": explanation}),
-        )
-    } else {
-        (StatusCode::BAD_GATEWAY, body)
-    }
-}
-
-async fn generate(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
-    let router = app.router();
-    match parse_request(&router, &body) {
-        Ok(request) => {
-            let (status, body) = run_generation(&app, &router, &request).await;
-            (status, Json(body)).into_response()
-        }
-        Err(resp) => *resp,
-    }
-}
-
-async fn create_job(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
-    let router = app.router();
-    let request = match parse_request(&router, &body) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
-    };
-    let id = uuid::Uuid::new_v4().to_string();
-    {
-        let mut jobs = app.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        while jobs.order.len() >= MAX_JOBS {
-            let evict = jobs
-                .order
-                .iter()
-                .position(|id| matches!(jobs.by_id.get(id), Some(Job::Done { .. })));
-            match evict.and_then(|i| jobs.order.remove(i)) {
-                Some(old) => {
-                    jobs.by_id.remove(&old);
-                }
-                None => {
-                    return error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        None,
-                        "too many jobs are running; retry later",
-                    )
-                }
-            }
-        }
-        jobs.order.push_back(id.clone());
-        jobs.by_id.insert(id.clone(), Job::Running);
-    }
-    let (app2, id2) = (app.clone(), id.clone());
-    tokio::spawn(async move {
-        let (status, body) = run_generation(&app2, &router, &request).await;
-        let mut jobs = app2.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        jobs.by_id.insert(
-            id2,
-            Job::Done {
-                ok: status == StatusCode::OK,
-                status: status.as_u16(),
-                body,
-            },
-        );
-    });
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"id": id, "status": "running", "url": format!("/v1/jobs/{id}")})),
-    )
-        .into_response()
-}
-
-async fn job(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
-    let jobs = app.jobs.lock().unwrap_or_else(|e| e.into_inner());
-    match jobs.by_id.get(&id) {
-        None => error(StatusCode::NOT_FOUND, Some("id"), &format!("no job `{id}`")),
-        Some(Job::Running) => Json(json!({"id": id, "status": "running"})).into_response(),
-        Some(Job::Done { ok, status, body }) => {
-            let state = if *ok { "succeeded" } else { "failed" };
-            Json(json!({"id": id, "status": state, "http_status": status, "result": body}))
-                .into_response()
-        }
     }
 }
 

@@ -1,0 +1,233 @@
+//! The job endpoints. `POST /v1/generate` is a job its client waits for: if the client goes
+//! away, the job still finishes and stays readable at `GET /v1/jobs/{id}` (its id is the
+//! generation's `request_id`). Any replica answers for any job: they are records in the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::metrics::Metrics;
+use super::{error, ledger_unavailable, none_eligible_status, unavailable_message, App, Early};
+use crate::exec::{Generation, Router, LEDGER_ERROR};
+use crate::jobs::runner::{public, Cancelled, SubmitError};
+use crate::jobs::Job;
+use crate::ledger::Store;
+use crate::request::Request;
+
+/// How long `/v1/generate` waits for its job (the job itself is bounded by its backends'
+/// deadlines; this only bounds the wait).
+const WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A job request: the generation request, and where its end state goes.
+pub(super) struct Submission {
+    pub request: Request,
+    pub body: Value,
+    pub webhook: Option<String>,
+}
+
+/// Parses a job request body: the request's fields, plus `webhook_url`.
+pub(super) fn parse(app: &App, router: &Router, bytes: &Bytes) -> Result<Submission, Early> {
+    let bad = |field: &str, message: String| {
+        Box::new(error(StatusCode::BAD_REQUEST, Some(field), &message))
+    };
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| bad("(body)", "the body is not UTF-8".into()))?;
+    let mut map = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(bad("(body)", "the body must be a JSON object".into())),
+        Err(e) => return Err(bad("(body)", format!("the body is not valid JSON: {e}"))),
+    };
+    let webhook = match map.remove("webhook_url") {
+        None | Some(Value::Null) => app.config.default_webhook.clone(),
+        Some(Value::String(url)) => Some(url),
+        Some(_) => {
+            return Err(bad(
+                "webhook_url",
+                "`webhook_url` must be a URL string".into(),
+            ))
+        }
+    };
+    let request = Request::from_map(router.policy(), map.clone())
+        .map_err(|e| bad(&e.field, e.to_string()))?;
+    Ok(Submission {
+        request,
+        body: Value::Object(map),
+        webhook,
+    })
+}
+
+/// Submits a parsed job request.
+pub(super) async fn submit(app: &App, s: &Submission) -> Result<Job, Early> {
+    app.runner
+        .submit(s.body.clone(), &s.request, s.webhook.clone())
+        .await
+        .map_err(|e| {
+            Box::new(match e {
+                SubmitError::ShuttingDown => {
+                    error(StatusCode::SERVICE_UNAVAILABLE, None, &e.to_string())
+                }
+                SubmitError::Webhook(w) => {
+                    error(StatusCode::BAD_REQUEST, Some("webhook_url"), &w.0)
+                }
+                SubmitError::Store(e) => ledger_unavailable(e),
+            })
+        })
+}
+
+/// The generation a job's record holds.
+fn generation_of(job: &Job) -> Option<Generation> {
+    job.outcome
+        .as_ref()
+        .and_then(|o| serde_json::from_value(o.body.clone()).ok())
+}
+
+/// What `/v1/generate` answers for an ended job.
+async fn answer(router: &Router, request: &Request, job: &Job) -> (StatusCode, Value) {
+    let Some(g) = generation_of(job) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": {"field": null, "message": format!("job `{}` ended without a record of its result", job.id)}}),
+        );
+    };
+    let body = serde_json::to_value(&g).unwrap_or_default();
+    let store_failed = g.attempts.last().is_some_and(|a| a.outcome == LEDGER_ERROR);
+    if g.video.is_some() {
+        (StatusCode::OK, body)
+    } else if store_failed {
+        let why = g.attempts.last().and_then(|a| a.message.clone());
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": {"field": null, "message": unavailable_message(why.unwrap_or_default())}, "generation": body}),
+        )
+    } else if g.attempts.is_empty() {
+        let explanation = router.explain(request).await.ok().map(|(e, _)| e);
+        let status = explanation
+            .as_ref()
+            .map_or(StatusCode::SERVICE_UNAVAILABLE, none_eligible_status);
+        (
+            status,
+            json!({"error": {"field": null, "message": g.error}, "generation": body, "explanation": explanation}),
+        )
+    } else {
+        (StatusCode::BAD_GATEWAY, body)
+    }
+}
+
+/// Records an ended job in the metrics (once, by the replica that ended it).
+pub(super) fn record_metrics(metrics: &Metrics, router: &Router, job: &Job) {
+    let Some(g) = generation_of(job) else { return };
+    let priority = job
+        .request
+        .get("priority")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            router
+                .policy()
+                .enum_values(crate::check::expr::EnumId::PRIORITY)
+                .get(router.policy().defaults.priority as usize)
+                .cloned()
+                .unwrap_or_default()
+        });
+    metrics.record(&g, &priority);
+}
+
+/// `POST /v1/generate`: a job, waited for.
+pub async fn generate(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
+    let router = app.router();
+    let s = match parse(&app, &router, &body) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let job = match submit(&app, &s).await {
+        Ok(j) => j,
+        Err(r) => return *r,
+    };
+    match app.runner.wait(&job.id, WAIT).await {
+        Ok(Some(done)) if done.state.is_final() => {
+            let (status, body) = answer(&router, &s.request, &done).await;
+            (status, Json(body)).into_response()
+        }
+        Ok(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            None,
+            &format!(
+                "job `{}` is still running; read it at /v1/jobs/{}",
+                job.id, job.id
+            ),
+        ),
+        Err(e) => ledger_unavailable(e),
+    }
+}
+
+/// `POST /v1/jobs`: a job in the background.
+pub async fn create(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
+    let router = app.router();
+    let s = match parse(&app, &router, &body) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match submit(&app, &s).await {
+        Ok(job) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"id": job.id, "status": job.state.as_str(), "url": format!("/v1/jobs/{}", job.id)})),
+        )
+            .into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn show(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
+    match app.store.job(&id).await {
+        Ok(Some(job)) => Json(public(&job)).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, Some("id"), &format!("no job `{id}`")),
+        Err(e) => ledger_unavailable(e),
+    }
+}
+
+/// The query of `GET /v1/jobs`.
+#[derive(serde::Deserialize)]
+pub struct Page {
+    /// The last id of the previous page.
+    after: Option<String>,
+    /// At most this many (default 20, at most 100).
+    limit: Option<usize>,
+}
+
+/// `GET /v1/jobs?after=ID&limit=N`: newest first.
+pub async fn list(AxState(app): AxState<Arc<App>>, Query(page): Query<Page>) -> Response {
+    let limit = page.limit.unwrap_or(20).clamp(1, 100);
+    match app.store.list_jobs(page.after.as_deref(), limit + 1).await {
+        Ok(mut jobs) => {
+            let has_more = jobs.len() > limit;
+            jobs.truncate(limit);
+            let last = jobs.last().map(|j| j.id.clone());
+            let data: Vec<Value> = jobs.iter().map(public).collect();
+            Json(json!({"data": data, "has_more": has_more, "last_id": last})).into_response()
+        }
+        Err(e) => ledger_unavailable(e),
+    }
+}
+
+/// `DELETE /v1/jobs/{id}`: cancels; the answer says what happened to the money.
+pub async fn cancel(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
+    match app.runner.cancel(&id).await {
+        Ok(Cancelled::Done { job, money }) => {
+            Json(json!({"cancelled": true, "money": money, "job": public(&job)})).into_response()
+        }
+        Ok(Cancelled::AlreadyEnded(job)) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": {"field": "id", "message": format!("job `{id}` has ended ({}); there is nothing to cancel", job.state.as_str())}, "job": public(&job)})),
+        )
+            .into_response(),
+        Ok(Cancelled::NotFound) => error(StatusCode::NOT_FOUND, Some("id"), &format!("no job `{id}`")),
+        Err(e) => ledger_unavailable(e),
+    }
+}
