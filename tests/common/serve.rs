@@ -10,6 +10,15 @@ pub struct Replica {
     pub child: Child,
 }
 
+impl Replica {
+    /// Sends SIGTERM (a graceful stop).
+    pub fn terminate(&self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+}
+
 impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -28,6 +37,17 @@ fn free_port() -> u16 {
 /// Starts `genroute serve --policy P --store S --data-dir D EXTRA...` and waits until it
 /// listens.
 pub fn replica(policy: &Path, store: &str, data: &Path, extra: &[&str]) -> Replica {
+    replica_env(policy, store, data, extra, &[])
+}
+
+/// [`replica`] with extra environment variables.
+pub fn replica_env(
+    policy: &Path,
+    store: &str,
+    data: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Replica {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_genroute"))
         .args([
@@ -43,6 +63,7 @@ pub fn replica(policy: &Path, store: &str, data: &Path, extra: &[&str]) -> Repli
         .arg(data)
         .args(extra)
         .env("GENROUTE_ADMIN_TOKEN", "t0ken")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(if std::env::var_os("GENROUTE_TEST_LOGS").is_some() {
             Stdio::inherit()
