@@ -318,6 +318,30 @@ async fn cancel_releases_a_job_the_provider_had_not_started_and_keeps_a_running_
         .unwrap();
     assert_eq!(resp.status(), 404);
 
+    // The command line reads the same records.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_genroute"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = cli(&["jobs", "list", "--store", &store_url]);
+    assert!(
+        listed.contains(&queued) && listed.contains(&running) && listed.contains("2 jobs"),
+        "{listed}"
+    );
+    let shown = cli(&[
+        "jobs", "show", &queued, "--store", &store_url, "--format", "json",
+    ]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"], "cancelled", "{shown}");
+
     let (_, budget) = get(
         &client,
         &format!("{}/v1/budget", r.url),

@@ -22,6 +22,7 @@ mod common;
 mod explain;
 mod fmt;
 mod generate;
+mod jobs;
 mod ledger;
 mod names;
 mod schema;
@@ -55,6 +56,8 @@ enum Command {
     Budget(budget::Args),
     /// Operator actions on the ledger store (accept a Redis that lost its data).
     Ledger(ledger::Args),
+    /// The durable job records (the same any replica reads).
+    Jobs(jobs::Args),
     /// List the names a condition can read, with their types.
     Names,
     /// Print the JSON Schema of policy files (for editors: yaml-language-server).
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Generate(args) => generate::run(args),
         Command::Budget(args) => budget::run(args),
         Command::Ledger(args) => ledger::run(args),
+        Command::Jobs(args) => jobs::run(args),
         Command::Names => names::run(),
         Command::Schema => schema::run(),
         Command::Simulate(args) => simulate::run(args),
