@@ -332,3 +332,36 @@ fn release(
         }
     }
 }
+
+/// A client's explicit target (a backend, and the model to run on it), decided as a rule's
+/// target would be: eligible or not by the same checks, priority flags skipped, and followed
+/// by the same fallbacks. `Err` carries why the target is not eligible.
+pub fn decide_target<'p>(
+    policy: &'p Policy,
+    request: &Request,
+    state: &State,
+    backend: u16,
+    model: Option<&'p str>,
+) -> Result<Decision<'p>, Ineligible> {
+    let ctx = context(policy, request, state);
+    let Some(b) = policy.backend(backend) else {
+        return Err(Ineligible::default());
+    };
+    let cost = b.cost_of(model);
+    let why = eligibility(b, backend, cost, &ctx, false);
+    if !why.is_eligible() {
+        return Err(why);
+    }
+    let mut out = Decision::default();
+    let others = policy.preference_order().iter().copied().filter(|x| {
+        *x != backend
+            && policy
+                .backend(*x)
+                .is_some_and(|o| eligibility(o, *x, o.default_cost, &ctx, true).is_eligible())
+    });
+    chain(policy, others, state.failures + 1, &mut out.fallbacks);
+    out.backend = Some(backend);
+    out.model = model.or(b.default_model());
+    out.cost = cost;
+    Ok(out)
+}

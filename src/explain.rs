@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::check::expr::{CExpr, EnumId, Type};
 use crate::decide::{context, decide_into, eligibility, Decision, Ineligible, RouteTrace};
-use crate::eval::{BreakerState, EvalError, FieldValue, Tracer, Value};
+use crate::eval::{BreakerState, EvalError, Tracer, Value};
 use crate::lang::ast::Span;
 use crate::num::Fixed;
 use crate::policy::{Backend, Policy, Rule};
@@ -481,7 +481,7 @@ fn backend_trace(
     }
 }
 
-fn reasons(
+pub(crate) fn reasons(
     b: &Backend,
     why: Ineligible,
     cost: Fixed,
@@ -536,22 +536,7 @@ fn request_view(policy: &Policy, r: &Request) -> RequestView {
             .cloned()
             .unwrap_or_default()
     };
-    let fields = policy
-        .fields
-        .iter()
-        .zip(&r.fields)
-        .filter_map(|(def, v)| {
-            let v = v.as_ref()?;
-            let json = match (v, def.ty) {
-                (FieldValue::Bool(b), _) => (*b).into(),
-                (FieldValue::Num(n), _) => serde_json::to_value(n).unwrap_or_default(),
-                (FieldValue::Str(s), _) => s.clone().into(),
-                (FieldValue::Enum(i), Type::Enum(id)) => enum_name(id, *i).into(),
-                (FieldValue::Enum(i), _) => (*i).into(),
-            };
-            Some((def.name.clone(), json))
-        })
-        .collect();
+    let fields = r.field_values(policy);
     RequestView {
         priority: enum_name(EnumId::PRIORITY, r.priority),
         duration: r.duration,

@@ -79,6 +79,19 @@ impl Fixed {
         Ok(Fixed(micros))
     }
 
+    /// The nearest value with six decimals, for quantities that are not money (seconds, a
+    /// quality fraction), where a float's last digits carry no meaning.
+    pub fn from_f64_rounded(x: f64) -> Result<Fixed, NumError> {
+        if !x.is_finite() {
+            return Err(NumError::Syntax(x.to_string()));
+        }
+        let scaled = (x * SCALE as f64).round();
+        if scaled.abs() >= i64::MAX as f64 {
+            return Err(NumError::Overflow(x.to_string()));
+        }
+        Ok(Fixed(scaled as i64))
+    }
+
     /// The nearest float, for display in JSON.
     pub fn to_f64(self) -> f64 {
         self.0 as f64 / SCALE as f64

@@ -119,6 +119,83 @@ impl Request {
         Ok(request)
     }
 
+    /// Validates form fields (each read by its field's type, [`Input::Form`]).
+    pub fn from_form<'a>(
+        policy: &Policy,
+        fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Request, RequestError> {
+        let mut request = Request::with_defaults(policy, "");
+        for (field, value) in fields {
+            request.set(policy, field, Input::Form(value))?;
+        }
+        Ok(request)
+    }
+
+    /// The declared fields that are set, as JSON (enum values by name).
+    pub fn field_values(&self, policy: &Policy) -> std::collections::BTreeMap<String, Json> {
+        let enum_name = |id: EnumId, i: u16| -> Json {
+            policy
+                .enum_values(id)
+                .get(i as usize)
+                .cloned()
+                .unwrap_or_default()
+                .into()
+        };
+        policy
+            .fields
+            .iter()
+            .zip(&self.fields)
+            .filter_map(|(def, v)| {
+                let json = match (v.as_ref()?, def.ty) {
+                    (FieldValue::Bool(b), _) => (*b).into(),
+                    (FieldValue::Num(n), _) => serde_json::to_value(n).unwrap_or_default(),
+                    (FieldValue::Str(s), _) => s.clone().into(),
+                    (FieldValue::Enum(i), Type::Enum(id)) => enum_name(id, *i),
+                    (FieldValue::Enum(i), _) => (*i).into(),
+                };
+                Some((def.name.clone(), json))
+            })
+            .collect()
+    }
+
+    /// The request as a JSON body that [`Request::from_json`] reads back to the same request
+    /// (a job keeps its request this way, whatever shape the client sent).
+    pub fn to_json(&self, policy: &Policy) -> Json {
+        let name = |id: EnumId, i: u16| {
+            policy
+                .enum_values(id)
+                .get(i as usize)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut map = Map::new();
+        map.insert("prompt".into(), self.prompt.clone().into());
+        if let Some(n) = &self.negative_prompt {
+            map.insert("negative_prompt".into(), n.clone().into());
+        }
+        if let Some(s) = &self.style {
+            map.insert("style".into(), s.clone().into());
+        }
+        map.insert(
+            "priority".into(),
+            name(EnumId::PRIORITY, self.priority).into(),
+        );
+        map.insert(
+            "aspect_ratio".into(),
+            name(EnumId::ASPECT_RATIO, self.aspect_ratio).into(),
+        );
+        map.insert(
+            "duration".into(),
+            serde_json::to_value(self.duration).unwrap_or_default(),
+        );
+        map.insert(
+            "quality_threshold".into(),
+            serde_json::to_value(self.quality_threshold).unwrap_or_default(),
+        );
+        map.extend(self.field_values(policy));
+        Json::Object(map)
+    }
+
     /// A request for `prompt` with the policy's defaults for everything else: what a request
     /// body holding only a prompt gets.
     pub fn with_defaults(policy: &Policy, prompt: impl Into<String>) -> Request {
@@ -155,6 +232,20 @@ impl Request {
         value: Input<'_>,
     ) -> Result<(), RequestError> {
         if value == Input::Null {
+            // Not given: nothing to set, but an unknown name is still an error.
+            let builtin = matches!(
+                field,
+                "prompt"
+                    | "negative_prompt"
+                    | "style"
+                    | "priority"
+                    | "aspect_ratio"
+                    | "duration"
+                    | "quality_threshold"
+            );
+            if !builtin && !policy.fields.iter().any(|f| f.name == field) {
+                return Err(unknown_field(policy, field));
+            }
             return Ok(());
         }
         let enums = policy.enums.as_slice();
@@ -167,7 +258,7 @@ impl Request {
                 self.aspect_ratio = enum_index(enums, field, EnumId::ASPECT_RATIO, value)?
             }
             "duration" => {
-                let duration = number(field, value)?;
+                let duration = quantity(field, value)?;
                 let max = Fixed::from_int(MAX_DURATION_SECONDS).unwrap_or(Fixed::ZERO);
                 if duration <= Fixed::ZERO || duration > max {
                     return Err(err("duration", format!("{duration} is out of range; give seconds between 0 and {MAX_DURATION_SECONDS}, e.g. 8")));
@@ -175,7 +266,7 @@ impl Request {
                 self.duration = duration;
             }
             "quality_threshold" => {
-                let q = number(field, value)?;
+                let q = quantity(field, value)?;
                 if q < Fixed::ZERO || q > Fixed::ONE {
                     return Err(err(
                         "quality_threshold",
@@ -212,6 +303,9 @@ pub enum Input<'a> {
     Null,
     /// Something no field takes (a JSON array or object), by its description.
     Other(&'static str),
+    /// Text from a form field (multipart or URL-encoded), read by the field's type: a number,
+    /// `true`/`false`, an enum value's name, or text.
+    Form(&'a str),
 }
 
 impl<'a> From<&'a str> for Input<'a> {
@@ -272,6 +366,7 @@ fn kind(v: Input<'_>) -> &'static str {
         Input::Bool(_) => "a boolean",
         Input::Int(_) | Input::Float(_) | Input::Num(_) => "a number",
         Input::Str(_) => "a string",
+        Input::Form(_) => "text",
         Input::Other(k) => k,
     }
 }
@@ -298,7 +393,7 @@ fn unknown_field(policy: &Policy, field: &str) -> RequestError {
 
 fn string<'a>(field: &str, v: Input<'a>) -> Result<&'a str, RequestError> {
     match v {
-        Input::Str(s) => Ok(s),
+        Input::Str(s) | Input::Form(s) => Ok(s),
         other => Err(err(
             field,
             format!("expected a string, got {}", kind(other)),
@@ -312,7 +407,24 @@ fn number(field: &str, v: Input<'_>) -> Result<Fixed, RequestError> {
         Input::Int(i) => Fixed::from_int(i).ok_or_else(|| bad(format!("{i} is too large"))),
         Input::Float(f) => Fixed::from_f64_exact(f).map_err(|e| bad(e.to_string())),
         Input::Num(n) => Ok(n),
+        Input::Form(s) => s
+            .trim()
+            .parse::<Fixed>()
+            .map_err(|e| bad(format!("`{s}` is not a number ({e})"))),
         other => Err(bad(format!("expected a number, got {}", kind(other)))),
+    }
+}
+
+/// A number that is not money (seconds, a quality fraction): a float is kept to six decimals
+/// instead of refused for its last digits.
+fn quantity(field: &str, v: Input<'_>) -> Result<Fixed, RequestError> {
+    match v {
+        Input::Float(f) => Fixed::from_f64_rounded(f).map_err(|e| err(field, e.to_string())),
+        Input::Form(s) => match s.trim().parse::<f64>() {
+            Ok(f) => Fixed::from_f64_rounded(f).map_err(|e| err(field, e.to_string())),
+            Err(_) => Err(err(field, format!("`{s}` is not a number"))),
+        },
+        other => number(field, other),
     }
 }
 
@@ -332,7 +444,7 @@ fn enum_index(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let Input::Str(s) = v else {
+    let (Input::Str(s) | Input::Form(s)) = v else {
         return Err(err(
             field,
             format!("expected one of {}, got {}", listed(), kind(v)),
@@ -370,6 +482,9 @@ fn typed_field_value(
     let field = def.name.as_str();
     Ok(match (def.ty, v) {
         (Type::Bool, Input::Bool(b)) => FieldValue::Bool(b),
+        (Type::Bool, Input::Form("true")) => FieldValue::Bool(true),
+        (Type::Bool, Input::Form("false")) => FieldValue::Bool(false),
+        (Type::Str, Input::Form(s)) => FieldValue::Str(s.to_string()),
         (Type::Num | Type::Money, v) => FieldValue::Num(number(field, v)?),
         (Type::Str, Input::Str(s)) => FieldValue::Str(s.to_string()),
         (Type::Enum(id), v) => FieldValue::Enum(enum_index(enums, field, id, v)?),

@@ -455,7 +455,7 @@ async fn webhooks_go_only_where_the_operator_allowed() {
         .unwrap();
         assert_eq!(
             (status, v["error"]["field"].as_str()),
-            (400, Some("webhook_url")),
+            (403, Some("webhook_url")),
             "{url}: {v}"
         );
     }
@@ -474,7 +474,7 @@ async fn webhooks_go_only_where_the_operator_allowed() {
     )
     .await
     .unwrap();
-    assert_eq!(status, 400, "{v}");
+    assert_eq!(status, 403, "{v}");
     assert!(
         v["error"]["message"]
             .as_str()

@@ -287,6 +287,7 @@ fn a_job(id: &str, owner: &str, lease: i64, created: i64) -> Job {
         outcome: None,
         error: None,
         webhook: None,
+        api: None,
         owner: Some(owner.into()),
         lease_until_ms: lease,
     }

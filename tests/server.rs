@@ -569,7 +569,7 @@ async fn no_input_crashes_the_server() {
             .unwrap();
         let status = resp.status().as_u16();
         assert!(
-            matches!(status, 200 | 202 | 400 | 402 | 502 | 503),
+            matches!(status, 200 | 202 | 400 | 402 | 409 | 502 | 503),
             "{path} answered {status} to {:?}",
             String::from_utf8_lossy(&body)
         );

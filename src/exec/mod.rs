@@ -80,6 +80,20 @@ impl Clock for ManualClock {
     }
 }
 
+/// Why an explicit target could not be planned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// The store failed (the decision needs its figures).
+    #[error(transparent)]
+    Store(LedgerError),
+    /// No backend or model has that name.
+    #[error("{0}")]
+    UnknownTarget(String),
+    /// The target exists but is not eligible (why is in the message).
+    #[error("{0}")]
+    Ineligible(String),
+}
+
 /// A generation for which no backend is eligible.
 pub fn not_eligible(request_id: &str) -> Generation {
     Generation {
@@ -382,6 +396,53 @@ impl Router {
                 cost,
             })
             .collect())
+    }
+
+    /// Plans for an explicit target, as a rule's target would be decided: `target` names a
+    /// backend, or a model one of the backends lists (the first, in preference order).
+    pub async fn plan_target(
+        &self,
+        request: &Request,
+        target: &str,
+    ) -> Result<Vec<Step>, PlanError> {
+        let policy = &self.policy;
+        let by_name = policy.backend_index(target).map(|b| (b, None));
+        let by_model = || {
+            policy.preference_order().iter().copied().find_map(|b| {
+                let backend = &policy.backends[b as usize];
+                backend
+                    .models
+                    .iter()
+                    .find(|m| m.id == target)
+                    .map(|m| (b, Some(m.id.as_str())))
+            })
+        };
+        let Some((b, model)) = by_name.or_else(by_model) else {
+            return Err(PlanError::UnknownTarget(format!(
+                "`{target}` is neither a backend nor a model of this policy; leave `model` out (or give `genroute`) to let the policy decide"
+            )));
+        };
+        let (state, _) = self.state(0).await.map_err(PlanError::Store)?;
+        match crate::decide::decide_target(policy, request, &state, b, model) {
+            Ok(d) => Ok(self
+                .chain(&d)
+                .map(|(b, model, cost)| Step {
+                    backend: policy.backends[b as usize].name.clone(),
+                    model,
+                    cost,
+                })
+                .collect()),
+            Err(why) => {
+                let backend = &policy.backends[b as usize];
+                let cost = backend.cost_of(model);
+                let reasons =
+                    crate::explain::reasons(backend, why, cost, policy, Some(request.priority));
+                Err(PlanError::Ineligible(format!(
+                    "`{target}` cannot serve this request now: {}",
+                    reasons.join("; ")
+                )))
+            }
+        }
     }
 
     async fn run(&self, request: &Request) -> Result<Generation, LedgerError> {

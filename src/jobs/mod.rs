@@ -171,6 +171,10 @@ pub struct Job {
     /// The webhook, if the request named one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
+    /// What a front door was asked, in its own terms (for `/v1/videos`: `model`, `seconds`,
+    /// `size`), so that it can answer in them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<serde_json::Value>,
     /// Which replica holds it (kept by the store; informational here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,

@@ -55,9 +55,25 @@ impl Default for Options {
     }
 }
 
+/// A job to submit.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The request.
+    pub request: Request,
+    /// Where its end state goes.
+    pub webhook: Option<String>,
+    /// An explicit target (a backend or a model), decided as a rule's target would be.
+    pub target: Option<String>,
+    /// What a front door was asked, kept with the job.
+    pub api: Option<serde_json::Value>,
+}
+
 /// Why a job could not be submitted.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
+    /// The explicit target names no backend or model.
+    #[error("{0}")]
+    UnknownTarget(String),
     /// The replica is shutting down.
     #[error("this replica is shutting down and takes no new jobs; retry on another")]
     ShuttingDown,
@@ -261,27 +277,28 @@ impl Runner {
         }
     }
 
-    /// Accepts a job: plans it, writes it, and starts it. `body` is the request as the client
-    /// sent it; `webhook` the URL to call when it ends.
-    pub async fn submit(
-        self: &Arc<Self>,
-        body: serde_json::Value,
-        request: &Request,
-        webhook: Option<String>,
-    ) -> Result<Job, SubmitError> {
+    /// Accepts a job: plans it, writes it, and starts it.
+    pub async fn submit(self: &Arc<Self>, new: NewJob) -> Result<Job, SubmitError> {
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let webhook = match webhook {
-            Some(url) => {
-                self.opts.webhooks.check(&url)?;
-                Some(url)
-            }
-            None => None,
-        };
+        if let Some(url) = &new.webhook {
+            self.opts.webhooks.check(url)?;
+        }
         let router = (self.router)();
         let id = uuid::Uuid::new_v4().to_string();
-        let steps = router.plan(request, &id).await?;
+        let (steps, refused) = match new.target.as_deref().filter(|t| *t != "genroute") {
+            None => (router.plan(&new.request, &id).await?, None),
+            Some(target) => match router.plan_target(&new.request, target).await {
+                Ok(steps) => (steps, None),
+                Err(crate::exec::PlanError::Store(e)) => return Err(e.into()),
+                Err(crate::exec::PlanError::UnknownTarget(m)) => {
+                    return Err(SubmitError::UnknownTarget(m))
+                }
+                Err(crate::exec::PlanError::Ineligible(m)) => (Vec::new(), Some(m)),
+            },
+        };
+        let webhook = new.webhook;
         let now = wall_ms();
         let mut job = Job {
             id: id.clone(),
@@ -289,7 +306,7 @@ impl Runner {
             created_ms: now,
             updated_ms: now,
             finished_ms: None,
-            request: body,
+            request: new.request.to_json(router.policy()),
             steps,
             next_step: 0,
             attempts: Vec::new(),
@@ -305,11 +322,15 @@ impl Runner {
                 next_at_ms: 0,
                 last_error: None,
             }),
+            api: new.api,
             owner: Some(self.me.clone()),
             lease_until_ms: self.lease_until(),
         };
         if job.steps.is_empty() {
-            let g = crate::exec::not_eligible(&id);
+            let mut g = crate::exec::not_eligible(&id);
+            if refused.is_some() {
+                g.error = refused;
+            }
             end(&mut job, &g, JobState::Failed);
         }
         self.store.create_job(&job).await?;

@@ -62,8 +62,28 @@ impl Default for Config {
 
 /// Why a webhook URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
+#[error("{message}")]
+pub struct Refused {
+    /// What is wrong.
+    pub message: String,
+    /// True when the URL is well formed but may not be called (a host not on the allow-list,
+    /// another scheme, credentials, webhooks off): the server answers 403, not 400.
+    pub forbidden: bool,
+}
+
+fn malformed(message: String) -> Refused {
+    Refused {
+        message,
+        forbidden: false,
+    }
+}
+
+fn forbidden(message: String) -> Refused {
+    Refused {
+        message,
+        forbidden: true,
+    }
+}
 
 fn host_allowed(allow: &[String], host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -121,26 +141,26 @@ impl Config {
     /// Checks a webhook URL when a job is submitted.
     pub fn check(&self, url: &str) -> Result<reqwest::Url, Refused> {
         if self.secret.is_none() {
-            return Err(Refused(
+            return Err(forbidden(
                 "webhooks are off: the server has no GENROUTE_WEBHOOK_SECRET".into(),
             ));
         }
-        let parsed =
-            reqwest::Url::parse(url).map_err(|e| Refused(format!("`{url}` is not a URL ({e})")))?;
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| malformed(format!("`{url}` is not a URL ({e})")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Refused(format!(
+            return Err(forbidden(format!(
                 "`{}` webhooks are not allowed; use http or https",
                 parsed.scheme()
             )));
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(Refused("a webhook URL may not carry credentials".into()));
+            return Err(forbidden("a webhook URL may not carry credentials".into()));
         }
         let host = parsed
             .host_str()
-            .ok_or_else(|| Refused(format!("`{url}` has no host")))?;
+            .ok_or_else(|| malformed(format!("`{url}` has no host")))?;
         if !host_allowed(&self.allow, host) {
-            return Err(Refused(format!(
+            return Err(forbidden(format!(
                 "`{host}` is not on the server's webhook allow-list (--webhook-allow)"
             )));
         }
@@ -178,7 +198,7 @@ impl Config {
     /// Makes one delivery of `body`; `Ok` when the receiver answered 2xx.
     pub async fn deliver(&self, hook: &Webhook, body: &[u8]) -> Result<(), String> {
         let secret = self.secret.as_ref().ok_or("no webhook secret")?;
-        let url = self.check(&hook.url).map_err(|e| e.0)?;
+        let url = self.check(&hook.url).map_err(|e| e.message)?;
         let addr = self.address(&url).await?;
         let host = url.host_str().unwrap_or_default().to_string();
         let signer = standardwebhooks::Webhook::new(secret.expose())

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,7 @@ use serde_json::{json, Value};
 use super::metrics::Metrics;
 use super::{error, ledger_unavailable, none_eligible_status, unavailable_message, App, Early};
 use crate::exec::{Generation, Router, LEDGER_ERROR};
-use crate::jobs::runner::{public, Cancelled, SubmitError};
+use crate::jobs::runner::{public, Cancelled, NewJob, SubmitError};
 use crate::jobs::Job;
 use crate::ledger::Store;
 use crate::request::Request;
@@ -27,7 +28,6 @@ const WAIT: Duration = Duration::from_secs(24 * 3600);
 /// A job request: the generation request, and where its end state goes.
 pub(super) struct Submission {
     pub request: Request,
-    pub body: Value,
     pub webhook: Option<String>,
 }
 
@@ -53,31 +53,49 @@ pub(super) fn parse(app: &App, router: &Router, bytes: &Bytes) -> Result<Submiss
             ))
         }
     };
-    let request = Request::from_map(router.policy(), map.clone())
-        .map_err(|e| bad(&e.field, e.to_string()))?;
-    Ok(Submission {
-        request,
-        body: Value::Object(map),
-        webhook,
-    })
+    if let Some(url) = &webhook {
+        reqwest::Url::parse(url)
+            .map_err(|e| bad("webhook_url", format!("`{url}` is not a URL ({e})")))?;
+    }
+    let request =
+        Request::from_map(router.policy(), map).map_err(|e| bad(&e.field, e.to_string()))?;
+    Ok(Submission { request, webhook })
 }
 
 /// Submits a parsed job request.
 pub(super) async fn submit(app: &App, s: &Submission) -> Result<Job, Early> {
-    app.runner
-        .submit(s.body.clone(), &s.request, s.webhook.clone())
-        .await
-        .map_err(|e| {
-            Box::new(match e {
-                SubmitError::ShuttingDown => {
-                    error(StatusCode::SERVICE_UNAVAILABLE, None, &e.to_string())
-                }
-                SubmitError::Webhook(w) => {
-                    error(StatusCode::BAD_REQUEST, Some("webhook_url"), &w.0)
-                }
-                SubmitError::Store(e) => ledger_unavailable(e),
-            })
+    submit_new(
+        app,
+        NewJob {
+            request: s.request.clone(),
+            webhook: s.webhook.clone(),
+            target: None,
+            api: None,
+        },
+    )
+    .await
+}
+
+/// Submits a job; its errors as HTTP answers.
+pub(super) async fn submit_new(app: &App, new: NewJob) -> Result<Job, Early> {
+    app.runner.submit(new).await.map_err(|e| {
+        Box::new(match e {
+            SubmitError::ShuttingDown => {
+                error(StatusCode::SERVICE_UNAVAILABLE, None, &e.to_string())
+            }
+            SubmitError::Webhook(w) => {
+                let status = if w.forbidden {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                error(status, Some("webhook_url"), &w.message)
+            }
+            // As OpenAI answers an unknown model: the resource does not exist.
+            SubmitError::UnknownTarget(m) => error(StatusCode::NOT_FOUND, Some("model"), &m),
+            SubmitError::Store(e) => ledger_unavailable(e),
         })
+    })
 }
 
 /// The generation a job's record holds.
@@ -201,9 +219,42 @@ pub struct Page {
     limit: Option<usize>,
 }
 
+/// A page's size: 1 to 100, default 20.
+pub(super) fn page_size(limit: Option<usize>) -> Result<usize, Early> {
+    match limit.unwrap_or(20) {
+        n @ 1..=100 => Ok(n),
+        n => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some("limit"),
+            &format!("`limit` is {n}; give 1 to 100"),
+        ))),
+    }
+}
+
+/// A query string, or a JSON 400 naming what is wrong with it.
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Early> {
+    q.map(|Query(t)| t).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some("(query)"),
+            &format!("the query string cannot be read: {}", e.body_text()),
+        ))
+    })
+}
+
 /// `GET /v1/jobs?after=ID&limit=N`: newest first.
-pub async fn list(AxState(app): AxState<Arc<App>>, Query(page): Query<Page>) -> Response {
-    let limit = page.limit.unwrap_or(20).clamp(1, 100);
+pub async fn list(
+    AxState(app): AxState<Arc<App>>,
+    page: Result<Query<Page>, QueryRejection>,
+) -> Response {
+    let page = match query(page) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let limit = match page_size(page.limit) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
     match app.store.list_jobs(page.after.as_deref(), limit + 1).await {
         Ok(mut jobs) => {
             let has_more = jobs.len() > limit;

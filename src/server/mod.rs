@@ -19,6 +19,7 @@ mod admin;
 pub mod body;
 mod jobs;
 pub mod metrics;
+pub mod videos;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,7 +43,7 @@ use crate::jobs::runner::Runner;
 use crate::ledger::guard::Guarded;
 use crate::ledger::{Month, Store};
 use crate::policy::{LoadOptions, Policy};
-use crate::request::{Request, MAX_REQUEST_BYTES};
+use crate::request::MAX_REQUEST_BYTES;
 use metrics::Metrics;
 
 /// Environment lookups, shared by reloads.
@@ -305,6 +306,12 @@ pub fn routes(app: Arc<App>) -> axum::Router {
         .route("/v1/generate", post(jobs::generate))
         .route("/v1/jobs", post(jobs::create).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::show).delete(jobs::cancel))
+        .route("/v1/videos", post(videos::create).get(videos::list))
+        .route(
+            "/v1/videos/{id}",
+            get(videos::retrieve).delete(videos::delete),
+        )
+        .route("/v1/videos/{id}/content", get(videos::content))
         .route("/v1/backends", get(backends))
         .route("/v1/budget", get(budget))
         .route("/metrics", get(metrics_text))
@@ -336,23 +343,6 @@ fn error(status: StatusCode, field: Option<&str>, message: &str) -> Response {
 /// A response, boxed: handlers return it early from helper functions.
 type Early = Box<Response>;
 
-fn parse_request(router: &Router, body: &Bytes) -> Result<Request, Early> {
-    let text = std::str::from_utf8(body).map_err(|_| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            Some("(body)"),
-            "the body is not UTF-8",
-        ))
-    })?;
-    Request::from_json(router.policy(), text).map_err(|e| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            Some(&e.field),
-            &e.to_string(),
-        ))
-    })
-}
-
 fn unavailable_message(e: impl std::fmt::Display) -> String {
     format!("the ledger is unavailable, so nothing can be spent (fail closed): {e}")
 }
@@ -376,7 +366,8 @@ fn explained(status: StatusCode, e: &Explanation, fresh: Freshness) -> Response 
     (status, Json(body)).into_response()
 }
 
-/// 402 when the budget is what stops every backend, 503 otherwise.
+/// 402 when the budget is what stops every backend; 503 when a backend is out of service;
+/// 409 when the request asks for what no backend offers.
 fn none_eligible_status(e: &Explanation) -> StatusCode {
     let budget_blocked = e
         .backends
@@ -388,17 +379,33 @@ fn none_eligible_status(e: &Explanation) -> StatusCode {
                 .iter()
                 .all(|r| r.contains("priority_") || r.contains("disabled"))
     });
+    // A backend out of service (breaker open, key missing, disabled) makes it a matter of
+    // time: 503, retry later. Otherwise the request itself asks for what no backend offers
+    // (a quality threshold above every backend's, a priority none serves): 409, and
+    // retrying it unchanged will not help.
+    let out_of_service = |r: &String| {
+        r.contains("circuit breaker") || r.contains("is not set") || r.contains("disabled")
+    };
     if budget_blocked && all_budget {
         StatusCode::PAYMENT_REQUIRED
-    } else {
+    } else if e
+        .backends
+        .iter()
+        .filter(|b| !b.eligible)
+        .any(|b| b.reasons.iter().any(out_of_service))
+    {
         StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::CONFLICT
     }
 }
 
 async fn decide(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
     let router = app.router();
-    let request = match parse_request(&router, &body) {
-        Ok(r) => r,
+    // The same body as /v1/generate (its `webhook_url` is read and left aside: deciding
+    // calls nothing).
+    let request = match jobs::parse(&app, &router, &body) {
+        Ok(s) => s.request,
         Err(resp) => return *resp,
     };
     match router.explain(&request).await {
