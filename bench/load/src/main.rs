@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod takeover;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -43,6 +45,18 @@ enum Mode {
         /// The JSON body.
         #[arg(long)]
         body: String,
+    },
+    /// Kill a job's owner mid-job and time until another replica polls it again.
+    Takeover {
+        /// The genroute binary.
+        #[arg(long)]
+        bin: String,
+        /// A Redis URL the replicas share.
+        #[arg(long)]
+        redis: String,
+        /// How many takeovers to time.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Send N requests at once and time each answer; probe /healthz meanwhile.
     Burst {
@@ -175,6 +189,7 @@ async fn main() {
             probe_secs,
             probe_ms,
         } => burst(url, requests, path, body, probe_secs, probe_ms).await,
+        Mode::Takeover { bin, redis, rounds } => takeover::run(bin, redis, rounds).await,
     }
 }
 
