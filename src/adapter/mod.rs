@@ -42,6 +42,9 @@ pub mod vertex;
 use std::fmt;
 use std::time::Duration;
 
+/// A boxed future borrowing its adapter.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 use crate::num::Fixed;
 use crate::policy::{Backend, Protocol};
 
@@ -341,14 +344,14 @@ impl Adapter {
         job: &JobSpec,
         within: std::time::Duration,
     ) -> Result<Handle, Failure> {
-        let run = async {
-            match self {
-                Adapter::Vertex(a) => a.create(job).await,
-                Adapter::Gemini(a) => a.create(job).await,
-                Adapter::PixVerse(a) => a.create(job).await,
-                Adapter::OpenAi(a) => a.create(job).await,
-                Adapter::Simulated(a) => a.create(job).await,
-            }
+        // Boxed per adapter: a job in flight holds the future of its own adapter, not room for
+        // the largest of them (a simulated job needs a few bytes; 10,000 of them in flight).
+        let run: BoxFuture<'_, Result<Handle, Failure>> = match self {
+            Adapter::Vertex(a) => Box::pin(a.create(job)),
+            Adapter::Gemini(a) => Box::pin(a.create(job)),
+            Adapter::PixVerse(a) => Box::pin(a.create(job)),
+            Adapter::OpenAi(a) => Box::pin(a.create(job)),
+            Adapter::Simulated(a) => Box::pin(a.create(job)),
         };
         self.bounded(run, within, job.deadline).await
     }
@@ -362,14 +365,12 @@ impl Adapter {
         job: &JobSpec,
         within: std::time::Duration,
     ) -> Outcome {
-        let run = async {
-            match self {
-                Adapter::Vertex(a) => a.resume(handle, job).await,
-                Adapter::Gemini(a) => a.resume(handle, job).await,
-                Adapter::PixVerse(a) => a.resume(handle, job).await,
-                Adapter::OpenAi(a) => a.resume(handle, job).await,
-                Adapter::Simulated(a) => a.resume(handle, job).await,
-            }
+        let run: BoxFuture<'_, Outcome> = match self {
+            Adapter::Vertex(a) => Box::pin(a.resume(handle, job)),
+            Adapter::Gemini(a) => Box::pin(a.resume(handle, job)),
+            Adapter::PixVerse(a) => Box::pin(a.resume(handle, job)),
+            Adapter::OpenAi(a) => Box::pin(a.resume(handle, job)),
+            Adapter::Simulated(a) => Box::pin(a.resume(handle, job)),
         };
         self.bounded(run, within, job.deadline).await
     }

@@ -218,7 +218,10 @@ impl Router {
                         return Walked::InDoubt(out);
                     }
                     Phase::Created => match steps.get(c.step) {
-                        Some(step) => (self.follow(request, request_id, step, &c).await, c.step),
+                        Some(step) => (
+                            Box::pin(self.follow(request, request_id, step, &c)).await,
+                            c.step,
+                        ),
                         None => {
                             tracing::error!(
                                 step = c.step,
@@ -230,15 +233,17 @@ impl Router {
                 },
                 None => {
                     let i = next;
+                    // Boxed, here and below: a walk in flight holds only the future of the
+                    // step it is in (10,000 jobs in flight each hold one).
                     (
-                        self.attempt(
+                        Box::pin(self.attempt(
                             request,
                             request_id,
                             &steps[i],
                             i,
                             out.attempts.len() as u32 + 1,
                             progress,
-                        )
+                        ))
                         .await,
                         i,
                     )
@@ -470,7 +475,7 @@ impl Router {
                 if !progress.current(&current).await {
                     return None;
                 }
-                self.follow(request, request_id, step, &current).await
+                Box::pin(self.follow(request, request_id, step, &current)).await
             }
             Err(f) => Some(self.settle(b, request_id, attempt, &current, Err(f)).await),
         }
@@ -532,7 +537,7 @@ impl Router {
                 }
             }
         }
-        Some(self.settle(b, request_id, attempt, c, outcome).await)
+        Some(Box::pin(self.settle(b, request_id, attempt, c, outcome)).await)
     }
 
     /// Records an attempt's outcome in the ledger and its breaker; saves its video.

@@ -114,7 +114,8 @@ pub struct Runner {
     router: RouterSource,
     opts: Options,
     running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
-    ended: tokio::sync::broadcast::Sender<String>,
+    /// One notice per job that someone waits for, fired when it ends here.
+    waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     accepting: AtomicBool,
     on_end: Option<OnEnd>,
 }
@@ -158,7 +159,7 @@ impl Runner {
             router,
             opts,
             running: Mutex::new(HashMap::new()),
-            ended: tokio::sync::broadcast::channel(1024).0,
+            waiters: Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
             on_end,
         })
@@ -168,7 +169,19 @@ impl Runner {
         if let Some(f) = &self.on_end {
             f(job);
         }
-        let _ = self.ended.send(job.id.clone());
+        self.wake(&job.id);
+    }
+
+    /// Wakes whoever waits for job `id`.
+    fn wake(&self, id: &str) {
+        let waiter = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        if let Some(n) = waiter {
+            n.notify_waiters();
+        }
     }
 
     /// This replica's name.
@@ -353,7 +366,7 @@ impl Runner {
             let id = job.id.clone();
             me.drive(job).await;
             me.running().remove(&id);
-            let _ = me.ended.send(id);
+            me.wake(&id);
         });
         running.insert(id, task.abort_handle());
     }
@@ -450,30 +463,48 @@ impl Runner {
     }
 
     /// Waits until job `id` has ended (whichever replica drives it), for at most `limit`.
+    /// A job driven here wakes its waiter when it ends; one driven elsewhere is read again
+    /// at growing intervals (from a second, to thirty).
     pub async fn wait(&self, id: &str, limit: Duration) -> Result<Option<Job>, LedgerError> {
-        let mut ended = self.ended.subscribe();
+        let result = self.wait_inner(id, limit).await;
+        // The last waiter of a job that ended elsewhere takes its notice away.
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        if waiters.get(id).is_some_and(|n| Arc::strong_count(n) == 1) {
+            waiters.remove(id);
+        }
+        result
+    }
+
+    async fn wait_inner(&self, id: &str, limit: Duration) -> Result<Option<Job>, LedgerError> {
         let deadline = tokio::time::Instant::now() + limit;
+        let mut every = Duration::from_secs(1);
         loop {
+            let notice = self
+                .waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(id.to_string())
+                .or_default()
+                .clone();
+            let woken = notice.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let job = self.store.job(id).await?;
             match &job {
                 Some(j) if j.state.is_final() => return Ok(job),
                 None => return Ok(None),
                 _ => {}
             }
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return Ok(job);
             }
-            // Ours end with a notice; another replica's are read again each second.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                loop {
-                    match ended.recv().await {
-                        Ok(done) if done == id => return,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                        _ => {}
-                    }
-                }
-            })
-            .await;
+            let here = self.running().contains_key(id);
+            let nap = if here { Duration::from_secs(30) } else { every };
+            let _ = tokio::time::timeout(nap.min(deadline - now), woken).await;
+            if !here {
+                every = (every * 2).min(Duration::from_secs(30));
+            }
         }
     }
 
@@ -669,6 +700,11 @@ impl Progress for Recorder<'_> {
     async fn current(&mut self, current: &Current) -> bool {
         self.job.state = JobState::Running;
         self.job.current = Some(current.clone());
+        if current.phase == Phase::Reserved {
+            // Not written: if this replica dies before the sent mark, the reservation was never
+            // sent and is released at its expiry, and the record still says the step is to do.
+            return true;
+        }
         match self.save().await {
             Some(saved) => saved,
             // Before a create call, an unrecorded step could not be resumed: stop, and let
@@ -687,6 +723,12 @@ impl Progress for Recorder<'_> {
             .cost_usd
             .checked_add(attempt.cost_usd)
             .unwrap_or(self.job.cost_usd);
+        if next_step >= self.job.steps.len() {
+            // The walk ends here, and the job's end is written next. Were this replica to die
+            // in between, the record still names the handle: the next owner follows it to the
+            // same end, and the ledger refuses to settle it twice.
+            return true;
+        }
         self.save().await.unwrap_or(true)
     }
 }

@@ -163,11 +163,12 @@ pub async fn generate(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response 
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let job = match submit(&app, &s).await {
-        Ok(j) => j,
+    // Only the id is kept while waiting (10,000 waiting clients hold one each).
+    let id = match submit(&app, &s).await {
+        Ok(j) => j.id,
         Err(r) => return *r,
     };
-    match app.runner.wait(&job.id, WAIT).await {
+    match app.runner.wait(&id, WAIT).await {
         Ok(Some(done)) if done.state.is_final() => {
             let (status, body) = answer(&router, &s.request, &done).await;
             (status, Json(body)).into_response()
@@ -175,10 +176,7 @@ pub async fn generate(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response 
         Ok(_) => error(
             StatusCode::GATEWAY_TIMEOUT,
             None,
-            &format!(
-                "job `{}` is still running; read it at /v1/jobs/{}",
-                job.id, job.id
-            ),
+            &format!("job `{id}` is still running; read it at /v1/jobs/{id}"),
         ),
         Err(e) => ledger_unavailable(e),
     }
