@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Json;
 use genroute::adapter::{
-    gemini::Gemini, http_client, openai::OpenAi, pixverse::PixVerse, vertex::Vertex,
+    gemini::Gemini, http_client, pixverse::PixVerse, vertex::Vertex, videos::Videos,
 };
 use genroute::adapter::{Adapter, Endpoint, FailureClass, JobSpec, Outcome, Secret, Video};
 use serde_json::{json, Value};
@@ -487,16 +487,27 @@ async fn pixverse_error_codes_and_statuses() {
 
 // ---------------------------------------------------------------- /v1/videos
 
-async fn videos_create(State(s): State<Stub>, headers: HeaderMap, body: Bytes) -> Response {
+async fn videos_create(
+    State(s): State<Stub>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     s.saw(format!("auth:{}", auth.as_deref().unwrap_or("none")));
     s.saw("create");
-    let body: Value = serde_json::from_slice(&body).unwrap();
+    // The default dialect sends multipart form, as the openai package does.
+    let mut body = HashMap::new();
+    while let Some(field) = form.next_field().await.unwrap() {
+        let name = field.name().unwrap().to_string();
+        body.insert(name, field.text().await.unwrap());
+    }
     assert_eq!(body["seconds"], "8");
     assert_eq!(body["size"], "1280x720");
+    assert_eq!(body["model"], "CogVideoX-5b");
+    assert_eq!(body["negative_prompt"], "blur");
     match s.scenario().as_str() {
         "limited" => (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": {"code": "rate_limit_exceeded"}}))).into_response(),
         "bad_gateway" => (StatusCode::BAD_GATEWAY, "upstream connect error").into_response(),
@@ -554,15 +565,17 @@ async fn videos(scenario: &str, key: Option<&str>) -> (Outcome, Stub) {
         .fallback(any(|| async { StatusCode::NOT_FOUND }))
         .with_state(stub.clone());
     let url = serve(app).await;
-    let a = OpenAi {
+    let a = Videos {
         endpoint: endpoint(&url, key),
         client: http_client(),
+        dialect: Default::default(),
+        parameters: Vec::new(),
     };
     let mut j = job("CogVideoX-5b");
     if scenario == "slow_poll" {
         j.deadline = Duration::from_millis(300);
     }
-    (Adapter::OpenAi(a).generate(&j).await, stub)
+    (Adapter::Videos(a).generate(&j).await, stub)
 }
 
 #[tokio::test]
@@ -615,7 +628,9 @@ async fn videos_api_failure_modes() {
             (*expected, *in_doubt),
             "{scenario}: {f:?}"
         );
-        assert_eq!(stub.count("create"), 1);
+        // A 429 made no job: the create is asked again (twice within the 3 s deadline).
+        let creates = if *scenario == "limited" { 3 } else { 1 };
+        assert_eq!(stub.count("create"), creates, "{scenario}");
         messages.insert(*scenario, f.message);
     }
     assert!(messages["failed"].contains("refused"));

@@ -142,6 +142,8 @@ pub enum Polled<T> {
     /// The server answered with a success status but a body that cannot be read; asking
     /// again is fine a few times (see [`MAX_UNREADABLE_POLLS`]).
     Unreadable(Failure, Option<Duration>),
+    /// The connection was refused: nothing listens there (see [`MAX_UNREACHABLE_POLLS`]).
+    Down(String),
 }
 
 /// How many unreadable poll replies in a row end the job. A server that keeps answering
@@ -150,16 +152,40 @@ pub enum Polled<T> {
 /// which do pass, are still waited out until the deadline.
 pub const MAX_UNREADABLE_POLLS: u32 = 5;
 
+/// How many refused connections in a row (across the growing back-off) end the job. A server
+/// that was killed refuses every connection; a self-hosted worker that died mid-job is not
+/// coming back with the job, so its attempt ends (in doubt) and the request falls back
+/// instead of waiting for the deadline. Timeouts and resets are still waited out.
+pub const MAX_UNREACHABLE_POLLS: u32 = 5;
+
 /// Sends one poll request. Polls are safe to repeat, so only a definite error status fails.
 pub async fn poll_json<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
     timeout: Duration,
     what: &str,
 ) -> Result<Polled<T>, Failure> {
-    let Ok(reply) = send(request, timeout).await else {
-        return Ok(Polled::Again(None));
+    poll_reply(request, timeout, what, false).await
+}
+
+/// One poll. With `read_errors`, an error status whose body reads as `T` is an answer (a
+/// server that reports a failed job with its HTTP status).
+async fn poll_reply<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    what: &str,
+    read_errors: bool,
+) -> Result<Polled<T>, Failure> {
+    let reply = match send(request, timeout).await {
+        Ok(reply) => reply,
+        Err(Transport::Connect(m)) => return Ok(Polled::Down(m)),
+        Err(Transport::Unknown(_)) => return Ok(Polled::Again(None)),
     };
     let hint = poll_hint(&reply.headers);
+    if read_errors && !reply.status.is_success() {
+        if let Ok(v) = serde_json::from_slice::<T>(&reply.body) {
+            return Ok(Polled::Ready(v, hint));
+        }
+    }
     if classify_status(reply.status) == FailureClass::Retryable && !reply.status.is_success() {
         return Ok(Polled::Again(hint));
     }
@@ -177,6 +203,7 @@ pub struct Poller {
     backoff: Backoff,
     hint: Option<Duration>,
     unreadable: u32,
+    down: u32,
 }
 
 impl Poller {
@@ -186,6 +213,7 @@ impl Poller {
             backoff: Backoff::new(first, max),
             hint,
             unreadable: 0,
+            down: 0,
         }
     }
 
@@ -198,8 +226,32 @@ impl Poller {
         timeout: Duration,
         what: &str,
     ) -> Result<Option<T>, Failure> {
+        self.poll_inner(request, timeout, what, false).await
+    }
+
+    /// [`Poller::poll`], reading an error status's body as `T` when it can be.
+    pub async fn poll_reading_errors<T: serde::de::DeserializeOwned>(
+        &mut self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Option<T>, Failure> {
+        self.poll_inner(request, timeout, what, true).await
+    }
+
+    async fn poll_inner<T: serde::de::DeserializeOwned>(
+        &mut self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+        what: &str,
+        read_errors: bool,
+    ) -> Result<Option<T>, Failure> {
         tokio::time::sleep(self.backoff.next_delay(self.hint)).await;
-        Ok(match poll_json(request, timeout, what).await? {
+        let polled = poll_reply(request, timeout, what, read_errors).await?;
+        if !matches!(polled, Polled::Down(_)) {
+            self.down = 0;
+        }
+        Ok(match polled {
             Polled::Ready(v, hint) => {
                 self.hint = hint;
                 self.unreadable = 0;
@@ -207,6 +259,17 @@ impl Poller {
             }
             Polled::Again(hint) => {
                 self.hint = hint;
+                None
+            }
+            Polled::Down(message) => {
+                self.hint = None;
+                self.down += 1;
+                if self.down >= MAX_UNREACHABLE_POLLS {
+                    return Err(Failure::new(
+                        FailureClass::Retryable,
+                        format!("{what}: {message} ({} times in a row)", self.down),
+                    ));
+                }
                 None
             }
             Polled::Unreadable(failure, hint) => {

@@ -29,15 +29,19 @@
 //! whose owner died, and never submits it again. [`Adapter::cancel`] stops a job at the
 //! provider where the protocol offers it (`/v1/videos` DELETE).
 //!
+//! **A server that is gone ends the attempt.** Polls ride out timeouts and 5xx until the
+//! deadline, but [`http::MAX_UNREACHABLE_POLLS`] refused connections in a row end it (in
+//! doubt): a self-hosted worker killed mid-job will not come back with the job.
+//!
 //! Secrets live in [`Secret`], whose `Debug` and `Display` print `***`. No adapter puts a key
 //! into an error message, a log line or a trace attribute.
 
 pub mod gemini;
 pub mod http;
-pub mod openai;
 pub mod pixverse;
 pub mod simulated;
 pub mod vertex;
+pub mod videos;
 
 use std::fmt;
 use std::time::Duration;
@@ -246,8 +250,8 @@ pub enum Adapter {
     Gemini(gemini::Gemini),
     /// PixVerse.
     PixVerse(pixverse::PixVerse),
-    /// OpenAI-style `/v1/videos`.
-    OpenAi(openai::OpenAi),
+    /// The `/v1/videos` job API (genroute's worker, vLLM-Omni, SGLang, gateways).
+    Videos(videos::Videos),
     /// In-process simulation.
     Simulated(simulated::Simulated),
 }
@@ -275,7 +279,7 @@ impl Adapter {
             message,
         };
         let protocol = backend.protocol().ok_or_else(|| {
-            err("`api.protocol` is not set; use vertex, gemini, pixverse or openai".into())
+            err("`api.protocol` is not set; use vertex, gemini, pixverse or videos".into())
         })?;
         if protocol == Protocol::Simulated {
             return Ok(Adapter::Simulated(simulated::Simulated::new(backend)));
@@ -324,7 +328,12 @@ impl Adapter {
             }
             Protocol::Gemini => Adapter::Gemini(gemini::Gemini { endpoint, client }),
             Protocol::PixVerse => Adapter::PixVerse(pixverse::PixVerse { endpoint, client }),
-            Protocol::OpenAi => Adapter::OpenAi(openai::OpenAi { endpoint, client }),
+            Protocol::Videos => Adapter::Videos(videos::Videos {
+                endpoint,
+                client,
+                dialect: api.dialect,
+                parameters: api.parameters.clone(),
+            }),
             Protocol::Simulated => Adapter::Simulated(simulated::Simulated::new(backend)),
         })
     }
@@ -350,7 +359,7 @@ impl Adapter {
             Adapter::Vertex(a) => Box::pin(a.create(job)),
             Adapter::Gemini(a) => Box::pin(a.create(job)),
             Adapter::PixVerse(a) => Box::pin(a.create(job)),
-            Adapter::OpenAi(a) => Box::pin(a.create(job)),
+            Adapter::Videos(a) => Box::pin(a.create(job, within)),
             Adapter::Simulated(a) => Box::pin(a.create(job)),
         };
         self.bounded(run, within, job.deadline).await
@@ -369,7 +378,7 @@ impl Adapter {
             Adapter::Vertex(a) => Box::pin(a.resume(handle, job)),
             Adapter::Gemini(a) => Box::pin(a.resume(handle, job)),
             Adapter::PixVerse(a) => Box::pin(a.resume(handle, job)),
-            Adapter::OpenAi(a) => Box::pin(a.resume(handle, job)),
+            Adapter::Videos(a) => Box::pin(a.resume(handle, job)),
             Adapter::Simulated(a) => Box::pin(a.resume(handle, job)),
         };
         self.bounded(run, within, job.deadline).await
@@ -378,7 +387,7 @@ impl Adapter {
     /// Cancels a created job at the provider, where the protocol offers it.
     pub async fn cancel(&self, handle: &Handle, job: &JobSpec) -> Cancel {
         match self {
-            Adapter::OpenAi(a) => match a.cancel(handle).await {
+            Adapter::Videos(a) => match a.cancel(handle).await {
                 Cancel::Failed(m) => Cancel::Failed(self.redact(&m)),
                 c => c,
             },
@@ -419,7 +428,7 @@ impl Adapter {
             Adapter::Vertex(a) => a.endpoint.key.as_ref(),
             Adapter::Gemini(a) => a.endpoint.key.as_ref(),
             Adapter::PixVerse(a) => a.endpoint.key.as_ref(),
-            Adapter::OpenAi(a) => a.endpoint.key.as_ref(),
+            Adapter::Videos(a) => a.endpoint.key.as_ref(),
             Adapter::Simulated(_) => None,
         };
         match key {

@@ -556,7 +556,15 @@ impl Router {
             Ok(success) => {
                 let saved = match &success.video {
                     Video::Uri(u) => Ok(u.clone()),
-                    Video::Bytes { data, mime } => self.sink.store(request_id, data, mime),
+                    // A file write can stall (a slow or full disk): off the async workers.
+                    Video::Bytes { data, mime } => {
+                        let sink = self.sink.clone();
+                        let (rid, data, mime) =
+                            (request_id.to_string(), data.clone(), mime.clone());
+                        tokio::task::spawn_blocking(move || sink.store(&rid, &data, &mime))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("the save task failed: {e}")))
+                    }
                 };
                 let recorded = self.store.commit(id, done).await;
                 attempt.cost_usd = c.cost;

@@ -565,6 +565,7 @@ impl Loader<'_> {
                 );
             }
         }
+        let (dialect, parameters) = self.videos_api(name, b.api.as_ref());
         let simulation = self.simulation(name, b);
         let key_missing = b
             .api
@@ -584,7 +585,11 @@ impl Loader<'_> {
             prompt_adherence: b.quality.prompt_adherence,
             avg_latency: b.performance.avg_generation_time_seconds,
             max_latency: b.performance.max_generation_time_seconds,
-            api: b.api.as_ref().map(api),
+            api: b.api.as_ref().map(|a| Api {
+                dialect,
+                parameters,
+                ..api(a)
+            }),
             criteria: criteria(&b.selection_criteria),
             models,
             breaker: breaker(b.circuit_breaker.as_ref()),
@@ -593,6 +598,81 @@ impl Loader<'_> {
             allow: self.allow_list(&b.allow, &[key("backends"), key(name), key("allow")]),
             default_cost: Fixed::ZERO,
         }
+    }
+
+    /// `api.dialect` and `api.parameters`: only for the `videos` protocol, a known dialect,
+    /// and fields that dialect knows, of their type.
+    fn videos_api(
+        &mut self,
+        name: &str,
+        a: Option<&RawApi>,
+    ) -> (super::api::Dialect, Vec<(String, super::api::Param)>) {
+        use super::api::{check_parameters, Dialect};
+        let Some(a) = a else {
+            return (Dialect::default(), Vec::new());
+        };
+        let path = |k: &str| vec![key("backends"), key(name), key("api"), key(k)];
+        let videos =
+            a.protocol.as_deref().and_then(super::Protocol::parse) == Some(super::Protocol::Videos);
+        let mut dialect = Dialect::default();
+        let mut unknown = false;
+        if let Some(d) = &a.dialect {
+            match Dialect::parse(d) {
+                Some(parsed) => dialect = parsed,
+                None => {
+                    unknown = true;
+                    let near = did_you_mean(d, Dialect::NAMES).or_else(|| {
+                        Dialect::NAMES
+                            .into_iter()
+                            .find(|n| n.starts_with(d.as_str()))
+                    });
+                    let help = match near {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("use one of {}", ticks(&Dialect::NAMES)),
+                    };
+                    self.error_at(
+                        &path("dialect"),
+                        "unknown-dialect",
+                        format!("unknown dialect `{d}`"),
+                        "not a dialect",
+                        &help,
+                    );
+                }
+            }
+        }
+        for (k, given) in [
+            ("dialect", a.dialect.is_some()),
+            ("parameters", !a.parameters.is_empty()),
+        ] {
+            if given && !videos && a.protocol.is_some() {
+                self.error_at(
+                    &path(k),
+                    "not-for-protocol",
+                    format!("`api.{k}` applies to the `videos` protocol only"),
+                    "not used by this protocol",
+                    "remove it, or set `protocol: videos`",
+                );
+            }
+        }
+        if unknown {
+            // The fields depend on the dialect: checking them against another would mislead.
+            return (dialect, Vec::new());
+        }
+        let (params, problems) = check_parameters(dialect, &a.parameters);
+        for p in problems {
+            let mut at = path("parameters");
+            at.push(key(&p.name));
+            if p.at_key {
+                let mut d = Diagnostic::error(p.code, p.message).help(&p.help);
+                if let Some(n) = self.tree.as_ref().and_then(|t| t.key_at(&at)) {
+                    d = d.at(n.range.clone(), p.label);
+                }
+                self.diags.push(d);
+            } else {
+                self.error_at(&at, p.code, p.message, p.label, &p.help);
+            }
+        }
+        (dialect, params)
     }
 
     fn simulation(&mut self, name: &str, b: &RawBackend) -> Option<super::Simulation> {
@@ -1125,6 +1205,8 @@ fn api(a: &RawApi) -> Api {
             .collect(),
         auth_type: a.auth_type.clone(),
         key_env: a.key_env.clone(),
+        dialect: super::api::Dialect::default(),
+        parameters: Vec::new(),
     }
 }
 

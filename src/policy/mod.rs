@@ -5,6 +5,7 @@
 //! arguments: [`raw`] mirrors the file, and [`load`] resolves and validates it into a
 //! [`Policy`] while collecting every diagnostic it can find.
 
+pub mod api;
 pub mod fmt;
 pub mod load;
 pub mod raw;
@@ -121,15 +122,16 @@ pub enum Protocol {
     Gemini,
     /// PixVerse OpenAPI v2.
     PixVerse,
-    /// The OpenAI-style `/v1/videos` API (Sora; self-hosted CogVideoX and Mochi servers).
-    OpenAi,
+    /// The `/v1/videos` job API: genroute's worker, vLLM-Omni, SGLang Diffusion and gateways,
+    /// each in its [`api::Dialect`]. `openai` is accepted as another name for it.
+    Videos,
     /// In-process simulation, for dry runs, demos and tests.
     Simulated,
 }
 
 impl Protocol {
     /// Names as written in `api.protocol`.
-    pub const NAMES: [&'static str; 4] = ["vertex", "gemini", "pixverse", "openai"];
+    pub const NAMES: [&'static str; 4] = ["vertex", "gemini", "pixverse", "videos"];
 
     /// Parses an `api.protocol` value.
     pub fn parse(s: &str) -> Option<Protocol> {
@@ -137,7 +139,8 @@ impl Protocol {
             "vertex" => Protocol::Vertex,
             "gemini" => Protocol::Gemini,
             "pixverse" => Protocol::PixVerse,
-            "openai" => Protocol::OpenAi,
+            // The name it had before self-hosted servers became its main users.
+            "videos" | "openai" => Protocol::Videos,
             _ => return None,
         })
     }
@@ -201,6 +204,10 @@ pub struct Api {
     pub auth_type: Option<String>,
     /// Environment variable that holds the key.
     pub key_env: Option<String>,
+    /// The `/v1/videos` server's dialect (`videos` protocol only).
+    pub dialect: api::Dialect,
+    /// Fields sent on every create call (`videos` protocol only), checked at load.
+    pub parameters: Vec<(String, api::Param)>,
 }
 
 /// A backend's cost.

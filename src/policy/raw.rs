@@ -205,7 +205,7 @@ pub struct RawPerformance {
 /// `api:`
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct RawApi {
-    /// Wire protocol: `vertex`, `gemini`, `pixverse` or `openai`.
+    /// Wire protocol: `vertex`, `gemini`, `pixverse` or `videos` (also written `openai`).
     #[serde(default)]
     pub protocol: Option<String>,
     /// Base URL.
@@ -235,6 +235,14 @@ pub struct RawApi {
     /// The environment variable that holds the key.
     #[serde(default)]
     pub key_env: Option<String>,
+    /// `videos` protocol: the server's dialect, `openai` (default: multipart form; genroute's
+    /// worker and gateways), `vllm-omni` (form fields) or `sglang` (JSON).
+    #[serde(default)]
+    pub dialect: Option<String>,
+    /// `videos` protocol: fields sent on every create call, e.g. `num_frames: 49`,
+    /// `size: 720x480`, `num_inference_steps: 50`; checked against the dialect's fields.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
 }
 
 /// `selection_criteria:`
