@@ -203,9 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from --model, never the hub
-    from genroute_worker.pipeline import DiffusersRenderer, PipelineLoadError, quiet_progress_bars
-
-    quiet_progress_bars()
+    from genroute_worker.pipeline import DiffusersRenderer, PipelineLoadError
 
     log = logging.getLogger("genroute_worker")
     try:

@@ -229,6 +229,7 @@ class DiffusersRenderer:
         import torch
         from diffusers import DiffusionPipeline
 
+        quiet_progress_bars()
         dev = resolve_device(device)
         if cpu_offload and not dev.startswith("cuda"):
             raise PipelineLoadError("--cpu-offload needs a CUDA device (it offloads GPU memory)")

@@ -125,11 +125,11 @@ def _size(body: dict[str, Any], settings: Settings, info: PipelineInfo) -> tuple
     for name, v in (("width", width), ("height", height)):
         if v % multiple:
             lower = max(multiple, v - v % multiple)
-            field = "size" if size not in (None, "") else name
+            from_size = size not in (None, "")
             raise invalid(
-                field,
-                f"{name} {v} is not a multiple of {multiple} ({info.class_name}: VAE scale x patch "
-                f"size); use {lower} or {lower + multiple}",
+                "size" if from_size else name,
+                f"{f'{name} ' if from_size else ''}{v} is not a multiple of {multiple} "
+                f"({info.class_name}: VAE scale x patch size); use {lower} or {lower + multiple}",
             )
     return width, height
 
