@@ -75,6 +75,7 @@ class Job:
     started: float | None = None  # monotonic
     finished: float | None = None  # monotonic
     frames_made: int | None = None
+    seq: int = 0  # order of arrival in the queue
     extras: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
@@ -127,6 +128,7 @@ class JobManager:
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # oldest first
         self._queue: deque[Job] = deque()
         self._current: Job | None = None
+        self._seq = 0
         self._render_times: deque[float] = deque(maxlen=20)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="render", daemon=True)
@@ -165,6 +167,8 @@ class JobManager:
                 model=model,
                 created_at=int(time.time()),
             )
+            self._seq += 1
+            job.seq = self._seq
             self._jobs[job.id] = job
             self._queue.append(job)
             self.metrics.queue.set(len(self._queue))
@@ -235,7 +239,10 @@ class JobManager:
             if job.status == IN_PROGRESS:
                 left = mean * (1 - job.progress / 100)
             else:
-                left = mean * (list(self._queue).index(job) + 1 + (self._current is not None))
+                # Places ahead, from arrival order (O(1); cancelled jobs ahead make it an
+                # over-estimate, which is harmless for a hint).
+                ahead = job.seq - self._queue[0].seq if self._queue else 0
+                left = mean * (ahead + 1 + (self._current is not None))
             return int(min(ceiling, max(100, left * 1000)))
 
     def mean_render_seconds(self) -> float | None:
