@@ -6,7 +6,7 @@ same settings without importing argparse or torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -41,4 +41,3 @@ class Settings:
     log_level: str = "info"
     # Test-only: lets a prompt marker raise inside the pipeline's step callback.
     test_faults: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
