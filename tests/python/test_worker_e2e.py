@@ -31,11 +31,17 @@ sys.path.insert(0, str(ROOT / "worker" / "tests"))
 from serve import free_port, running_worker, worker_command, WORKER_SRC  # noqa: E402
 from tiny_models import build_cogvideox, build_mochi  # noqa: E402
 
+#: The worker's device: the CPU here; worker/scripts/gpu-check runs the same on CUDA.
+DEVICE = os.environ.get("GENROUTE_WORKER_TEST_DEVICE", "cpu")
+DTYPE = os.environ.get("GENROUTE_WORKER_TEST_DTYPE", "float32")
 #: What each backend asks its worker for: tiny sizes that render in well under a second.
 COG = {"size": "32x16", "num_frames": 9, "fps": 8, "num_inference_steps": 2}
 MOCHI = {"size": "16x32", "num_frames": 7, "fps": 30, "num_inference_steps": 2}
 #: Hundreds of real denoising steps: a job that is seen running.
 SLOW = {"size": "16x16", "num_frames": 9, "fps": 8, "num_inference_steps": 600}
+#: The key the shared CogVideoX worker wants (genroute reads it from WORKER_KEY).
+WORKER_KEY = "worker-key-e2e-SECRET"
+os.environ["WORKER_KEY"] = WORKER_KEY
 
 
 def decode(data: bytes) -> tuple[int, str]:
@@ -55,16 +61,18 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
 
 @pytest.fixture(scope="module")
 def cog(models):  # type: ignore[no-untyped-def]
-    with running_worker(models["cogvideox"], model_id="cogvideox-tiny", device="cpu",
-                        dtype="float32", queue_size=1, poll_after_ms=200,
-                        env={"GENROUTE_WORKER_TEST_FAULTS": "1"}) as url:
+    # With a key: genroute sends it as a Bearer token (api.key_env); /health stays open.
+    with running_worker(models["cogvideox"], model_id="cogvideox-tiny", device=DEVICE,
+                        dtype=DTYPE, queue_size=1, poll_after_ms=200,
+                        env={"GENROUTE_WORKER_TEST_FAULTS": "1",
+                             "GENROUTE_WORKER_API_KEY": WORKER_KEY}) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def mochi(models):  # type: ignore[no-untyped-def]
-    with running_worker(models["mochi"], model_id="mochi-tiny", device="cpu",
-                        dtype="float32", poll_after_ms=200) as url:
+    with running_worker(models["mochi"], model_id="mochi-tiny", device=DEVICE,
+                        dtype=DTYPE, poll_after_ms=200) as url:
         yield url
 
 
@@ -81,6 +89,7 @@ def backend(name: str, url: str, model: str, params: dict, priority: int) -> str
       protocol: videos
       dialect: openai
       base_url: "{url}"
+      key_env: WORKER_KEY
       poll_interval_seconds: 0.2
       parameters: {json.dumps(params)}
 """
@@ -118,8 +127,17 @@ def generate(policy_path: pathlib.Path, data: pathlib.Path, prompt: str) -> dict
         raise AssertionError(f"genroute generate: {out.stdout}\n{out.stderr}") from None
 
 
+def rejected(url: str) -> float:
+    """The worker's count of creates refused with 429."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("genroute_worker_jobs_total{") and 'outcome="rejected"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no rejected-jobs metric")
+
+
 def worker_jobs(url: str) -> list[dict]:
-    return httpx.get(f"{url}/v1/videos", params={"limit": 100}).json()["data"]
+    auth = {"Authorization": f"Bearer {WORKER_KEY}"}
+    return httpx.get(f"{url}/v1/videos", params={"limit": 100}, headers=auth).json()["data"]
 
 
 def test_generate_renders_cogvideox_and_mochi_into_a_saved_mp4(cog, mochi, tmp_path):  # type: ignore[no-untyped-def]
@@ -133,6 +151,9 @@ def test_generate_renders_cogvideox_and_mochi_into_a_saved_mp4(cog, mochi, tmp_p
         assert saved.parent.is_relative_to(tmp_path), saved
         assert decode(saved.read_bytes()) == (params["num_frames"], params["size"]), name
         assert g["cost_usd"] == 0.02
+        assert WORKER_KEY not in json.dumps(g)
+    # The keyed worker refuses a call without the key; genroute's carried it.
+    assert httpx.get(f"{cog}/v1/videos").status_code == 401
 
 
 def test_serve_runs_a_job_on_the_worker(cog, tmp_path):  # type: ignore[no-untyped-def]
@@ -175,8 +196,8 @@ def test_serve_runs_a_job_on_the_worker(cog, tmp_path):  # type: ignore[no-untyp
 
 def test_a_full_queue_is_waited_out(models, tmp_path):  # type: ignore[no-untyped-def]
     # A worker with room for one job waiting: one renders, one waits, the next create is 429.
-    with running_worker(models["cogvideox"], model_id="cogvideox-tiny", device="cpu",
-                        dtype="float32", queue_size=1, poll_after_ms=200) as url:
+    with running_worker(models["cogvideox"], model_id="cogvideox-tiny", device=DEVICE,
+                        dtype=DTYPE, queue_size=1, poll_after_ms=200) as url:
         slow = dict(SLOW, num_inference_steps=150, prompt="ahead in the queue")
         for _ in range(2):
             assert httpx.post(f"{url}/v1/videos", json=slow).status_code == 200
@@ -190,11 +211,13 @@ def test_a_full_queue_is_waited_out(models, tmp_path):  # type: ignore[no-untype
         assert len(g["attempts"]) == 1, g
         ours = [j for j in worker_jobs(url) if j["prompt"] == "a queue that drains"]
         assert [j["status"] for j in ours] == ["completed"], ours
+        # genroute's own create was refused at least once before it was taken.
+        assert rejected(url) >= 2, httpx.get(f"{url}/metrics").text
 
 
 def test_a_cancel_reaches_the_worker(models, tmp_path):  # type: ignore[no-untyped-def]
-    with running_worker(models["cogvideox"], model_id="cogvideox-tiny", device="cpu",
-                        dtype="float32", poll_after_ms=200) as url:
+    with running_worker(models["cogvideox"], model_id="cogvideox-tiny", device=DEVICE,
+                        dtype=DTYPE, poll_after_ms=200) as url:
         p = policy(tmp_path, backend("cogvideox", url, "cogvideox-tiny", SLOW, 1), fallback=False)
         port = free_port()
         server = subprocess.Popen(
@@ -249,8 +272,8 @@ def test_a_worker_killed_mid_job_is_in_doubt_and_falls_back(models, tmp_path):  
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(WORKER_SRC), os.environ.get("PYTHONPATH")])))
-    cmd = worker_command(models["cogvideox"], port, model_id="cogvideox-tiny", device="cpu",
-                         dtype="float32", poll_after_ms=200)
+    cmd = worker_command(models["cogvideox"], port, model_id="cogvideox-tiny", device=DEVICE,
+                         dtype=DTYPE, poll_after_ms=200)
     log = tempfile.TemporaryFile()
     worker = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
