@@ -375,16 +375,20 @@ backends:
 
 #[test]
 fn a_job_past_its_deadline_is_cancelled_at_the_server() {
-    for (dialect, stubbed) in [("openai", Stubbed::Openai), ("vllm-omni", Stubbed::VllmOmni)] {
+    for (dialect, stubbed) in [
+        ("openai", Stubbed::Openai),
+        ("vllm-omni", Stubbed::VllmOmni),
+    ] {
         let dir = scratch::scratch();
         let (url, stub) = videos_stub::start_dialect(stubbed, Duration::from_secs(30));
         let p = policy(&dir, &url, dialect, "")
             .to_str()
             .unwrap()
             .to_string();
-        let text = std::fs::read_to_string(&p)
-            .unwrap()
-            .replace("max_generation_time_seconds: 60", "max_generation_time_seconds: 2");
+        let text = std::fs::read_to_string(&p).unwrap().replace(
+            "max_generation_time_seconds: 60",
+            "max_generation_time_seconds: 2",
+        );
         std::fs::write(&p, text).unwrap();
         let (ok, v) = generate(std::path::Path::new(&p), &dir, "a very long take");
         assert!(!ok, "{v}");
@@ -394,6 +398,10 @@ fn a_job_past_its_deadline_is_cancelled_at_the_server() {
             message.contains("deadline") && message.contains("cancelled at the provider"),
             "{dialect}: {first}"
         );
-        assert_eq!(stub.deletes.load(Ordering::SeqCst), 1, "{dialect}: the DELETE arrived");
+        assert_eq!(
+            stub.deletes.load(Ordering::SeqCst),
+            1,
+            "{dialect}: the DELETE arrived"
+        );
     }
 }

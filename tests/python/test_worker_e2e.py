@@ -11,6 +11,7 @@ raises, and a worker killed mid-job.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -127,6 +128,31 @@ def generate(policy_path: pathlib.Path, data: pathlib.Path, prompt: str) -> dict
         raise AssertionError(f"genroute generate: {out.stdout}\n{out.stderr}") from None
 
 
+@contextlib.contextmanager
+def serving(policy_path: pathlib.Path, data: pathlib.Path):  # type: ignore[no-untyped-def]
+    """`genroute serve` on the policy; yields its base URL, stops it with SIGTERM."""
+    port = free_port()
+    server = subprocess.Popen(
+        [BIN, "serve", "--policy", str(policy_path), "--listen", f"127.0.0.1:{port}",
+         "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "genroute serve did not start"
+                time.sleep(0.05)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=40)
+
+
 def rejected(url: str) -> float:
     """The worker's count of creates refused with 429."""
     for line in httpx.get(f"{url}/metrics").text.splitlines():
@@ -158,22 +184,7 @@ def test_generate_renders_cogvideox_and_mochi_into_a_saved_mp4(cog, mochi, tmp_p
 
 def test_serve_runs_a_job_on_the_worker(cog, tmp_path):  # type: ignore[no-untyped-def]
     p = policy(tmp_path, backend("cogvideox", cog, "cogvideox-tiny", COG, 1), fallback=False)
-    port = free_port()
-    server = subprocess.Popen(
-        [BIN, "serve", "--policy", str(p), "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(tmp_path / "serve")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "genroute serve did not start"
-                time.sleep(0.05)
+    with serving(p, tmp_path / "serve") as base:
         job = httpx.post(f"{base}/v1/jobs", json={"prompt": "a paper boat"}, timeout=10)
         assert job.status_code in (200, 201, 202), job.text
         job_id = job.json()["id"]
@@ -189,9 +200,6 @@ def test_serve_runs_a_job_on_the_worker(cog, tmp_path):  # type: ignore[no-untyp
         content = httpx.get(f"{base}/v1/videos/{job_id}/content", timeout=10)
         assert content.status_code == 200, content.text
         assert decode(content.content) == (COG["num_frames"], COG["size"])
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=40)
 
 
 def test_a_full_queue_is_waited_out(models, tmp_path):  # type: ignore[no-untyped-def]
@@ -219,22 +227,7 @@ def test_a_cancel_reaches_the_worker(models, tmp_path):  # type: ignore[no-untyp
     with running_worker(models["cogvideox"], model_id="cogvideox-tiny", device=DEVICE,
                         dtype=DTYPE, poll_after_ms=200) as url:
         p = policy(tmp_path, backend("cogvideox", url, "cogvideox-tiny", SLOW, 1), fallback=False)
-        port = free_port()
-        server = subprocess.Popen(
-            [BIN, "serve", "--policy", str(p), "--listen", f"127.0.0.1:{port}",
-             "--data-dir", str(tmp_path / "serve")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
+        with serving(p, tmp_path / "serve") as base:
             job_id = httpx.post(f"{base}/v1/jobs", json={"prompt": "nobody will watch"}).json()["id"]
             deadline = time.monotonic() + 60
             while not any(j["status"] == "in_progress" and j["progress"] > 0 for j in worker_jobs(url)):
@@ -252,9 +245,6 @@ def test_a_cancel_reaches_the_worker(models, tmp_path):  # type: ignore[no-untyp
                 time.sleep(0.05)
             assert job["status"] == "cancelled", job
             assert job["progress"] < 100, job
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=40)
 
 
 def test_a_pipeline_that_raises_falls_back_and_the_worker_serves_on(cog, tmp_path):  # type: ignore[no-untyped-def]
