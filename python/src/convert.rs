@@ -160,11 +160,7 @@ pub fn breaker_from_str(py: Python<'_>, field: &str, s: &str) -> PyResult<Breake
 
 /// A request value as the library's [`Input`], borrowing Python strings. Money fields refuse
 /// floats; Decimals are exact.
-fn input<'a>(
-    v: &'a Bound<'_, PyAny>,
-    field: &str,
-    money: bool,
-) -> PyResult<Input<'a>> {
+fn input<'a>(v: &'a Bound<'_, PyAny>, field: &str, money: bool) -> PyResult<Input<'a>> {
     if v.is_none() {
         return Ok(Input::Null);
     }
@@ -194,8 +190,7 @@ fn input<'a>(
         return Ok(Input::Num(fixed_from_py(v, field)?));
     }
     Ok(Input::Other(
-        if v.is_instance_of::<pyo3::types::PyList>() || v.is_instance_of::<pyo3::types::PyTuple>()
-        {
+        if v.is_instance_of::<pyo3::types::PyList>() || v.is_instance_of::<pyo3::types::PyTuple>() {
             "a list"
         } else if v.is_instance_of::<PyMapping>() {
             "a mapping"
@@ -225,7 +220,11 @@ pub fn request_from_mapping(
     for item in items.iter() {
         let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
         let key = k.cast::<PyString>().map_err(|_| {
-            request_error(py, "(body)", "field names must be strings, such as \"priority\"")
+            request_error(
+                py,
+                "(body)",
+                "field names must be strings, such as \"priority\"",
+            )
         })?;
         let key = key.to_str()?;
         let money = policy
@@ -263,9 +262,9 @@ impl Env {
         })?;
         let mut out = HashMap::new();
         for item in map.items()?.iter() {
-            let (k, v): (String, String) = item.extract().map_err(|_| {
-                PyTypeError::new_err("env: every name and value must be a str")
-            })?;
+            let (k, v): (String, String) = item
+                .extract()
+                .map_err(|_| PyTypeError::new_err("env: every name and value must be a str"))?;
             out.insert(k, v);
         }
         Ok(Env::Given(out))

@@ -88,7 +88,8 @@ pub fn register(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
         .setattr("explanation", py.None())?;
     py.get_type::<GenerationFailed>()
         .setattr("generation", py.None())?;
-    py.get_type::<StoreError>().setattr("generation", py.None())?;
+    py.get_type::<StoreError>()
+        .setattr("generation", py.None())?;
     Ok(())
 }
 
@@ -113,8 +114,20 @@ pub fn request_error(py: Python<'_>, field: &str, reason: &str) -> PyErr {
         py,
         format!("request field `{field}`: {reason}"),
         &[
-            ("field", field.into_pyobject(py).map(|s| s.into_any()).unwrap_or_else(|_| py.None().into_bound(py))),
-            ("reason", reason.into_pyobject(py).map(|s| s.into_any()).unwrap_or_else(|_| py.None().into_bound(py))),
+            (
+                "field",
+                field
+                    .into_pyobject(py)
+                    .map(|s| s.into_any())
+                    .unwrap_or_else(|_| py.None().into_bound(py)),
+            ),
+            (
+                "reason",
+                reason
+                    .into_pyobject(py)
+                    .map(|s| s.into_any())
+                    .unwrap_or_else(|_| py.None().into_bound(py)),
+            ),
         ],
     )
 }

@@ -21,6 +21,7 @@
 
 use pyo3::prelude::*;
 
+mod bench;
 mod convert;
 mod errors;
 mod policy;
@@ -51,5 +52,15 @@ fn _genroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<router::Attempt>()?;
     m.add_class::<router::Budget>()?;
     m.add_function(wrap_pyfunction!(policy::check, m)?)?;
+    // Timing helpers for python/bench, kept out of `__all__` and the stubs.
+    m.setattr("_bench_decide", wrap_pyfunction!(bench::_bench_decide, m)?)?;
+    m.setattr(
+        "_bench_generate",
+        wrap_pyfunction!(bench::_bench_generate, m)?,
+    )?;
+    m.setattr(
+        "_bench_generate_standalone",
+        wrap_pyfunction!(bench::_bench_generate_standalone, m)?,
+    )?;
     Ok(())
 }

@@ -62,9 +62,7 @@ fn load(py: Python<'_>, name: String, text: String, env: Env) -> PyResult<Policy
         loaded
     });
     match result {
-        Ok(p) => Ok(Policy {
-            inner: Arc::new(p),
-        }),
+        Ok(p) => Ok(Policy { inner: Arc::new(p) }),
         Err(e) => Err(errors::policy_error(py, &e, "policy")),
     }
 }
@@ -92,10 +90,7 @@ impl std::ops::Deref for Req<'_> {
 }
 
 /// A `genroute.Request` built for `policy`, or a mapping validated against it.
-pub fn request<'a>(
-    policy: &Arc<genroute::Policy>,
-    obj: &'a Bound<'_, PyAny>,
-) -> PyResult<Req<'a>> {
+pub fn request<'a>(policy: &Arc<genroute::Policy>, obj: &'a Bound<'_, PyAny>) -> PyResult<Req<'a>> {
     if let Ok(r) = obj.cast::<Request>() {
         let r: &'a Request = r.get();
         if !Arc::ptr_eq(&r.policy, policy) {
@@ -138,7 +133,11 @@ impl Policy {
     /// and decides which API keys count as set; `None` reads the process environment.
     #[staticmethod]
     #[pyo3(signature = (path, *, env = None))]
-    fn from_file(py: Python<'_>, path: std::path::PathBuf, env: Option<&Bound<'_, PyAny>>) -> PyResult<Policy> {
+    fn from_file(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        env: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Policy> {
         let env = Env::from_py(env)?;
         let name = path.display().to_string();
         let text = read(&name)?;
@@ -152,7 +151,12 @@ impl Policy {
         signature = (text, *, name = "policy.yaml".to_string(), env = None),
         text_signature = "(text, *, name='policy.yaml', env=None)"
     )]
-    fn from_yaml(py: Python<'_>, text: String, name: String, env: Option<&Bound<'_, PyAny>>) -> PyResult<Policy> {
+    fn from_yaml(
+        py: Python<'_>,
+        text: String,
+        name: String,
+        env: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Policy> {
         let env = Env::from_py(env)?;
         load(py, name, text, env)
     }
@@ -245,7 +249,10 @@ impl Policy {
             });
         }
         for b in &self.inner.backends {
-            for n in BUILTIN_NAMES.iter().filter(|n| n.name.starts_with("backend.")) {
+            for n in BUILTIN_NAMES
+                .iter()
+                .filter(|n| n.name.starts_with("backend."))
+            {
                 out.push(Name {
                     name: format!("backends.{}.{}", b.name, &n.name["backend.".len()..]),
                     alias: None,
@@ -319,9 +326,12 @@ pub fn check(
     };
     let result = py.detach(move || {
         let lookup = |k: &str| env.get(k);
-        genroute::Policy::load(Source::new(name.clone(), text), &LoadOptions { env: &lookup })
-            .map(|p| (p.source_name.clone(), p.warnings.clone()))
-            .map_err(|e| (e.source.name.clone(), e.diagnostics))
+        genroute::Policy::load(
+            Source::new(name.clone(), text),
+            &LoadOptions { env: &lookup },
+        )
+        .map(|p| (p.source_name.clone(), p.warnings.clone()))
+        .map_err(|e| (e.source.name.clone(), e.diagnostics))
     });
     let (file, list) = match result {
         Ok(v) | Err(v) => v,
@@ -600,7 +610,12 @@ impl State {
                 }
             }
         }
-        State::build(spend.as_ref(), breakers.as_ref(), failures.as_ref(), now.as_ref())
+        State::build(
+            spend.as_ref(),
+            breakers.as_ref(),
+            failures.as_ref(),
+            now.as_ref(),
+        )
     }
 
     fn build(
@@ -629,12 +644,17 @@ impl State {
                         "{field}: expected 'closed', 'open' or 'half_open'"
                     ))
                 })?;
-                list.push((k.clone(), convert::breaker_from_str(py, &field, s.to_str()?)?));
+                list.push((
+                    k.clone(),
+                    convert::breaker_from_str(py, &field, s.to_str()?)?,
+                ));
             }
         }
         let failures = match failures.filter(|v| !v.is_none()) {
             Some(v) => {
-                if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
+                if v.is_instance_of::<pyo3::types::PyBool>()
+                    || !v.is_instance_of::<pyo3::types::PyInt>()
+                {
                     return Err(PyTypeError::new_err(format!(
                         "state.failures: expected an int, got {}",
                         convert::type_name(v)
@@ -669,7 +689,10 @@ impl State {
                 request_error(
                     py,
                     &format!("state.breakers.{name}"),
-                    &format!("unknown backend; the policy's backends are {}", names.join(", ")),
+                    &format!(
+                        "unknown backend; the policy's backends are {}",
+                        names.join(", ")
+                    ),
                 )
             })?;
         }
@@ -761,7 +784,10 @@ impl State {
             breakers.join(", "),
             self.failures,
             self.now
-                .map(|t| format!("'{}'", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+                .map(|t| format!(
+                    "'{}'",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                ))
                 .unwrap_or_else(|| "None".into())
         )
     }
@@ -1162,7 +1188,9 @@ impl Condition {
         let ctx = self.policy.context(&r, &s);
         self.inner.evaluate(&ctx).map_err(|e| {
             let text = self.inner.text();
-            let at = text.get(e.span.start as usize..e.span.end as usize).unwrap_or(text);
+            let at = text
+                .get(e.span.start as usize..e.span.end as usize)
+                .unwrap_or(text);
             crate::errors::EvaluationError::new_err(format!("{e} (at `{at}`)"))
         })
     }

@@ -40,7 +40,9 @@ async fn open_store(url: &str, timeout: Duration) -> Result<Arc<dyn Store>, Stri
     } else if let Some(path) = url.strip_prefix("sqlite:") {
         let path = PathBuf::from(path);
         if path.as_os_str().is_empty() {
-            return Err("store `sqlite:` has no path; give sqlite:PATH, e.g. sqlite:ledger.sqlite3".into());
+            return Err(
+                "store `sqlite:` has no path; give sqlite:PATH, e.g. sqlite:ledger.sqlite3".into(),
+            );
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -88,7 +90,7 @@ pub struct Router {
 enum Outcome {
     Served(genroute::exec::Generation),
     /// Nothing eligible: the explanation, and whether the budget is the reason.
-    Nothing(Option<genroute::Explanation>, bool),
+    Nothing(Option<Box<genroute::Explanation>>, bool),
     /// Every backend failed.
     Failed(genroute::exec::Generation),
     /// The store failed before or between calls.
@@ -99,7 +101,11 @@ async fn run(router: Arc<genroute::exec::Router>, request: genroute::Request) ->
     match router.generate(&request).await {
         Err(e) => Outcome::Store(e.to_string(), None),
         Ok(g) if g.video.is_some() => Outcome::Served(g),
-        Ok(g) if g.attempts.iter().any(|a| a.outcome == genroute::exec::LEDGER_ERROR) => {
+        Ok(g)
+            if g.attempts
+                .iter()
+                .any(|a| a.outcome == genroute::exec::LEDGER_ERROR) =>
+        {
             let message = g
                 .attempts
                 .iter()
@@ -111,7 +117,7 @@ async fn run(router: Arc<genroute::exec::Router>, request: genroute::Request) ->
         Ok(g) if g.attempts.is_empty() => match router.explain(&request).await {
             Ok((e, _)) => {
                 let budget = genroute::server::none_eligible_status(&e).as_u16() == 402;
-                Outcome::Nothing(Some(e), budget)
+                Outcome::Nothing(Some(Box::new(e)), budget)
             }
             Err(_) => Outcome::Nothing(None, false),
         },
@@ -126,7 +132,7 @@ fn finish(py: Python<'_>, o: Outcome) -> PyResult<Generation> {
             let (message, explanation) = match e {
                 Some(e) => (
                     format!("no backend is eligible for this request: {}", e.summary),
-                    Bound::new(py, Explanation { inner: e })?.into_any(),
+                    Bound::new(py, Explanation { inner: *e })?.into_any(),
                 ),
                 None => (
                     "no backend is eligible for this request".to_string(),
@@ -164,6 +170,17 @@ fn finish(py: Python<'_>, o: Outcome) -> PyResult<Generation> {
             };
             Err(errors::store_error(py, message, generation))
         }
+    }
+}
+
+impl Router {
+    /// The library's router and a validated request, for `bench`.
+    pub fn prepare(
+        &self,
+        request: &Bound<'_, PyAny>,
+    ) -> PyResult<(Arc<genroute::exec::Router>, genroute::Request)> {
+        let req = crate::policy::request(&self.policy, request)?;
+        Ok((self.inner.clone(), (*req).clone()))
     }
 }
 

@@ -41,10 +41,11 @@ impl From<PyErr> for SerError {
 }
 
 /// Converts `value` into Python objects (dicts, lists, str, int, bool, None, Decimal).
-pub fn to_py<'py, T: Serialize + ?Sized>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
-    value
-        .serialize(PySer { py, fixed: false })
-        .map_err(|e| e.0)
+pub fn to_py<'py, T: Serialize + ?Sized>(
+    py: Python<'py>,
+    value: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    value.serialize(PySer { py, fixed: false }).map_err(|e| e.0)
 }
 
 #[derive(Clone, Copy)]
@@ -62,10 +63,7 @@ impl<'py> PySer<'py> {
     }
 
     fn decimal_int(self, v: i128) -> R<'py> {
-        match i64::try_from(v)
-            .ok()
-            .and_then(genroute::Fixed::from_int)
-        {
+        match i64::try_from(v).ok().and_then(genroute::Fixed::from_int) {
             Some(f) => Ok(decimal_from_fixed(self.py, f)?),
             None => self.obj(v),
         }
@@ -214,11 +212,7 @@ impl<'py> ser::Serializer for PySer<'py> {
             tuple: true,
         })
     }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        len: usize,
-    ) -> Result<Seq<'py>, SerError> {
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Seq<'py>, SerError> {
         self.serialize_tuple(len)
     }
     fn serialize_tuple_variant(
