@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use pyo3::prelude::*;
 
-use crate::policy::{request, state, Policy};
+use crate::input::{request, state};
+use crate::policy::Policy;
 use crate::router::Router;
 
 /// Nanoseconds per `Policy::decide` of the Rust library, over `n` calls (request and state

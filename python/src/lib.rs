@@ -21,9 +21,12 @@
 
 use pyo3::prelude::*;
 
+mod answer;
 mod bench;
+mod condition;
 mod convert;
 mod errors;
+mod input;
 mod policy;
 mod router;
 mod ser;
@@ -37,16 +40,16 @@ fn _genroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EXAMPLE_POLICY", genroute::EXAMPLE_POLICY)?;
     errors::register(py, m)?;
     m.add_class::<policy::Policy>()?;
-    m.add_class::<policy::Request>()?;
-    m.add_class::<policy::State>()?;
-    m.add_class::<policy::Decision>()?;
-    m.add_class::<policy::Explanation>()?;
-    m.add_class::<policy::RuleTrace>()?;
-    m.add_class::<policy::ClauseTrace>()?;
-    m.add_class::<policy::BackendTrace>()?;
+    m.add_class::<input::Request>()?;
+    m.add_class::<input::State>()?;
+    m.add_class::<answer::Decision>()?;
+    m.add_class::<answer::Explanation>()?;
+    m.add_class::<answer::RuleTrace>()?;
+    m.add_class::<answer::ClauseTrace>()?;
+    m.add_class::<answer::BackendTrace>()?;
     m.add_class::<policy::Diagnostic>()?;
     m.add_class::<policy::Name>()?;
-    m.add_class::<policy::Condition>()?;
+    m.add_class::<condition::Condition>()?;
     m.add_class::<router::Router>()?;
     m.add_class::<router::Generation>()?;
     m.add_class::<router::Attempt>()?;

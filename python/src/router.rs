@@ -22,9 +22,11 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use serde::Serialize;
 
+use crate::answer::Explanation;
 use crate::convert::{decimal_from_fixed, opt_decimal, Env};
 use crate::errors::{self, with_fields, BudgetExceeded, GenerationFailed, NoBackendAvailable};
-use crate::policy::{Explanation, Policy, State};
+use crate::input::State;
+use crate::policy::Policy;
 use crate::ser::to_py;
 
 /// The runtime every router runs on (pyo3-async-runtimes' tokio runtime: multi-threaded,
@@ -179,7 +181,7 @@ impl Router {
         &self,
         request: &Bound<'_, PyAny>,
     ) -> PyResult<(Arc<genroute::exec::Router>, genroute::Request)> {
-        let req = crate::policy::request(&self.policy, request)?;
+        let req = crate::input::request(&self.policy, request)?;
         Ok((self.inner.clone(), (*req).clone()))
     }
 }
@@ -253,7 +255,7 @@ impl Router {
         py: Python<'py>,
         request: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = crate::policy::request(&self.policy, request)?;
+        let req = crate::input::request(&self.policy, request)?;
         let req: genroute::Request = (*req).clone();
         let router = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -265,7 +267,7 @@ impl Router {
     /// `generate`, blocking: the GIL is released while the generation runs, and Ctrl-C
     /// (any pending signal handler that raises) cancels it.
     fn generate_sync(&self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Generation> {
-        let req = crate::policy::request(&self.policy, request)?;
+        let req = crate::input::request(&self.policy, request)?;
         let req: genroute::Request = (*req).clone();
         let router = self.inner.clone();
         let o = block_interruptibly(py, run(router, req))?;
