@@ -213,15 +213,34 @@ impl fmt::Debug for Fixed {
     }
 }
 
+/// The name [`Fixed`] gives itself as a serde newtype struct ([`SERDE_NAME`]).
+///
+/// Formats that have no decimal type (JSON, YAML) see through newtype structs, so they print a
+/// plain number; a serializer that does have one (the Python bindings' `decimal.Decimal`)
+/// recognises the name and keeps the value exact.
+pub const SERDE_NAME: &str = "genroute::Fixed";
+
+/// The number itself, as [`Fixed`] serializes it inside its newtype struct.
+struct AsNumber(Fixed);
+
+impl serde::Serialize for AsNumber {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0 .0;
+        if v % SCALE == 0 {
+            s.serialize_i64(v / SCALE)
+        } else {
+            s.serialize_f64(self.0.to_f64())
+        }
+    }
+}
+
 impl serde::Serialize for Fixed {
     /// Serialized as a JSON number (the nearest float), which is what consumers of explain
     /// JSON expect. The exact value is always recoverable: it has at most six decimals.
+    /// The number is wrapped in a newtype struct named [`SERDE_NAME`], which JSON and YAML
+    /// do not show.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % SCALE == 0 {
-            s.serialize_i64(self.0 / SCALE)
-        } else {
-            s.serialize_f64(self.to_f64())
-        }
+        s.serialize_newtype_struct(SERDE_NAME, &AsNumber(*self))
     }
 }
 

@@ -368,7 +368,7 @@ fn explained(status: StatusCode, e: &Explanation, fresh: Freshness) -> Response 
 
 /// 402 when the budget is what stops every backend; 503 when a backend is out of service;
 /// 409 when the request asks for what no backend offers.
-fn none_eligible_status(e: &Explanation) -> StatusCode {
+pub fn none_eligible_status(e: &Explanation) -> StatusCode {
     let budget_blocked = e
         .backends
         .iter()
