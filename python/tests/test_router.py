@@ -197,3 +197,42 @@ def test_requests_are_validated_before_anything_runs(demo: genroute.Policy) -> N
     asyncio.run(main())
     assert router.budget().spent_usd == 0
     assert "demo.yaml" in repr(router) and router.policy is demo
+
+
+def test_two_routers_share_one_redis_ledger(demo: genroute.Policy, tmp_path: pathlib.Path) -> None:
+    """A real redis-server (scripts/test installs it): two routers, as two agents would be,
+    spend from one ledger, and each sees the other's spend to the cent."""
+    import shutil
+    import socket
+    import subprocess
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (scripts/test installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        url = f"redis://127.0.0.1:{port}/0"
+        policy = one_backend()
+        a, b = genroute.Router(policy, url), genroute.Router(policy, url)
+
+        async def main() -> list[genroute.Generation]:
+            return await asyncio.gather(*(r.generate({"prompt": "one ledger"}) for r in (a, b) * 5))
+
+        results = asyncio.run(main())
+        assert all(g.backend == "sim" for g in results)
+        assert a.budget().spent_usd == b.budget().spent_usd == Decimal("0.50")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
