@@ -20,16 +20,23 @@ def test_the_example_agent_runs_on_the_demo_policy(tmp_path) -> None:  # type: i
     assert out.returncode == 0, out.stderr
     reports = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(reports) >= 3
+    # The demo policy's simulated backends fail now and then (seeded by the random request
+    # id), as real ones do: a failed generation is reported as the seed's agent reports it,
+    # and costs nothing (its failures are not in doubt).
+    served = [r for r in reports if r["success"]]
+    assert served, reports
     for r in reports:
-        assert r["success"] is True, r
+        if not r["success"]:
+            assert r["error"], r
+            continue
         assert {"video_uri", "backend_used", "cost_usd", "quality_score", "latency_seconds",
                 "cost_tracking"} <= r.keys()
         # Money leaves the agent as exact decimal strings.
         assert isinstance(r["cost_usd"], str) and Decimal(r["cost_usd"]) > 0
         assert r["backend_used"] in {"veo", "pixverse", "cogvideox", "mochi"}
-    spend = Decimal(reports[-1]["cost_tracking"]["monthly_spend_usd"])
-    assert spend == sum((Decimal(r["cost_usd"]) for r in reports), Decimal(0))
-    assert Decimal(reports[-1]["cost_tracking"]["budget_remaining_usd"]) == Decimal(100) - spend
+    spend = Decimal(served[-1]["cost_tracking"]["monthly_spend_usd"])
+    assert spend == sum((Decimal(r["cost_usd"]) for r in served), Decimal(0))
+    assert Decimal(served[-1]["cost_tracking"]["budget_remaining_usd"]) == Decimal(100) - spend
     assert (tmp_path / "ledger.sqlite3").exists()
 
 
