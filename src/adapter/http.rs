@@ -116,8 +116,21 @@ pub async fn create_json<T: serde::de::DeserializeOwned>(
     let reply = send(request, timeout)
         .await
         .map_err(|t| t.create_failure(what))?;
+    let value = read_created(&reply, what, "")?;
+    Ok((value, reply.headers))
+}
+
+/// Reads a create call's reply (see [`create_json`]): a 502 or 504 is in doubt, any other
+/// error status is classed by [`classify_status`], an unreadable success body is in doubt.
+/// `note` is added to an error status's message (e.g. how many times the call was sent).
+pub fn read_created<T: serde::de::DeserializeOwned>(
+    reply: &Reply,
+    what: &str,
+    note: &str,
+) -> Result<T, Failure> {
     if !reply.status.is_success() {
-        let failure = reply.status_failure(what);
+        let mut failure = reply.status_failure(what);
+        failure.message.push_str(note);
         if matches!(reply.status.as_u16(), 502 | 504) {
             return Err(Failure::in_doubt(
                 failure.class,
@@ -126,10 +139,9 @@ pub async fn create_json<T: serde::de::DeserializeOwned>(
         }
         return Err(failure);
     }
-    let value = reply
+    reply
         .json(what)
-        .map_err(|f| Failure::in_doubt(f.class, f.message))?;
-    Ok((value, reply.headers))
+        .map_err(|f| Failure::in_doubt(f.class, f.message))
 }
 
 /// One poll: the parsed reply, or `Err(Again(hint))` when the poll should simply be repeated

@@ -245,22 +245,12 @@ impl Videos {
             }
             break reply;
         };
-        if !reply.status.is_success() {
-            let mut failure = reply.status_failure("create");
-            if retries > 0 {
-                failure.message = format!("{} (after {retries} retries)", failure.message);
-            }
-            if matches!(reply.status.as_u16(), 502 | 504) {
-                return Err(Failure::in_doubt(
-                    failure.class,
-                    format!("{}; a gateway lost the service's answer, so the job may exist and is not submitted again", failure.message),
-                ));
-            }
-            return Err(failure);
-        }
-        let created: VideoJob = reply
-            .json("create")
-            .map_err(|f| Failure::in_doubt(f.class, f.message))?;
+        let note = if retries > 0 {
+            format!(" (after {retries} retries)")
+        } else {
+            String::new()
+        };
+        let created: VideoJob = super::http::read_created(&reply, "create", &note)?;
         if created.id.is_empty() {
             return Err(Failure::in_doubt(
                 FailureClass::Retryable,
