@@ -370,6 +370,16 @@ async fn a_create_whose_answer_died_with_its_replica_is_in_doubt_and_never_sent_
         v["current"]["phase"] == "sent"
     })
     .await;
+    // Killed while the provider holds the create (its answer is 3 s away): the mark `sent`
+    // is written before the call goes out, so wait for the stub to have it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stub.creates.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the create never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     let v = until(&client, &b.url, &id, Duration::from_secs(30), ended).await;
