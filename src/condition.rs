@@ -105,6 +105,7 @@ impl Policy {
             backends: &facts,
             target,
             lookup: None,
+            video: false,
         };
         let tree = check_condition(&tree, &scope).map_err(|errors| {
             fail(

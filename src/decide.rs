@@ -79,6 +79,8 @@ pub struct Decision<'p> {
     pub cost: Fixed,
     /// Backends to try next, in order.
     pub fallbacks: Vec<u16>,
+    /// When the deciding rule has a split: the drawn arm, by index into its arms.
+    pub arm: Option<u16>,
 }
 
 /// Hooks into a decision, for explain. See [`NoTrace`] for the silent one.
@@ -127,6 +129,10 @@ pub fn context<'a>(policy: &Policy, request: &'a Request, state: &'a State) -> C
         day_of_month: int(clock.day_of_month),
         hour: int(clock.hour),
         breakers: &state.breakers,
+        measured: &state.measured,
+        rolled_back: &state.rolled_back,
+        video: None,
+        request_key: request.id.as_deref().unwrap_or(&request.prompt),
     }
 }
 
@@ -199,6 +205,7 @@ impl Default for Decision<'_> {
             model: None,
             cost: Fixed::ZERO,
             fallbacks: Vec::new(),
+            arm: None,
         }
     }
 }
@@ -215,7 +222,8 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
     if !T::CLAUSES {
         policy.ensure_native();
     }
-    let mut chosen: Option<(u16, u16)> = None;
+    // (rule, backend, arm of its split)
+    let mut chosen: Option<(u16, u16, Option<u16>)> = None;
     for (i, rule) in policy.rules.iter().enumerate() {
         if chosen.is_some() && !T::ALL_RULES {
             break;
@@ -228,13 +236,23 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
                 .run(ctx)
                 .map_err(|kind| EvalError::new(rule.condition.span, kind))
         };
-        let target = match (&outcome, policy.backend(rule.backend)) {
-            (Ok(true), Some(b)) => Some(eligibility(b, rule.backend, rule.cost, ctx, false)),
+        let mut arm = None;
+        let target = match (&outcome, &rule.split, policy.backend(rule.backend)) {
+            (Ok(true), Some(split), _) => {
+                let (picked, why) = crate::split::pick(policy, split, ctx);
+                arm = picked;
+                Some(why)
+            }
+            (Ok(true), None, Some(b)) => Some(eligibility(b, rule.backend, rule.cost, ctx, false)),
             _ => None,
         };
         trace.rule_end(i, outcome, target);
         if chosen.is_none() && target.is_some_and(Ineligible::is_eligible) {
-            chosen = Some((i as u16, rule.backend));
+            let backend = match (&rule.split, arm) {
+                (Some(split), Some(a)) => split.arms[a].backend,
+                _ => rule.backend,
+            };
+            chosen = Some((i as u16, backend, arm.map(|a| a as u16)));
         }
     }
     let eligible = |b: u16| {
@@ -244,9 +262,10 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
     };
     out.fallbacks.clear();
     match chosen {
-        Some((rule_index, backend)) => {
+        Some((rule_index, backend, arm)) => {
             let rule = &policy.rules[rule_index as usize];
             let b = &policy.backends[backend as usize];
+            let drawn = arm.and_then(|a| rule.split.as_ref().map(|s| &s.arms[a as usize]));
             let others = policy
                 .preference_order()
                 .iter()
@@ -255,8 +274,17 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
             chain(policy, others, failures + 1, &mut out.fallbacks);
             out.backend = Some(backend);
             out.rule = Some(rule_index);
-            out.model = rule.model.as_deref().or(b.default_model());
-            out.cost = rule.cost;
+            out.arm = arm;
+            match drawn {
+                Some(a) => {
+                    out.model = a.model.as_deref().or(b.default_model());
+                    out.cost = a.cost;
+                }
+                None => {
+                    out.model = rule.model.as_deref().or(b.default_model());
+                    out.cost = rule.cost;
+                }
+            }
         }
         None => {
             let all = policy
@@ -266,6 +294,7 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
                 .filter(|x| eligible(*x));
             chain(policy, all, failures, &mut out.fallbacks);
             out.rule = None;
+            out.arm = None;
             if out.fallbacks.is_empty() {
                 out.backend = None;
                 out.model = None;
@@ -363,5 +392,6 @@ pub fn decide_target<'p>(
     out.backend = Some(backend);
     out.model = model.or(b.default_model());
     out.cost = cost;
+    out.arm = None;
     Ok(out)
 }

@@ -114,6 +114,52 @@ pub struct RuleTrace {
     pub status: &'static str,
     /// Each clause, in source order.
     pub clauses: Vec<ClauseTrace>,
+    /// When the rule has a split and matched: the draw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitTrace>,
+}
+
+/// A split's draw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SplitTrace {
+    /// What was hashed: `user = "alice"`, `request id` or `prompt`.
+    pub key: String,
+    /// The arm drawn, if any was eligible.
+    pub drawn: Option<String>,
+    /// Every arm.
+    pub arms: Vec<ArmTrace>,
+    /// The experiment run on the split, if any.
+    pub experiment: Option<ExperimentTrace>,
+}
+
+/// One arm of a draw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmTrace {
+    /// Backend.
+    pub backend: String,
+    /// Weight as written.
+    pub weight: Fixed,
+    /// Weight used (dynamic weights, a rollback).
+    pub effective_weight: Fixed,
+    /// Share of the eligible weight, 0 to 1 (six decimals).
+    pub share: Fixed,
+    /// Whether it could be drawn.
+    pub eligible: bool,
+    /// Why not.
+    pub reasons: Vec<String>,
+    /// Whether it was drawn.
+    pub drawn: bool,
+}
+
+/// The experiment on a split, as the decision saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentTrace {
+    /// Its name.
+    pub name: String,
+    /// The primary arm.
+    pub primary: String,
+    /// `running` or `rolled_back` (the experimental arms draw nothing).
+    pub status: &'static str,
 }
 
 /// One clause of a condition.
@@ -288,7 +334,7 @@ pub fn render(policy: &Policy, request: &Request, state: &State, trace: &Trace<'
         .rules
         .iter()
         .enumerate()
-        .map(|(i, r)| rule_trace(policy, i, r, trace))
+        .map(|(i, r)| rule_trace(policy, i, r, trace, request, state))
         .collect();
     let backends = policy
         .preference_order()
@@ -311,6 +357,10 @@ pub fn render(policy: &Policy, request: &Request, state: &State, trace: &Trace<'
 
 fn summary(policy: &Policy, d: &Decision<'_>) -> String {
     match (d.backend, d.rule) {
+        (Some(b), Some(r)) if d.arm.is_some() => format!(
+            "rule `{}` matched and its split drew `{}`, which is eligible",
+            policy.rules[r as usize].name, policy.backends[b as usize].name
+        ),
         (Some(b), Some(r)) => format!(
             "rule `{}` matched and its target `{}` is eligible",
             policy.rules[r as usize].name, policy.backends[b as usize].name
@@ -323,7 +373,14 @@ fn summary(policy: &Policy, d: &Decision<'_>) -> String {
     }
 }
 
-fn rule_trace(policy: &Policy, i: usize, r: &Rule, trace: &Trace<'_>) -> RuleTrace {
+fn rule_trace(
+    policy: &Policy,
+    i: usize,
+    r: &Rule,
+    trace: &Trace<'_>,
+    request: &Request,
+    state: &State,
+) -> RuleTrace {
     let d = &trace.decision;
     let (outcome, target) = trace
         .rules
@@ -338,7 +395,16 @@ fn rule_trace(policy: &Policy, i: usize, r: &Rule, trace: &Trace<'_>) -> RuleTra
         (Ok(true), Some(t)) if !t.is_eligible() => "target ineligible",
         _ => "not matched",
     };
-    let backend = &policy.backends[r.backend as usize];
+    let split = match (&r.split, &outcome) {
+        (Some(sp), Ok(true)) => Some(split_trace(policy, sp, request, state)),
+        _ => None,
+    };
+    let shown = split
+        .as_ref()
+        .and_then(|s| s.drawn.as_deref())
+        .and_then(|n| policy.backend_index(n))
+        .unwrap_or(r.backend);
+    let backend = &policy.backends[shown as usize];
     let clauses = r
         .condition
         .clauses()
@@ -357,6 +423,69 @@ fn rule_trace(policy: &Policy, i: usize, r: &Rule, trace: &Trace<'_>) -> RuleTra
         target_reasons: target.map_or_else(Vec::new, |t| reasons(backend, t, r.cost, policy, None)),
         status,
         clauses,
+        split,
+    }
+}
+
+fn split_trace(
+    policy: &Policy,
+    sp: &crate::split::Split,
+    request: &Request,
+    state: &State,
+) -> SplitTrace {
+    let ctx = context(policy, request, state);
+    let key = match sp.key {
+        crate::split::SplitKey::Field(f) => {
+            let name = policy
+                .fields
+                .get(f as usize)
+                .map_or("", |d| d.name.as_str());
+            match request.field_values(policy).get(name) {
+                Some(v) => format!("{name} = {}", show(v)),
+                None if request.id.is_some() => format!("request id (`{name}` is unset)"),
+                None => format!("prompt (`{name}` is unset and the request has no id)"),
+            }
+        }
+        crate::split::SplitKey::RequestId if request.id.is_some() => "request id".to_string(),
+        crate::split::SplitKey::RequestId => "prompt (the request has no id)".to_string(),
+    };
+    let arms: Vec<ArmTrace> = crate::split::arms(policy, sp, &ctx)
+        .into_iter()
+        .map(|a| {
+            let b = &policy.backends[a.backend as usize];
+            let cost = sp
+                .arms
+                .iter()
+                .find(|x| x.backend == a.backend)
+                .map_or(b.default_cost, |x| x.cost);
+            ArmTrace {
+                backend: b.name.clone(),
+                weight: a.weight,
+                effective_weight: a.effective,
+                share: crate::measure::fraction(a.share),
+                eligible: a.ineligible.is_eligible(),
+                reasons: reasons(b, a.ineligible, cost, policy, None),
+                drawn: a.chosen,
+            }
+        })
+        .collect();
+    let experiment = sp.experiment.and_then(|(e, _)| {
+        let x = policy.experiments.get(e as usize)?;
+        Some(ExperimentTrace {
+            name: x.name.clone(),
+            primary: policy.backends[x.primary as usize].name.clone(),
+            status: if sp.rolled_back(&ctx) {
+                "rolled_back"
+            } else {
+                "running"
+            },
+        })
+    });
+    SplitTrace {
+        key,
+        drawn: arms.iter().find(|a| a.drawn).map(|a| a.backend.clone()),
+        arms,
+        experiment,
     }
 }
 
@@ -626,6 +755,36 @@ impl Explanation {
                 rule.location
             );
             let _ = writeln!(o, "     when {}", rule.condition);
+            if let Some(sp) = &rule.split {
+                let _ = writeln!(o, "     split by {}", sp.key);
+                if let Some(e) = &sp.experiment {
+                    let _ = writeln!(
+                        o,
+                        "     experiment `{}` ({}; primary {})",
+                        e.name,
+                        e.status.replace('_', " "),
+                        e.primary
+                    );
+                }
+                for a in &sp.arms {
+                    let mark = if a.drawn { "drawn" } else { "     " };
+                    let state = if a.eligible {
+                        format!("share {:.1} %", a.share.to_f64() * 100.0)
+                    } else {
+                        format!("ineligible: {}", a.reasons.join("; "))
+                    };
+                    let moved = if a.effective_weight != a.weight {
+                        format!(" (now {})", a.effective_weight)
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        o,
+                        "       {mark}  {} weight {}{moved}, {state}",
+                        a.backend, a.weight
+                    );
+                }
+            }
             for cl in &rule.clauses {
                 let value = match (cl.evaluated, cl.value) {
                     (false, _) => "skip ",

@@ -17,6 +17,9 @@ pub const MAX_DURATION_SECONDS: i64 = 600;
 /// A validated request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
+    /// The request's id, when the caller has one (the router sets it): what a split hashes
+    /// when its `split_key` field is unset. Never read by conditions.
+    pub id: Option<String>,
     /// What to generate.
     pub prompt: String,
     /// What to avoid.
@@ -201,6 +204,7 @@ impl Request {
     pub fn with_defaults(policy: &Policy, prompt: impl Into<String>) -> Request {
         let d = &policy.defaults;
         Request {
+            id: None,
             prompt: prompt.into(),
             negative_prompt: None,
             priority: d.priority,

@@ -21,6 +21,10 @@ pub struct State {
     pub failures: u32,
     /// The time of the decision.
     pub now: DateTime<Utc>,
+    /// Each backend's measured figures, by backend index (empty: no history known).
+    pub measured: Vec<crate::measure::Measured>,
+    /// Per experiment of the policy, by index: whether it is rolled back.
+    pub rolled_back: Vec<bool>,
 }
 
 impl State {
@@ -31,6 +35,8 @@ impl State {
             breakers: vec![BreakerState::Closed; policy.backends.len()],
             failures: 0,
             now,
+            measured: Vec::new(),
+            rolled_back: Vec::new(),
         }
     }
 

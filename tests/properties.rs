@@ -123,6 +123,7 @@ fn check_any(text: &str) {
         backends: &[],
         target: None,
         lookup: None,
+        video: false,
     };
     if let Ok(tree) = parse_condition(text) {
         let _ = check_condition(&tree, &scope);
@@ -336,7 +337,7 @@ proptest! {
     #[test]
     fn evaluators_agree_with_the_reference_interpreter(tree in bool_expr(), w in world()) {
         let enums = builtin_enums();
-        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None };
+        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None, video: false };
         let checked = match check_condition(&tree, &scope) {
             Ok(c) => c,
             Err(errors) => {
@@ -390,7 +391,7 @@ proptest! {
         let text = format!("monthly_spend + {} + {} == {}", cents(a), cents(b), cents(spend + a + b));
         let tree = parse_condition(&text).unwrap();
         let enums = builtin_enums();
-        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None };
+        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None, video: false };
         let checked = check_condition(&tree, &scope).unwrap();
         let mut ctx = Context::constant();
         ctx.monthly_spend = cents(spend);
@@ -407,6 +408,7 @@ fn point_one_plus_point_two_equals_point_three_in_conditions() {
         backends: &[],
         target: None,
         lookup: None,
+        video: false,
     };
     let checked = check_condition(
         &parse_condition("monthly_spend + 0.1 + 0.2 == 0.3").unwrap(),

@@ -82,6 +82,10 @@ pub enum Slot {
     CostFits(Fixed),
     /// A backend's circuit breaker state, by backend index.
     Breaker(u16),
+    /// A backend's measured figure, by backend index (see [`crate::measure`]).
+    Measured(u16, crate::measure::MeasuredProp),
+    /// A figure of the delivered video (`execution.quality_retry.when` only).
+    Video(crate::measure::VideoProp),
 }
 
 /// A literal value in the compiled tree.

@@ -73,6 +73,9 @@ pub struct Scope<'a> {
     /// Indexes of the names above, for a policy's many conditions; without one, names are
     /// looked up one by one.
     pub lookup: Option<&'a Lookup<'a>>,
+    /// Whether `video.*` (the delivered video's figures) resolves: only in
+    /// `execution.quality_retry.when`.
+    pub video: bool,
 }
 
 /// Declared fields, enum values and backends by name, built once per policy so that
@@ -255,6 +258,36 @@ pub const BUILTIN_NAMES: &[NameDoc] = &[
         "target backend's cost fits the remaining budget",
     ),
     n(
+        "backend.measured.samples",
+        None,
+        "number",
+        "target backend's delivered videos in the rolling window (0 with no history)",
+    ),
+    n(
+        "backend.measured.pass_rate",
+        None,
+        "number",
+        "share of its checked videos that passed the output checks, 0 to 1",
+    ),
+    n(
+        "backend.measured.latency_p50",
+        None,
+        "number",
+        "median seconds from create call to downloaded video, measured",
+    ),
+    n(
+        "backend.measured.latency_p95",
+        None,
+        "number",
+        "95th percentile of the same, seconds",
+    ),
+    n(
+        "backend.measured.flicker",
+        None,
+        "number",
+        "mean measured flicker of its videos, 0 to 1",
+    ),
+    n(
         "attempt.failures",
         Some("failures"),
         "number",
@@ -277,6 +310,66 @@ pub const BUILTIN_NAMES: &[NameDoc] = &[
         Some("hour"),
         "number",
         "hour of the day, UTC, 0 to 23",
+    ),
+    n(
+        "video.passed",
+        None,
+        "bool",
+        "quality_retry.when only: the delivered video passed its output checks",
+    ),
+    n(
+        "video.checked",
+        None,
+        "bool",
+        "quality_retry.when only: the video's file was checked",
+    ),
+    n(
+        "video.duration",
+        None,
+        "number",
+        "quality_retry.when only: seconds, from its container",
+    ),
+    n(
+        "video.width",
+        None,
+        "number",
+        "quality_retry.when only: pixels",
+    ),
+    n(
+        "video.height",
+        None,
+        "number",
+        "quality_retry.when only: pixels",
+    ),
+    n(
+        "video.fps",
+        None,
+        "number",
+        "quality_retry.when only: frames per second",
+    ),
+    n(
+        "video.flicker",
+        None,
+        "number",
+        "quality_retry.when only: mean difference of consecutive frames, 0 to 1 (ffmpeg)",
+    ),
+    n(
+        "video.black_fraction",
+        None,
+        "number",
+        "quality_retry.when only: share of the clip that is black (ffmpeg)",
+    ),
+    n(
+        "video.frozen_fraction",
+        None,
+        "number",
+        "quality_retry.when only: share of the clip that is frozen (ffmpeg)",
+    ),
+    n(
+        "video.latency",
+        None,
+        "number",
+        "quality_retry.when only: seconds from create call to downloaded file",
     ),
 ];
 
@@ -318,6 +411,7 @@ impl Scope<'_> {
             Some("attempt") => attempt(rest),
             Some("time") => time(rest),
             Some("backend") => return self.target_prop(rest, false),
+            Some("video") => return self.video(rest),
             Some(_) => None,
         };
         match found {
@@ -394,8 +488,25 @@ impl Scope<'_> {
             "priority" => fixed(facts.priority),
             "breaker" => Ok((Slot::Breaker(index), Type::Enum(EnumId::BREAKER))),
             "budget_available" => Ok((Slot::CostFits(cost), Type::Bool)),
-            _ => Err(Unresolved::Unknown),
+            _ => match prop
+                .strip_prefix("measured.")
+                .and_then(crate::measure::MeasuredProp::parse)
+            {
+                Some(m) => Ok((Slot::Measured(index, m), Type::Num)),
+                None => Err(Unresolved::Unknown),
+            },
         }
+    }
+
+    fn video(&self, prop: &str) -> Result<(Slot, Type), Unresolved> {
+        let p = crate::measure::VideoProp::parse(prop).ok_or(Unresolved::Unknown)?;
+        if !self.video {
+            return Err(Unresolved::Unavailable(format!(
+                "`video.{prop}` is a figure of a delivered video; only `execution.quality_retry.when` can read it"
+            )));
+        }
+        let ty = if p.is_bool() { Type::Bool } else { Type::Num };
+        Ok((Slot::Video(p), ty))
     }
 
     /// Every name that resolves in this scope, for "did you mean".
@@ -420,8 +531,22 @@ impl Scope<'_> {
             "breaker",
             "budget_available",
         ];
+        let measured = crate::measure::MeasuredProp::ALL.map(|(_, n, _)| n);
         for b in self.backends {
             out.extend(PROPS.iter().map(|p| format!("backends.{}.{p}", b.name)));
+            out.extend(
+                measured
+                    .iter()
+                    .map(|p| format!("backends.{}.measured.{p}", b.name)),
+            );
+        }
+        out.extend(measured.iter().map(|p| format!("backend.measured.{p}")));
+        if self.video {
+            out.extend(
+                crate::measure::VideoProp::ALL
+                    .iter()
+                    .map(|(_, n, _, _)| format!("video.{n}")),
+            );
         }
         out
     }

@@ -105,6 +105,14 @@ pub struct Context<'a> {
     pub hour: Fixed,
     /// Breaker state per backend, by backend index.
     pub breakers: &'a [BreakerState],
+    /// Measured figures per backend, by backend index (empty: none known).
+    pub measured: &'a [crate::measure::Measured],
+    /// Per experiment of the policy, by index: whether it is rolled back.
+    pub rolled_back: &'a [bool],
+    /// The delivered video being judged (`execution.quality_retry.when` only).
+    pub video: Option<&'a crate::measure::VideoFigures>,
+    /// What a split hashes when its key field is unset: the request id, else the prompt.
+    pub request_key: &'a str,
 }
 
 impl Context<'static> {
@@ -125,6 +133,10 @@ impl Context<'static> {
             day_of_month: Fixed::ZERO,
             hour: Fixed::ZERO,
             breakers: &[],
+            measured: &[],
+            rolled_back: &[],
+            video: None,
+            request_key: "",
         }
     }
 }
@@ -308,6 +320,7 @@ fn read<'a>(slot: Slot, ctx: &Context<'a>) -> Result<Value<'a>, EvalErrorKind> {
             Value::Enum(program::read_enum(slot, ctx)?)
         }
         Slot::BudgetLeft | Slot::CostFits(_) => Value::Bool(program::read_flag(slot, ctx)?),
+        Slot::Video(p) if p.is_bool() => Value::Bool(program::read_flag(slot, ctx)?),
         _ => Value::Num(program::read_num(slot, ctx)?),
     })
 }

@@ -498,6 +498,15 @@ pub(super) fn read_num(slot: Slot, ctx: &Context<'_>) -> Result<Fixed, EvalError
         Slot::DayOfMonth => ctx.day_of_month,
         Slot::Hour => ctx.hour,
         Slot::Static(v) => v,
+        Slot::Measured(b, p) => match ctx.measured.get(b as usize) {
+            Some(m) => m.get(p).ok_or(EvalErrorKind::Unset)?,
+            None if p == crate::measure::MeasuredProp::Samples => Fixed::ZERO,
+            None => return Err(EvalErrorKind::Unset),
+        },
+        Slot::Video(p) => ctx
+            .video
+            .and_then(|v| v.num(p))
+            .ok_or(EvalErrorKind::Unset)?,
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Num(n))) => *n,
             Some(Some(_)) => return Err(EvalErrorKind::NotNumeric),
@@ -541,6 +550,10 @@ pub(super) fn read_flag(slot: Slot, ctx: &Context<'_>) -> Result<bool, EvalError
     Ok(match slot {
         Slot::BudgetLeft => ctx.monthly_spend < ctx.monthly_budget,
         Slot::CostFits(cost) => ctx.cost_fits(cost),
+        Slot::Video(p) => ctx
+            .video
+            .and_then(|v| v.flag(p))
+            .ok_or(EvalErrorKind::Unset)?,
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Bool(b))) => *b,
             _ => return Err(EvalErrorKind::Unset),

@@ -23,6 +23,8 @@ use crate::diag::{Diagnostic, Source};
 use crate::lang::parse::parse_condition;
 use crate::num::Fixed;
 
+mod split;
+
 /// The largest policy file accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
 /// The deepest nesting of YAML mappings and sequences accepted (the top-level mapping is
@@ -167,8 +169,15 @@ impl Loader<'_> {
             backends: &facts,
             target: None,
             lookup: Some(&lookup),
+            video: false,
         };
-        let rules = self.rules(&raw.selection_rules, &backends, scope);
+        let mut rules = self.rules(&raw.selection_rules, &backends, scope);
+        let experiments = self.experiments(
+            &raw.experiments,
+            &mut rules,
+            &backends,
+            &raw.selection_rules,
+        );
         let budget = self.budget(&raw.budget);
         let defaults = self.defaults(raw.defaults.as_ref(), &enums);
         let execution = self.execution(raw.execution.as_ref());
@@ -189,6 +198,7 @@ impl Loader<'_> {
             fields,
             feature_flag_prefix: prefix(&raw),
             execution,
+            experiments,
             warnings: Vec::new(),
             by_priority,
             native_ready: std::sync::OnceLock::new(),
@@ -934,8 +944,64 @@ impl Loader<'_> {
                     &help,
                 );
             }
-            let Some(target) = by_name.get(r.backend.as_str()).copied() else {
-                let help = match did_you_mean(&r.backend, backends.iter().map(|b| b.name.as_str()))
+            let target_name = match (&r.backend, r.split.is_empty()) {
+                (Some(b), true) => b.as_str(),
+                (None, false) => {
+                    let split = self.split(i, r, backends, &by_name, scope.fields);
+                    let Some(split) = split else {
+                        self.condition(i, r, &scope);
+                        continue;
+                    };
+                    let first = &split.arms[0];
+                    let Some(condition) = self.condition(i, r, &scope) else {
+                        continue;
+                    };
+                    let (line, column) = self
+                        .range_of(&path("condition"))
+                        .map_or((0, 0), |rg| self.source.line_col(rg.start));
+                    rules.push(Rule {
+                        name: r.name.clone(),
+                        condition_text: r.condition.clone(),
+                        program: crate::eval::Program::compile(&condition),
+                        condition,
+                        backend: first.backend,
+                        model: first.model.clone(),
+                        cost: first.cost,
+                        split: Some(Box::new(split)),
+                        line,
+                        column,
+                        allow: self.allow_list(
+                            &r.allow,
+                            &[key("selection_rules"), Seg::Index(i), key("allow")],
+                        ),
+                    });
+                    continue;
+                }
+                (Some(_), false) => {
+                    self.error_at(
+                        &path("split"),
+                        "backend-and-split",
+                        format!("rule `{}` has both `backend` and `split`", r.name),
+                        "here",
+                        "a rule targets one `backend`, or several with weights under `split`; keep one",
+                    );
+                    self.condition(i, r, &scope);
+                    continue;
+                }
+                (None, true) => {
+                    self.error_at(
+                        &[key("selection_rules"), Seg::Index(i)],
+                        "missing-target",
+                        format!("rule `{}` has no `backend`", r.name),
+                        "this rule",
+                        "add `backend: <name>`, or `split:` with `{backend, weight}` arms",
+                    );
+                    self.condition(i, r, &scope);
+                    continue;
+                }
+            };
+            let Some(target) = by_name.get(target_name).copied() else {
+                let help = match did_you_mean(target_name, backends.iter().map(|b| b.name.as_str()))
                 {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
@@ -946,7 +1012,10 @@ impl Loader<'_> {
                 self.error_at(
                     &path("backend"),
                     "unknown-backend",
-                    format!("rule `{}` targets unknown backend `{}`", r.name, r.backend),
+                    format!(
+                        "rule `{}` targets unknown backend `{}`",
+                        r.name, target_name
+                    ),
                     "no such backend",
                     &help,
                 );
@@ -955,20 +1024,7 @@ impl Loader<'_> {
             };
             let backend = &backends[target];
             if let Some(m) = &r.model_preference {
-                if !backend.models.is_empty() && !backend.models.iter().any(|x| &x.id == m) {
-                    let ids: Vec<&str> = backend.models.iter().map(|x| x.id.as_str()).collect();
-                    let help = match did_you_mean(m, ids.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("`{}` runs {}", backend.name, ticks(&ids)),
-                    };
-                    self.error_at(
-                        &path("model_preference"),
-                        "unknown-model",
-                        format!("backend `{}` has no model `{m}`", backend.name),
-                        "unknown model",
-                        &help,
-                    );
-                }
+                self.check_model(backend, m, &path("model_preference"));
             }
             let cost = backend.cost_of(r.model_preference.as_deref());
             let scope = Scope {
@@ -992,6 +1048,7 @@ impl Loader<'_> {
                 backend: target as u16,
                 model: r.model_preference.clone(),
                 cost,
+                split: None,
                 line,
                 column,
                 allow: self.allow_list(
@@ -1272,6 +1329,9 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["budget"] => serde_introspect::<RawBudget>(),
         ["request_fields", _] => serde_introspect::<RawField>(),
         ["selection_rules", "#"] => serde_introspect::<RawRule>(),
+        ["selection_rules", "#", "split", "#"] => serde_introspect::<super::raw::RawArm>(),
+        ["selection_rules", "#", "dynamic_weights"] => serde_introspect::<super::raw::RawDynamic>(),
+        ["experiments", _] => serde_introspect::<super::raw::RawExperiment>(),
         ["backends", _] => serde_introspect::<RawBackend>(),
         ["backends", _, "quality"] => serde_introspect::<RawQuality>(),
         ["backends", _, "performance"] => serde_introspect::<RawPerformance>(),

@@ -39,6 +39,8 @@ pub struct Policy {
     pub feature_flag_prefix: String,
     /// How `generate` runs decisions.
     pub execution: Execution,
+    /// A/B experiments on split rules.
+    pub experiments: Vec<crate::experiment::Experiment>,
     /// Lint warnings found while loading (see [`crate::lint`]).
     pub warnings: Vec<crate::diag::Diagnostic>,
     /// Backend indices in preference order: priority number, then name.
@@ -272,6 +274,8 @@ pub struct Rule {
     pub model: Option<String>,
     /// Cost of running `model` (or the default model) on the target.
     pub cost: Fixed,
+    /// Several targets with weights; `backend`, `model` and `cost` are then its first arm's.
+    pub split: Option<Box<crate::split::Split>>,
     /// 1-based line and column of the condition in the file.
     pub line: usize,
     /// Column of the condition.

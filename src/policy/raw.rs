@@ -35,6 +35,59 @@ pub struct RawPolicy {
     pub execution: Option<RawExecution>,
     /// The monthly budget.
     pub budget: RawBudget,
+    /// A/B experiments on split rules, by name.
+    #[serde(default)]
+    pub experiments: BTreeMap<String, RawExperiment>,
+}
+
+/// One experiment.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RawExperiment {
+    /// The rule whose `split` holds the arms.
+    pub rule: String,
+    /// The arm traffic goes home to on a rollback.
+    pub primary: String,
+    /// The experimental arms (default: every other arm of the split).
+    #[serde(default)]
+    pub arms: Vec<String>,
+    /// What is compared: `pass_rate` (default), `latency` or `cost_per_video`.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Samples each arm needs before the rule is tested (default 100).
+    #[serde(default)]
+    pub min_samples: Option<u64>,
+    /// Roll back when an arm's metric falls under this share of the primary's (default 0.9).
+    #[serde(default)]
+    pub rollback_below: Option<Fixed>,
+}
+
+/// One arm of a split.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RawArm {
+    /// The backend.
+    pub backend: String,
+    /// Its share of the traffic, relative to the other arms' (any positive number).
+    pub weight: Fixed,
+    /// Model to run on it.
+    #[serde(default)]
+    pub model_preference: Option<String>,
+}
+
+/// `dynamic_weights:` of a split.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RawDynamic {
+    /// The measured figure: `latency_p50`, `latency_p95`, `flicker` (lower is better) or
+    /// `pass_rate` (higher is better).
+    pub by: String,
+    /// Smallest weight an arm can get (default 1).
+    #[serde(default)]
+    pub floor: Option<Fixed>,
+    /// Largest weight an arm can get (default 1000).
+    #[serde(default)]
+    pub ceiling: Option<Fixed>,
+    /// Samples an arm needs before its figure moves its weight (default 20).
+    #[serde(default)]
+    pub min_samples: Option<u32>,
 }
 
 /// `execution:`
@@ -291,8 +344,19 @@ pub struct RawRule {
     /// Only `select_backend` exists.
     #[serde(default = "select_backend")]
     pub action: String,
-    /// Target backend.
-    pub backend: String,
+    /// Target backend (or `split`).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Several target backends with weights, instead of `backend`.
+    #[serde(default)]
+    pub split: Vec<RawArm>,
+    /// The declared request field a split hashes (e.g. `user`), so that one key stays on one
+    /// arm; default (and when the field is unset): the request id.
+    #[serde(default)]
+    pub split_key: Option<String>,
+    /// Weights of the split moved by measured figures.
+    #[serde(default)]
+    pub dynamic_weights: Option<RawDynamic>,
     /// Model to run on the target.
     #[serde(default)]
     pub model_preference: Option<String>,

@@ -293,11 +293,19 @@ fn reads_references(n: &Node) -> bool {
     }
 }
 
+/// Whether a slot is read through the context's live slices (measured figures, the video
+/// being judged), which the generated code does not load: such conditions run in the
+/// interpreter.
+fn live(slot: Slot) -> bool {
+    matches!(slot, Slot::Measured(..) | Slot::Video(_))
+}
+
 /// Whether the generator has code for every node.
 fn covered(n: &Node) -> bool {
     match n {
-        Node::Const(_) | Node::Enum { .. } | Node::Flag(_) | Node::NumK { .. } => true,
-        Node::Str { values, .. } => values.iter().all(|v| v.len() <= MAX_LITERAL),
+        Node::Enum { slot, .. } | Node::Flag(slot) | Node::NumK { slot, .. } => !live(*slot),
+        Node::Const(_) => true,
+        Node::Str { values, slot } => !live(*slot) && values.iter().all(|v| v.len() <= MAX_LITERAL),
         Node::Num { a, b, .. } => covered_num(a) && covered_num(b),
         Node::Not(a) => covered(a),
         Node::All(items) | Node::Any(items) => items.iter().all(covered),
@@ -307,7 +315,8 @@ fn covered(n: &Node) -> bool {
 
 fn covered_num(n: &NumNode) -> bool {
     match n {
-        NumNode::K(_) | NumNode::Slot(_) => true,
+        NumNode::K(_) => true,
+        NumNode::Slot(slot) => !live(*slot),
         NumNode::Neg(a) => covered_num(a),
         NumNode::Arith(_, a, b) => covered_num(a) && covered_num(b),
         NumNode::Tree(_) => false,
