@@ -21,6 +21,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::num::Fixed;
 
+/// The store key of an experiment's rollback mark.
+pub fn mark_key(experiment: &str) -> String {
+    format!("experiment:{experiment}")
+}
+
+/// The store key of an experiment arm's counters.
+pub fn arm_key(experiment: &str, backend: &str) -> String {
+    format!("experiment:{experiment}:{backend}")
+}
+
 /// What an experiment compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

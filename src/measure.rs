@@ -22,6 +22,20 @@ use crate::num::Fixed;
 /// How many recent samples per backend the figures cover.
 pub const WINDOW: usize = 200;
 
+/// The store key of a backend's sample list.
+pub fn sample_key(backend: &str) -> String {
+    format!("backend:{backend}")
+}
+
+/// The figures of stored samples (JSON of [`Sample`]; one that does not parse is skipped).
+pub fn summarize_stored(stored: &[String]) -> Measured {
+    let samples: Vec<Sample> = stored
+        .iter()
+        .filter_map(|s| serde_json::from_str(s).ok())
+        .collect();
+    summarize(&samples)
+}
+
 /// One delivered video, as the walk recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {

@@ -19,6 +19,7 @@
 mod budget;
 mod check;
 mod common;
+mod experiments;
 mod explain;
 mod fmt;
 mod generate;
@@ -58,6 +59,8 @@ enum Command {
     Ledger(ledger::Args),
     /// The durable job records (the same any replica reads).
     Jobs(jobs::Args),
+    /// A/B experiments: each arm's figures and whether it rolled back.
+    Experiments(experiments::Args),
     /// List the names a condition can read, with their types.
     Names,
     /// Print the JSON Schema of policy files (for editors: yaml-language-server).
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Budget(args) => budget::run(args),
         Command::Ledger(args) => ledger::run(args),
         Command::Jobs(args) => jobs::run(args),
+        Command::Experiments(args) => experiments::run(args),
         Command::Names => names::run(),
         Command::Schema => schema::run(),
         Command::Simulate(args) => simulate::run(args),

@@ -18,6 +18,8 @@
 //! even if its commit could not be written (its reservation, marked sent, keeps counting and
 //! becomes in doubt at its expiry), so neither a paid video nor a counted cent is lost.
 
+mod experiments;
+mod record;
 pub mod snapshot;
 pub mod walk;
 
@@ -37,6 +39,7 @@ use crate::num::Fixed;
 use crate::policy::Policy;
 use crate::request::Request;
 use crate::state::State;
+pub use experiments::{ArmView, ExperimentView};
 use snapshot::{Freshness, StateCache};
 pub use walk::{Current, NoProgress, Phase, Position, Progress, Step, Walked};
 
@@ -386,14 +389,29 @@ impl Router {
         request_id: &str,
     ) -> Result<Vec<Step>, LedgerError> {
         let (state, _) = self.state(0).await?;
+        let keyed;
+        let request = if request.id.is_none() && self.policy.rules.iter().any(|r| r.split.is_some())
+        {
+            // A split hashes the request id when its key field is unset.
+            keyed = Request {
+                id: Some(request_id.to_string()),
+                ..request.clone()
+            };
+            &keyed
+        } else {
+            request
+        };
         let decision = info_span!("decide", request_id = %request_id)
             .in_scope(|| decide(&self.policy, request, &state));
+        let experiment = self.experiment_of(&decision);
         Ok(self
             .chain(&decision)
-            .map(|(b, model, cost)| Step {
+            .enumerate()
+            .map(|(i, (b, model, cost))| Step {
                 backend: self.policy.backends[b as usize].name.clone(),
                 model,
                 cost,
+                experiment: if i == 0 { experiment.clone() } else { None },
             })
             .collect())
     }
@@ -430,6 +448,7 @@ impl Router {
                     backend: policy.backends[b as usize].name.clone(),
                     model,
                     cost,
+                    experiment: None,
                 })
                 .collect()),
             Err(why) => {

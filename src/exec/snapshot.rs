@@ -42,6 +42,10 @@ pub struct Snapshot {
     pub totals: Totals,
     /// Each backend's breaker, by backend index.
     pub breakers: Vec<Breaker>,
+    /// Each backend's measured figures, by backend index.
+    pub measured: Vec<crate::measure::Measured>,
+    /// Each experiment's rollback, by experiment index (`None` while it runs).
+    pub rollbacks: Vec<Option<crate::experiment::Rollback>>,
 }
 
 /// How fresh the figures behind an answer are.
@@ -59,6 +63,7 @@ type Flight = Shared<BoxFuture<'static, Result<Arc<Snapshot>, LedgerError>>>;
 pub struct StateCache {
     store: Arc<dyn Store>,
     names: Vec<String>,
+    experiments: Vec<String>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
     max_stale: Duration,
@@ -78,6 +83,7 @@ impl StateCache {
         StateCache {
             store,
             names: policy.backends.iter().map(|b| b.name.clone()).collect(),
+            experiments: policy.experiments.iter().map(|e| e.name.clone()).collect(),
             clock,
             ttl,
             max_stale,
@@ -89,11 +95,17 @@ impl StateCache {
     /// Takes `other`'s last snapshot, if it holds the same backends (a policy reload that kept
     /// them), so that the new cache can answer before it has read the store itself.
     pub fn inherit(&self, other: &StateCache) {
-        if self.names == other.names {
+        if self.names == other.names && self.experiments == other.experiments {
             if let Some(s) = other.last() {
                 self.snap.store(Some(s));
             }
         }
+    }
+
+    /// Forgets the last snapshot, so that the next decision reads the store (after an
+    /// operator's change that decisions must see at once, such as a resumed experiment).
+    pub fn invalidate(&self) {
+        self.snap.store(None);
     }
 
     /// The last snapshot if it is younger than the TTL.
@@ -112,16 +124,32 @@ impl StateCache {
     async fn fetch(
         store: Arc<dyn Store>,
         names: Vec<String>,
+        experiments: Vec<String>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Snapshot>, LedgerError> {
+        use crate::measure::{sample_key, summarize_stored, WINDOW};
         let at = clock.now();
-        let (totals, breakers) =
-            tokio::join!(store.totals(Month::of(at), at), store.breakers(&names));
+        let sample_keys: Vec<String> = names.iter().map(|n| sample_key(n)).collect();
+        let mark_keys: Vec<String> = experiments
+            .iter()
+            .map(|e| crate::experiment::mark_key(e))
+            .collect();
+        let (totals, breakers, samples, marks) = tokio::join!(
+            store.totals(Month::of(at), at),
+            store.breakers(&names),
+            store.samples(&sample_keys, WINDOW),
+            store.marks(&mark_keys)
+        );
         Ok(Arc::new(Snapshot {
             taken: Instant::now(),
             at,
             totals: totals?,
             breakers: breakers?,
+            measured: samples?.iter().map(|s| summarize_stored(s)).collect(),
+            rollbacks: marks?
+                .into_iter()
+                .map(|m| m.and_then(|j| serde_json::from_str(&j).ok()))
+                .collect(),
         }))
     }
 
@@ -133,8 +161,9 @@ impl StateCache {
         }
         let me = Arc::downgrade(self);
         let (store, names, clock) = (self.store.clone(), self.names.clone(), self.clock.clone());
+        let experiments = self.experiments.clone();
         let task = tokio::spawn(async move {
-            let fresh = StateCache::fetch(store, names, clock).await;
+            let fresh = StateCache::fetch(store, names, experiments, clock).await;
             if let (Ok(s), Some(me)) = (&fresh, me.upgrade()) {
                 me.snap.store(Some(s.clone()));
             }
@@ -190,6 +219,8 @@ impl StateCache {
         {
             *slot = b.state_at(millis(now), &backend.breaker);
         }
+        state.measured = snap.measured.clone();
+        state.rolled_back = snap.rollbacks.iter().map(Option::is_some).collect();
         state
     }
 }

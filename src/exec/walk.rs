@@ -38,6 +38,10 @@ pub struct Step {
     pub model: Option<String>,
     /// Expected cost, reserved before the call.
     pub cost: Fixed,
+    /// The experiment whose split drew this step (the first step of such a request): its
+    /// outcome is a sample of that arm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
 }
 
 /// Where the attempt in progress stands.
@@ -254,6 +258,8 @@ impl Router {
             };
             next = step_index + 1;
             let attempt = ended.attempt;
+            self.record(&steps[step_index], &attempt, ended.video.is_some())
+                .await;
             out.cost_usd = out
                 .cost_usd
                 .checked_add(attempt.cost_usd)
@@ -307,6 +313,7 @@ impl Router {
             backend: c.backend.clone(),
             model: c.model.clone(),
             cost: c.cost,
+            experiment: None,
         };
         let b = self.policy.backend_index(&c.backend).unwrap_or(0);
         self.job_spec(request, request_id, &step, c.attempt, b)

@@ -293,6 +293,43 @@ impl Store for Guarded {
         .await
     }
 
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
+        self.call(true, self.store.push_sample(key, sample, keep))
+            .await
+    }
+
+    async fn samples(
+        &self,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, LedgerError> {
+        self.call(true, self.store.samples(keys, limit)).await
+    }
+
+    async fn add_counters(
+        &self,
+        key: &str,
+        by: &[(&str, i64)],
+    ) -> Result<super::Counters, LedgerError> {
+        self.call(true, self.store.add_counters(key, by)).await
+    }
+
+    async fn counters(&self, keys: &[String]) -> Result<Vec<super::Counters>, LedgerError> {
+        self.call(true, self.store.counters(keys)).await
+    }
+
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+        self.call(true, self.store.put_mark(key, value)).await
+    }
+
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
+        self.call(true, self.store.marks(keys)).await
+    }
+
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+        self.call(true, self.store.clear_mark(key, counters)).await
+    }
+
     async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
         self.call(true, self.store.create_job(job)).await
     }

@@ -27,6 +27,9 @@ struct Inner {
     jobs: HashMap<String, Job>,
     /// Jobs by creation, for listing newest first.
     job_order: BTreeSet<(i64, String)>,
+    samples: HashMap<String, std::collections::VecDeque<String>>,
+    counters: HashMap<String, super::Counters>,
+    marks: HashMap<String, String>,
 }
 
 /// Adds `times` × `by` to a total (saturating at the current value on overflow, which an
@@ -246,6 +249,77 @@ impl Store for MemoryStore {
         let b = inner.breakers.entry(backend.to_string()).or_default();
         let admitted = b.apply(change, now_ms, &cfg);
         Ok((*b, admitted))
+    }
+
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
+        let mut inner = self.lock()?;
+        let list = inner.samples.entry(key.to_string()).or_default();
+        list.push_front(sample.to_string());
+        list.truncate(keep);
+        Ok(())
+    }
+
+    async fn samples(
+        &self,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, LedgerError> {
+        let inner = self.lock()?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                inner
+                    .samples
+                    .get(k)
+                    .map(|l| l.iter().take(limit).cloned().collect())
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
+    async fn add_counters(
+        &self,
+        key: &str,
+        by: &[(&str, i64)],
+    ) -> Result<super::Counters, LedgerError> {
+        let mut inner = self.lock()?;
+        let c = inner.counters.entry(key.to_string()).or_default();
+        for (field, n) in by {
+            let v = c.entry((*field).to_string()).or_insert(0);
+            *v = v.saturating_add(*n);
+        }
+        Ok(c.clone())
+    }
+
+    async fn counters(&self, keys: &[String]) -> Result<Vec<super::Counters>, LedgerError> {
+        let inner = self.lock()?;
+        Ok(keys
+            .iter()
+            .map(|k| inner.counters.get(k).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+        let mut inner = self.lock()?;
+        if inner.marks.contains_key(key) {
+            return Ok(false);
+        }
+        inner.marks.insert(key.to_string(), value.to_string());
+        Ok(true)
+    }
+
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
+        let inner = self.lock()?;
+        Ok(keys.iter().map(|k| inner.marks.get(k).cloned()).collect())
+    }
+
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+        let mut inner = self.lock()?;
+        for c in counters {
+            inner.counters.remove(c);
+        }
+        inner.marks.remove(key);
+        Ok(())
     }
 
     async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {

@@ -434,6 +434,24 @@ pub trait Store: Send + Sync {
     async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError>;
     /// Removes the jobs that ended before `before_ms`; returns how many.
     async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError>;
+    /// Appends `sample` to the rolling list `key`, keeping its newest `keep` (the measured
+    /// figures of [`crate::measure`]).
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError>;
+    /// The newest `limit` samples of each of `keys`, newest first.
+    async fn samples(&self, keys: &[String], limit: usize)
+        -> Result<Vec<Vec<String>>, LedgerError>;
+    /// Adds `by` to the counters of `key` in one atomic step; returns all of its counters
+    /// after the addition (an experiment arm's figures, [`crate::experiment`]).
+    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, LedgerError>;
+    /// The counters of each of `keys` (empty for a key never written).
+    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, LedgerError>;
+    /// Sets mark `key` to `value` unless it holds one already; returns whether it was set
+    /// (so that of two replicas rolling an experiment back, one records it).
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError>;
+    /// The value of each mark of `keys`.
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError>;
+    /// Removes mark `key` and the counters of `counters` (an experiment resumed).
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError>;
     /// A cheap round trip that proves the store can take writes now (and, for Redis, that
     /// it still holds the ledger this process has seen).
     async fn ping(&self) -> Result<(), LedgerError>;
@@ -454,6 +472,9 @@ pub trait Store: Send + Sync {
     /// `memory`, `sqlite`, `redis` or `redis-cluster`.
     fn kind(&self) -> &'static str;
 }
+
+/// Named integer counters of one key.
+pub type Counters = std::collections::BTreeMap<String, i64>;
 
 /// Milliseconds since the Unix epoch.
 pub fn millis(t: DateTime<Utc>) -> i64 {

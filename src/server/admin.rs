@@ -1,5 +1,5 @@
 //! The operator's endpoints, behind the admin token: reload the policy, close a breaker,
-//! and accept a Redis ledger that lost its data.
+//! resume a rolled-back experiment, and accept a Redis ledger that lost its data.
 
 use std::sync::Arc;
 
@@ -73,6 +73,30 @@ pub async fn reset(
     }
     match router.reset_breaker(&backend).await {
         Ok(()) => Json(json!({"backend": backend, "breaker": "closed"})).into_response(),
+        Err(e) => ledger_unavailable(e),
+    }
+}
+
+/// `POST /v1/admin/experiments/{name}/resume`: sends the experiment's arms their weights
+/// again after a rollback; their figures start afresh.
+pub async fn resume_experiment(
+    AxState(app): AxState<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return *r;
+    }
+    match app.router().resume_experiment(&name).await {
+        Ok(true) => {
+            tracing::warn!(experiment = %name, "experiment resumed through the admin endpoint");
+            Json(json!({"experiment": name, "status": "running"})).into_response()
+        }
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            Some("experiment"),
+            &format!("the policy has no experiment `{name}`"),
+        ),
         Err(e) => ledger_unavailable(e),
     }
 }

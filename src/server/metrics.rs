@@ -36,6 +36,9 @@ pub struct Metrics {
     policy_ok: Gauge,
     store_up: Gauge,
     store_latency: Gauge,
+    measured_pass_rate: GaugeVec,
+    measured_latency: GaugeVec,
+    experiment_rolled_back: GaugeVec,
     recent: Mutex<HashMap<String, VecDeque<(bool, u64)>>>,
 }
 
@@ -144,8 +147,32 @@ impl Metrics {
             name("ledger_store_latency_seconds"),
             "Time of the ledger store's last call that reached it",
         ))?;
+        let measured_pass_rate = GaugeVec::new(
+            Opts::new(
+                name("measured_pass_rate"),
+                "Share of the backend's recent checked videos that passed the output checks, 0-1",
+            ),
+            &["backend"],
+        )?;
+        let measured_latency = GaugeVec::new(
+            Opts::new(
+                name("measured_latency_p50_seconds"),
+                "Median measured seconds from create call to downloaded video, recent videos",
+            ),
+            &["backend"],
+        )?;
+        let experiment_rolled_back = GaugeVec::new(
+            Opts::new(
+                name("experiment_rolled_back"),
+                "1 once the experiment's rollback rule held (its arms draw nothing), else 0",
+            ),
+            &["experiment"],
+        )?;
         for c in [
-            Box::new(monthly_spend.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(measured_pass_rate.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(measured_latency.clone()),
+            Box::new(experiment_rolled_back.clone()),
+            Box::new(monthly_spend.clone()),
             Box::new(utilization.clone()),
             Box::new(cost_per_video.clone()),
             Box::new(latency.clone()),
@@ -178,6 +205,9 @@ impl Metrics {
             policy_ok,
             store_up,
             store_latency,
+            measured_pass_rate,
+            measured_latency,
+            experiment_rolled_back,
             recent: Mutex::new(HashMap::new()),
         })
     }
@@ -262,6 +292,27 @@ impl Metrics {
             BreakerState::Open => 2.0,
         };
         self.breaker_state.with_label_values(&[backend]).set(v);
+    }
+
+    /// Updates a backend's measured gauges (a figure with no data leaves its gauge out).
+    pub fn measured(&self, backend: &str, m: &crate::measure::Measured) {
+        if let Some(p) = m.pass_rate {
+            self.measured_pass_rate
+                .with_label_values(&[backend])
+                .set(p.to_f64());
+        }
+        if let Some(l) = m.latency_p50 {
+            self.measured_latency
+                .with_label_values(&[backend])
+                .set(l.to_f64());
+        }
+    }
+
+    /// Updates an experiment's gauge.
+    pub fn experiment(&self, name: &str, rolled_back: bool) {
+        self.experiment_rolled_back
+            .with_label_values(&[name])
+            .set(if rolled_back { 1.0 } else { 0.0 });
     }
 
     /// Updates the ledger store's gauges.

@@ -266,6 +266,12 @@ impl App {
             for (b, s) in policy.backends.iter().zip(&state.breakers) {
                 self.metrics.breaker(&b.name, *s);
             }
+            for (b, m) in policy.backends.iter().zip(&snap.measured) {
+                self.metrics.measured(&b.name, m);
+            }
+            for (e, r) in policy.experiments.iter().zip(&snap.rollbacks) {
+                self.metrics.experiment(&e.name, r.is_some());
+            }
         }
         self.metrics.store(&self.store.health());
     }
@@ -314,12 +320,17 @@ pub fn routes(app: Arc<App>) -> axum::Router {
         .route("/v1/videos/{id}/content", get(videos::content))
         .route("/v1/backends", get(backends))
         .route("/v1/budget", get(budget))
+        .route("/v1/experiments", get(experiments))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/v1/admin/reload", post(admin::reload))
         .route("/v1/admin/breakers/{backend}/reset", post(admin::reset))
         .route("/v1/admin/ledger/accept-empty", post(admin::accept_empty))
+        .route(
+            "/v1/admin/experiments/{name}/resume",
+            post(admin::resume_experiment),
+        )
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -468,6 +479,14 @@ async fn budget(AxState(app): AxState<Arc<App>>) -> Response {
     let now = app.clock.now();
     match budget_summary(&*app.store, router.policy(), Month::of(now), now).await {
         Ok(v) => Json(v).into_response(),
+        Err(e) => ledger_unavailable(e),
+    }
+}
+
+/// `GET /v1/experiments`: every experiment with its arms' figures and its rollback.
+async fn experiments(AxState(app): AxState<Arc<App>>) -> Response {
+    match app.router().experiments().await {
+        Ok(v) => Json(json!({"experiments": v})).into_response(),
         Err(e) => ledger_unavailable(e),
     }
 }

@@ -57,6 +57,7 @@ mod conn;
 mod jobs;
 pub use conn::redact;
 mod scripts;
+mod stats;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -674,6 +675,42 @@ impl Store for RedisStore {
         Err(store_err(format!(
             "breaker `{backend}` kept changing under 16 attempts to update it"
         )))
+    }
+
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
+        self.push_sample_list(key, sample, keep).await
+    }
+
+    async fn samples(
+        &self,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, LedgerError> {
+        self.sample_lists(keys, limit).await
+    }
+
+    async fn add_counters(
+        &self,
+        key: &str,
+        by: &[(&str, i64)],
+    ) -> Result<super::Counters, LedgerError> {
+        self.add_hash(key, by).await
+    }
+
+    async fn counters(&self, keys: &[String]) -> Result<Vec<super::Counters>, LedgerError> {
+        self.hashes(keys).await
+    }
+
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+        self.set_mark(key, value).await
+    }
+
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
+        self.get_marks(keys).await
+    }
+
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+        self.del_mark(key, counters).await
     }
 
     async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {

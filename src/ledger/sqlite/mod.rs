@@ -19,6 +19,7 @@
 //! entries, so no operation scans the history.
 
 mod jobs;
+mod stats;
 mod threads;
 
 use std::path::Path;
@@ -110,6 +111,7 @@ impl SqliteStore {
         let writer = connect(path, timeout)?;
         writer.execute_batch(SCHEMA).map_err(store_err)?;
         writer.execute_batch(jobs::SCHEMA).map_err(store_err)?;
+        writer.execute_batch(stats::SCHEMA).map_err(store_err)?;
         migrate(&writer)?;
         let readers = (0..threads::READERS)
             .map(|_| connect(path, timeout))
@@ -437,6 +439,64 @@ impl Store for SqliteStore {
                 }
                 Ok((b, admitted))
             })
+            .await
+    }
+
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
+        let (key, sample) = (key.to_string(), sample.to_string());
+        self.threads
+            .write(move |tx| stats::push(tx, &key, &sample, keep))
+            .await
+    }
+
+    async fn samples(
+        &self,
+        keys: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, LedgerError> {
+        let keys = keys.to_vec();
+        self.threads
+            .read(move |tx| keys.iter().map(|k| stats::list(tx, k, limit)).collect())
+            .await
+    }
+
+    async fn add_counters(
+        &self,
+        key: &str,
+        by: &[(&str, i64)],
+    ) -> Result<super::Counters, LedgerError> {
+        let key = key.to_string();
+        let by: Vec<(String, i64)> = by.iter().map(|(f, n)| ((*f).to_string(), *n)).collect();
+        self.threads
+            .write(move |tx| stats::add(tx, &key, &by))
+            .await
+    }
+
+    async fn counters(&self, keys: &[String]) -> Result<Vec<super::Counters>, LedgerError> {
+        let keys = keys.to_vec();
+        self.threads
+            .read(move |tx| keys.iter().map(|k| stats::get(tx, k)).collect())
+            .await
+    }
+
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.threads
+            .write(move |tx| stats::put_mark(tx, &key, &value))
+            .await
+    }
+
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
+        let keys = keys.to_vec();
+        self.threads
+            .read(move |tx| keys.iter().map(|k| stats::mark(tx, k)).collect())
+            .await
+    }
+
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+        let (key, counters) = (key.to_string(), counters.to_vec());
+        self.threads
+            .write(move |tx| stats::clear(tx, &key, &counters))
             .await
     }
 
