@@ -373,6 +373,81 @@ async fn jobs_are_fenced_claimed_and_listed(s: &dyn Store) {
     assert_eq!(s.job("j3").await.unwrap(), None);
 }
 
+/// Sample lists keep their newest `keep`, counters add atomically under concurrency, and a
+/// mark is set once (the measured figures and experiment rollbacks of issue 14).
+async fn figures_lists_counters_and_marks(s: Arc<dyn Store>) {
+    for i in 0..7 {
+        s.push_sample("backend:veo", &format!("s{i}"), 5)
+            .await
+            .unwrap();
+    }
+    s.push_sample("backend:pix", "p0", 5).await.unwrap();
+    let lists = s
+        .samples(
+            &[
+                "backend:veo".into(),
+                "backend:pix".into(),
+                "backend:none".into(),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lists[0], ["s6", "s5", "s4"]);
+    assert_eq!(lists[1], ["p0"]);
+    assert!(lists[2].is_empty());
+    assert_eq!(
+        s.samples(&["backend:veo".into()], 100).await.unwrap()[0].len(),
+        5,
+        "trimmed to keep"
+    );
+
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.add_counters(
+                    "experiment:t:veo",
+                    &[("samples", 1), ("cost_micros", 70_000)],
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after = s
+        .add_counters("experiment:t:veo", &[("passes", 2)])
+        .await
+        .unwrap();
+    assert_eq!(after["samples"], 40);
+    assert_eq!(after["cost_micros"], 2_800_000);
+    assert_eq!(after["passes"], 2);
+    let read = s
+        .counters(&["experiment:t:veo".into(), "experiment:t:pix".into()])
+        .await
+        .unwrap();
+    assert_eq!(read[0], after);
+    assert!(read[1].is_empty());
+
+    assert!(s.put_mark("experiment:t", "first").await.unwrap());
+    assert!(!s.put_mark("experiment:t", "second").await.unwrap());
+    assert_eq!(
+        s.marks(&["experiment:t".into(), "experiment:u".into()])
+            .await
+            .unwrap(),
+        [Some("first".to_string()), None]
+    );
+    s.clear_mark("experiment:t", &["experiment:t:veo".into()])
+        .await
+        .unwrap();
+    assert_eq!(s.marks(&["experiment:t".into()]).await.unwrap(), [None]);
+    assert!(s.counters(&["experiment:t:veo".into()]).await.unwrap()[0].is_empty());
+    assert!(s.put_mark("experiment:t", "again").await.unwrap());
+}
+
 macro_rules! contract {
     ($store:ident, $make:expr) => {
         mod $store {
@@ -404,6 +479,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn breakers_persist_and_update_atomically() {
                 super::breakers_persist_and_update_atomically(&$make).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn figures_lists_counters_and_marks() {
+                super::figures_lists_counters_and_marks(Arc::new($make)).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_reservations_never_pass_the_budget() {

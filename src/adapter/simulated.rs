@@ -35,6 +35,8 @@ pub struct Draw {
     pub latency: f64,
     /// `None` on success.
     pub failure: Option<FailureClass>,
+    /// On success: whether the video passes its output checks (`simulation.pass_rate`).
+    pub passes: bool,
 }
 
 impl Simulated {
@@ -46,6 +48,7 @@ impl Simulated {
             latency_stddev: Fixed::ZERO,
             time_scale: Fixed::ZERO,
             seed: 0,
+            pass_rate: Fixed::ONE,
         });
         Simulated {
             name: backend.name.clone(),
@@ -84,7 +87,13 @@ impl Simulated {
             SimulatedFailure::ContentRejected => FailureClass::ContentRejected,
             SimulatedFailure::NoVideo => FailureClass::NoVideo,
         });
-        Draw { latency, failure }
+        // Drawn last, so that adding it changed no earlier outcome of a seed.
+        let passes = rng.random_range(0..1_000_000) < self.sim.pass_rate.micros();
+        Draw {
+            latency,
+            failure,
+            passes,
+        }
     }
 
     /// "Creates" the job: the handle records when it started (wall-clock ms), so that a

@@ -735,6 +735,16 @@ impl Loader<'_> {
                     .unwrap_or(Fixed::ZERO)
             });
         let scale = raw.and_then(|s| s.time_scale).unwrap_or(Fixed::ZERO);
+        let pass_rate = raw.and_then(|s| s.pass_rate).unwrap_or(Fixed::ONE);
+        if pass_rate < Fixed::ZERO || pass_rate > Fixed::ONE {
+            self.error_at(
+                &path("pass_rate"),
+                "out-of-range",
+                format!("pass_rate is {pass_rate}; it must be between 0 and 1"),
+                "out of range",
+                "the share of delivered videos that pass the output checks, e.g. 0.95",
+            );
+        }
         if stddev.is_negative() || scale.is_negative() {
             self.error_at(
                 &[key("backends"), key(name), key("simulation")],
@@ -750,6 +760,7 @@ impl Loader<'_> {
             latency_stddev: stddev,
             time_scale: scale,
             seed: raw.and_then(|s| s.seed).unwrap_or(0),
+            pass_rate,
         })
     }
 

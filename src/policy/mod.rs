@@ -174,6 +174,8 @@ pub struct Simulation {
     pub time_scale: Fixed,
     /// Seed of the outcome generator.
     pub seed: u64,
+    /// In `simulate`: share of delivered videos that pass their output checks.
+    pub pass_rate: Fixed,
 }
 
 /// `execution:`

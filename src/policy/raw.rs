@@ -205,6 +205,10 @@ pub struct RawSimulation {
     /// Seed of the outcome generator (default 0).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// In `genroute simulate`: the share of delivered videos that pass the output checks
+    /// (default 1); the others are `bad_output`, spent and fallen back from.
+    #[serde(default)]
+    pub pass_rate: Option<Fixed>,
 }
 
 /// The schema of `cost:` (the loader reads it as a plain mapping to locate its keys).

@@ -7,7 +7,10 @@
 //! nothing sleeps, so a million requests take seconds. Requests are replayed one after
 //! another; overlapping calls are not modelled.
 
+mod experiments;
 pub mod html;
+
+pub use experiments::{ArmReport, ExperimentReport};
 
 use std::collections::BTreeMap;
 
@@ -45,6 +48,9 @@ pub struct BackendStats {
     pub successes: u64,
     /// Times it served as a fallback (after another backend failed or was skipped).
     pub fallbacks: u64,
+    /// Delivered videos that failed their output checks (`simulation.pass_rate`): spent,
+    /// counted as failures, fallen back from.
+    pub bad_outputs: u64,
     /// Money spent on it.
     pub spend_usd: Fixed,
     /// Mean quality of its videos.
@@ -80,6 +86,8 @@ pub struct Report {
     pub backends: BTreeMap<String, BackendStats>,
     /// Cumulative spend at the end of each day.
     pub daily_spend: Vec<Fixed>,
+    /// Each experiment's month: its arms' figures and when it rolled back.
+    pub experiments: Vec<ExperimentReport>,
 }
 
 /// Replays `items` (in time order) through `policy`.
@@ -101,6 +109,8 @@ pub fn simulate(
     let days = days_in(month);
     let mut daily = vec![Fixed::ZERO; days as usize];
     let (mut spend, mut served, mut crossed) = (Fixed::ZERO, 0u64, None);
+    let mut tracker = experiments::Tracker::new(policy, items.len() as u64);
+    let splits = policy.rules.iter().any(|r| r.split.is_some());
     for (n, item) in items.iter().enumerate() {
         if n % 65_536 == 0 {
             progress(n as u64);
@@ -111,7 +121,26 @@ pub fn simulate(
         for (i, b) in breakers.iter().enumerate() {
             state.breakers[i] = b.state_at(now_ms, &policy.backends[i].breaker);
         }
-        let d = decide(policy, &item.request, &state);
+        state.measured = tracker.measured(n as u64).to_vec();
+        state.rolled_back = tracker.rolled_back();
+        let keyed;
+        let request = if splits && item.request.id.is_none() {
+            // A split hashes the request id: the workload position stands for it.
+            keyed = Request {
+                id: Some(format!("sim-{n}")),
+                ..item.request.clone()
+            };
+            &keyed
+        } else {
+            &item.request
+        };
+        let d = decide(policy, request, &state);
+        let day_of_month = now.day();
+        // The experiment whose split drew the first step, and the drawn arm.
+        let drawn = d.rule.zip(d.arm).and_then(|(r, a)| {
+            let split = policy.rules[r as usize].split.as_ref()?;
+            split.experiment.map(|(e, _)| (e as usize, a as usize))
+        });
         let chain = d
             .backend
             .map(|b| (b, d.model.map(str::to_string), d.cost))
@@ -143,7 +172,44 @@ pub fn simulate(
                 s.fallbacks += 1;
             }
             s.latencies.push(draw.latency as f32);
+            let latency_ms = (draw.latency * 1000.0) as u64;
+            if position == 0 {
+                if let Some((e, arm)) = drawn {
+                    let sample = crate::experiment::ArmSample {
+                        delivered: draw.failure.is_none(),
+                        passed: draw.failure.is_none() && draw.passes,
+                        latency_ms,
+                        cost: if draw.failure.is_none() {
+                            cost
+                        } else {
+                            Fixed::ZERO
+                        },
+                    };
+                    tracker.arm_sample(policy, e, arm, &sample, n as u64 + 1, day_of_month, now_ms);
+                }
+            }
+            if draw.failure.is_none() {
+                tracker.delivered(
+                    i,
+                    crate::measure::Sample {
+                        at_ms: now_ms,
+                        passed: draw.passes,
+                        checked: true,
+                        latency_ms,
+                        flicker: None,
+                    },
+                );
+            }
             match draw.failure {
+                // A bad video: the provider finished the job, so it is spent; it counts as a
+                // failure and the request falls back.
+                None if !draw.passes => {
+                    breakers[i].on_failure(now_ms, &cfg);
+                    spend = spend.checked_add(cost).unwrap_or(spend);
+                    s.spend_usd = s.spend_usd.checked_add(cost).unwrap_or(s.spend_usd);
+                    s.failures += 1;
+                    s.bad_outputs += 1;
+                }
                 None => {
                     breakers[i].on_success(now_ms, &cfg);
                     spend = spend.checked_add(cost).unwrap_or(spend);
@@ -209,6 +275,7 @@ pub fn simulate(
         threshold_crossed_day: crossed,
         backends,
         daily_spend: daily,
+        experiments: tracker.report(policy),
     }
 }
 
@@ -326,6 +393,29 @@ pub fn text(report: &Report, baseline: Option<&Report>) -> String {
     if let Some(b) = baseline {
         let (saved, pct) = savings(b, report);
         let _ = writeln!(o, "baseline {}: savings {saved} ({pct:.1}%)", b.total_usd);
+    }
+    for e in &report.experiments {
+        match (e.rolled_back_at_request, &e.reason) {
+            (Some(at), Some(why)) => {
+                let day = e.rolled_back_day.unwrap_or(0);
+                let _ = writeln!(
+                    o,
+                    "experiment {}: rolled back after request {at} (day {day}): {why}",
+                    e.name
+                );
+            }
+            _ => {
+                let _ = writeln!(o, "experiment {}: not rolled back", e.name);
+            }
+        }
+        for a in &e.arms {
+            let v = a.value.map_or("-".to_string(), |x| format!("{x:.3}"));
+            let _ = writeln!(
+                o,
+                "  {:<12} samples {:>7} passes {:>7} {} {v}",
+                a.backend, a.figures.samples, a.figures.passes, e.metric
+            );
+        }
     }
     o
 }
