@@ -101,6 +101,23 @@ fn generated_workloads_follow_the_mix_and_runs_are_deterministic() {
         a["report"]["total_usd"].as_f64().unwrap() <= 100.0,
         "never over the budget"
     );
+    // Every fallback call is one move from the backend before it in the chain.
+    let moves = a["report"]["fallbacks"].as_array().unwrap();
+    assert!(!moves.is_empty(), "the demo's failures move requests");
+    for (name, s) in backends {
+        let into: u64 = moves
+            .iter()
+            .filter(|t| t["to"] == name.as_str())
+            .map(|t| t["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(into, s["fallbacks"].as_u64().unwrap(), "{name}");
+    }
+    assert!(moves.iter().all(|t| t["from"] != t["to"]), "{moves:?}");
+    let counts: Vec<u64> = moves.iter().map(|t| t["count"].as_u64().unwrap()).collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "most frequent first"
+    );
 }
 
 #[test]
