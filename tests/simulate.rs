@@ -101,6 +101,47 @@ fn generated_workloads_follow_the_mix_and_runs_are_deterministic() {
         a["report"]["total_usd"].as_f64().unwrap() <= 100.0,
         "never over the budget"
     );
+    // Every fallback call is one move from the backend before it in the chain.
+    let moves = a["report"]["fallbacks"].as_array().unwrap();
+    assert!(!moves.is_empty(), "the demo's failures move requests");
+    for (name, s) in backends {
+        let into: u64 = moves
+            .iter()
+            .filter(|t| t["to"] == name.as_str())
+            .map(|t| t["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(into, s["fallbacks"].as_u64().unwrap(), "{name}");
+    }
+    assert!(moves.iter().all(|t| t["from"] != t["to"]), "{moves:?}");
+    let counts: Vec<u64> = moves.iter().map(|t| t["count"].as_u64().unwrap()).collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "most frequent first"
+    );
+}
+
+/// The chart labelled `label` (its `aria-label`) in the page.
+fn chart<'a>(html: &'a str, label: &str) -> &'a str {
+    let start = html
+        .find(&format!("<svg role=\"img\" aria-label=\"{label}\""))
+        .unwrap_or_else(|| panic!("no chart {label:?}"));
+    let len = html[start..].find("</svg>").unwrap();
+    &html[start..start + len]
+}
+
+/// The text of each `<text>` element of an SVG.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = t.split_once('>')?.1;
+            Some(body.split_once("</text>")?.0.trim().to_string())
+        })
+        .collect()
+}
+
+fn has(texts: &[String], want: &str) -> bool {
+    texts.iter().any(|t| t == want)
 }
 
 #[test]
@@ -122,8 +163,8 @@ fn the_html_report_is_one_self_contained_page() {
     assert!(html.starts_with("<!doctype html>"));
     assert_eq!(
         html.matches("<svg").count(),
-        4,
-        "spend, two mix charts, latency"
+        6,
+        "cumulative and daily spend, two mix charts, latency, fallbacks"
     );
     assert!(html.contains("<table>") && html.contains("Savings: <b>$56</b>"));
     assert!(!html.contains("<script"), "no scripts");
@@ -132,6 +173,96 @@ fn the_html_report_is_one_self_contained_page() {
         !without_ns.contains("http://") && !without_ns.contains("https://"),
         "nothing fetched from anywhere"
     );
+
+    // The cumulative spend of a $64 month (baseline $120) under a $1,000 budget: a legend
+    // naming both lines, ticks on both axes, a scale that shows the data, and the budget as a
+    // note at the top edge.
+    let spend = texts(chart(&html, "Cumulative spend"));
+    for want in [
+        "Cumulative spend",
+        "policy: $64",
+        "baseline: $120",
+        "budget $1,000 ↑ (far above)",
+        "day of month",
+        "spend so far ($)",
+        "1",
+        "15",
+        "30",
+        "$0",
+    ] {
+        assert!(has(&spend, want), "{want:?} not in {spend:?}");
+    }
+    let dollars: Vec<f64> = spend
+        .iter()
+        .filter_map(|t| t.strip_prefix('$')?.replace(',', "").parse().ok())
+        .collect();
+    assert!(dollars.len() >= 4, "y ticks: {dollars:?}");
+    let top = dollars.iter().copied().fold(0.0, f64::max);
+    assert!(
+        (120.0..=180.0).contains(&top),
+        "the top y tick {top} is near the data's maximum ($120), not the budget"
+    );
+    let daily = texts(chart(&html, "Daily spend"));
+    for want in ["Daily spend", "day of month", "spend that day ($)", "$0"] {
+        assert!(has(&daily, want), "{want:?} not in {daily:?}");
+    }
+    assert!(daily.iter().any(|t| t.starts_with("policy: ")), "{daily:?}");
+    assert!(
+        daily.iter().any(|t| t.starts_with("baseline: ")),
+        "{daily:?}"
+    );
+    for (label, want) in [
+        (
+            "Videos per backend",
+            ["policy", "baseline", "veo", "videos"],
+        ),
+        (
+            "Spend per backend",
+            ["policy", "baseline", "cogvideox", "spend ($)"],
+        ),
+        (
+            "Latency per backend",
+            ["p50 (median)", "p95", "pixverse", "latency (seconds)"],
+        ),
+    ] {
+        let t = texts(chart(&html, label));
+        for w in std::iter::once(label).chain(want) {
+            assert!(has(&t, w), "{label}: {w:?} not in {t:?}");
+        }
+    }
+    let moves = texts(chart(&html, "Fallbacks between backends"));
+    assert!(
+        has(&moves, "no fallbacks: every call went to the first choice"),
+        "{moves:?}"
+    );
+}
+
+/// A budget within reach of the spend is a dashed line with its label, and the fallbacks
+/// chart names each move.
+#[test]
+fn the_report_draws_a_budget_within_reach_as_a_line_and_names_fallbacks() {
+    let dir = scratch::scratch();
+    let path = dir.join("report.html");
+    simulate(&[
+        "--policy",
+        "policies/demo.yaml",
+        "--mix",
+        "quality=40,balanced=40,speed=20",
+        "--count",
+        "1000",
+        "--month",
+        "2026-11",
+        "--report",
+        path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&path).unwrap();
+    let spend = texts(chart(&html, "Cumulative spend"));
+    assert!(has(&spend, "budget: $100"), "legend entry: {spend:?}");
+    assert!(has(&spend, "budget $100"), "label on the line: {spend:?}");
+    assert!(!spend.iter().any(|t| t.contains("far above")), "{spend:?}");
+    let moves = texts(chart(&html, "Fallbacks between backends"));
+    assert!(moves.iter().any(|t| t.contains(" → ")), "{moves:?}");
+    assert!(has(&moves, "requests moved from → to"), "{moves:?}");
 }
 
 /// Loads the report in headless Chromium (Debian's `chromium`, which `.ci/run` installs):

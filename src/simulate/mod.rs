@@ -65,6 +65,19 @@ pub struct BackendStats {
     quality_sum: f64,
 }
 
+/// How often requests moved from one backend of their chain to the next one: `from` failed
+/// (or was skipped: its breaker open, or the budget could not admit its cost) and `to` was
+/// called next. Summed over `from`, the counts of a `to` are its [`BackendStats::fallbacks`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// The backend that failed or was skipped.
+    pub from: String,
+    /// The backend called after it.
+    pub to: String,
+    /// Requests that moved.
+    pub count: u64,
+}
+
 /// The result of a simulation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -88,6 +101,8 @@ pub struct Report {
     pub daily_spend: Vec<Fixed>,
     /// Each experiment's month: its arms' figures and when it rolled back.
     pub experiments: Vec<ExperimentReport>,
+    /// Moves between backends, most frequent first (then by name).
+    pub fallbacks: Vec<Transition>,
 }
 
 /// Replays `items` (in time order) through `policy`.
@@ -108,6 +123,7 @@ pub fn simulate(
     let start = month_start(month.year, month.month);
     let days = days_in(month);
     let mut daily = vec![Fixed::ZERO; days as usize];
+    let mut moves: BTreeMap<(u16, u16), u64> = BTreeMap::new();
     let (mut spend, mut served, mut crossed) = (Fixed::ZERO, 0u64, None);
     let mut tracker = experiments::Tracker::new(policy, items.len() as u64);
     let splits = policy.rules.iter().any(|r| r.split.is_some());
@@ -154,8 +170,12 @@ pub fn simulate(
                 )
             }));
         let mut got = false;
+        // The chain element before this one: the backend whose failure or skip moved the
+        // request here.
+        let mut previous: Option<u16> = None;
         for (position, (b, _model, cost)) in chain.enumerate() {
             let i = b as usize;
+            let from = previous.replace(b);
             let cfg = policy.backends[i].breaker;
             if breakers[i].state_at(now_ms, &cfg) == BreakerState::Open
                 || admits(spend, cost, policy.budget.monthly).is_err()
@@ -170,6 +190,9 @@ pub fn simulate(
             s.requests += 1;
             if position > 0 {
                 s.fallbacks += 1;
+            }
+            if let Some(from) = from {
+                *moves.entry((from, b)).or_default() += 1;
             }
             s.latencies.push(draw.latency as f32);
             let latency_ms = (draw.latency * 1000.0) as u64;
@@ -265,6 +288,20 @@ pub fn simulate(
             (b.name.clone(), s)
         })
         .collect();
+    let name = |b: u16| policy.backends[b as usize].name.clone();
+    let mut fallbacks: Vec<Transition> = moves
+        .into_iter()
+        .map(|((from, to), count)| Transition {
+            from: name(from),
+            to: name(to),
+            count,
+        })
+        .collect();
+    fallbacks.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to)))
+    });
     Report {
         month: month.to_string(),
         requests: items.len() as u64,
@@ -276,6 +313,7 @@ pub fn simulate(
         backends,
         daily_spend: daily,
         experiments: tracker.report(policy),
+        fallbacks,
     }
 }
 
