@@ -138,7 +138,16 @@ fn a_rolled_back_experiment_sends_every_key_to_the_primary() {
     let why = p.explain(&request(&p, Some("bob"), "r"), &state);
     let split = &serde_json::to_value(&why).unwrap()["rules"][0]["split"];
     assert_eq!(split["experiment"]["status"], "rolled_back", "{split}");
-    assert_eq!(split["arms"][1]["effective_weight"], "0", "{split}");
+    assert_eq!(split["arms"][1]["effective_weight"], 0, "{split}");
+}
+
+/// Measured figures by backend name, in the policy's backend order.
+fn by_name(p: &Policy, figures: &[(&str, Measured)]) -> Vec<Measured> {
+    let mut out = vec![Measured::default(); p.backends.len()];
+    for (name, m) in figures {
+        out[p.backend_index(name).unwrap() as usize] = *m;
+    }
+    out
 }
 
 fn measured(samples: u32, p50: &str) -> Measured {
@@ -160,11 +169,11 @@ fn dynamic_weights_move_share_away_from_a_slow_backend_once_it_has_samples() {
     let p = policy(&text);
     let mut state = State::new(&p, now());
     // Veo at 120 s, PixVerse at 30 s: mean 75, so 80 × 75/120 = 50 and 20 × 75/30 = 50.
-    state.measured = vec![measured(50, "120"), measured(50, "30"), Measured::default()];
+    state.measured = by_name(&p, &[("veo", measured(50, "120")), ("pixverse", measured(50, "30"))]);
     let s = shares(&p, &state, &["veo", "pixverse"]);
     assert!((s[1] - 0.5).abs() < 0.01, "{s:?}");
     // Below min_samples, the written weights hold.
-    state.measured = vec![measured(10, "120"), measured(10, "30"), Measured::default()];
+    state.measured = by_name(&p, &[("veo", measured(10, "120")), ("pixverse", measured(10, "30"))]);
     let s = shares(&p, &state, &["veo", "pixverse"]);
     assert!((s[1] - 0.2).abs() < 0.01, "{s:?}");
 }
@@ -178,7 +187,7 @@ fn explain_shows_the_key_the_arms_and_the_draw() {
     let split = &v["rules"][0]["split"];
     assert_eq!(split["key"], "user = 'alice'", "{split}");
     assert_eq!(split["arms"][0]["backend"], "veo");
-    assert_eq!(split["arms"][0]["share"], "0.8");
+    assert_eq!(split["arms"][0]["share"], 0.8);
     assert_eq!(split["drawn"], v["backend"]);
     assert_eq!(split["experiment"]["status"], "running");
     let text = why.to_text();

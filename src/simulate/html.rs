@@ -384,7 +384,7 @@ fn experiments(o: &mut String, report: &Report) {
         let status = match (e.rolled_back_at_request, &e.reason) {
             (Some(at), Some(why)) => format!(
                 "rolled back after request {} (day {}): {}",
-                group(at),
+                thousands(at),
                 e.rolled_back_day.unwrap_or(0),
                 esc(why)
             ),
@@ -412,7 +412,7 @@ fn experiments(o: &mut String, report: &Report) {
         };
         let marker = e
             .rolled_back_at_request
-            .map(|at| (at as f64, format!("rolled back at request {}", group(at))));
+            .map(|at| (at as f64, format!("rolled back at request {}", thousands(at))));
         for arm in e.arms.iter().filter(|a| a.backend != e.primary) {
             o.push_str(&arm_panel(
                 &format!("{}: {} against {}", e.name, arm.backend, e.primary),
@@ -441,18 +441,6 @@ fn experiments(o: &mut String, report: &Report) {
     }
 }
 
-/// `1234567` as `1,234,567`.
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// Legend entries: a short line, or a dashed one, in the series' style.
 fn line_legend(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
