@@ -64,6 +64,10 @@ fn ordinary<'a>(fields: &'a [Option<FieldValue>], breakers: &'a [BreakerState]) 
         day_of_month: money(15),
         hour: money(12),
         breakers,
+        measured: &[],
+        rolled_back: &[],
+        video: None,
+        request_key: "",
     }
 }
 

@@ -362,6 +362,10 @@ proptest! {
             day_of_month: Fixed::ZERO,
             hour: n("hour"),
             breakers: &[],
+            measured: &[],
+            rolled_back: &[],
+            video: None,
+            request_key: "",
         };
         let mut env: Env = NUMS.iter().map(|k| (*k, Ref::Num(n(k).micros() as i128))).collect();
         let prio = ["quality", "balanced", "speed"][w.priority as usize];
@@ -598,4 +602,75 @@ fn the_deepest_allowed_nesting_loads_decides_and_explains_with_room_on_a_two_mib
         .unwrap()
         .join()
         .unwrap();
+}
+
+/// A policy whose one rule splits over `weights.len()` backends (named `b0`, `b1`, …).
+fn split_policy(weights: &[u32]) -> genroute::Policy {
+    let mut text = String::from("backends:\n");
+    for i in 0..weights.len() {
+        text.push_str(&format!(
+            "  b{i}:\n    priority: {i}\n    type: simulated\n    cost: {{per_video_usd: 0.01}}\n    quality: {{score: 0.9}}\n    performance: {{avg_generation_time_seconds: 10, max_generation_time_seconds: 20}}\n"
+        ));
+    }
+    text.push_str("selection_rules:\n  - name: split\n    condition: \"true\"\n    split:\n");
+    for (i, w) in weights.iter().enumerate() {
+        text.push_str(&format!("      - {{backend: b{i}, weight: {w}}}\n"));
+    }
+    text.push_str("budget: {monthly_budget_usd: 100, cost_threshold_usd: 90}\n");
+    genroute::Policy::from_yaml("split.yaml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A split never routes to an ineligible backend (here: an open breaker), the shares of
+    /// the eligible arms sum to 1, and an ineligible arm has no share.
+    #[test]
+    fn a_split_never_routes_to_an_ineligible_backend_and_its_shares_sum_to_one(
+        weights in proptest::collection::vec(0u32..100, 1..6),
+        open in proptest::collection::vec(any::<bool>(), 6),
+        key in "[a-z0-9]{1,12}",
+    ) {
+        prop_assume!(weights.iter().any(|w| *w > 0));
+        let p = split_policy(&weights);
+        let now = "2026-11-10T12:00:00Z".parse().unwrap();
+        let mut state = genroute::State::new(&p, now);
+        for i in 0..weights.len() {
+            if open[i] {
+                state.set_breaker(&p, &format!("b{i}"), eval::BreakerState::Open).unwrap();
+            }
+        }
+        let mut request = genroute::RequestBuilder::new("x").build(&p).unwrap();
+        request.id = Some(key);
+        let d = p.decide(&request, &state);
+        let open_of = |b: u16| {
+            let name = &p.backends[b as usize].name;
+            open[name[1..].parse::<usize>().unwrap()]
+        };
+        if let Some(b) = d.backend {
+            prop_assert!(!open_of(b), "routed to {} whose breaker is open", p.backends[b as usize].name);
+        }
+        for b in &d.fallbacks {
+            prop_assert!(!open_of(*b));
+        }
+        let split = p.rules[0].split.as_ref().unwrap();
+        let ctx = genroute::decide::context(&p, &request, &state);
+        let arms = genroute::split::arms(&p, split, &ctx);
+        let drawable: f64 = arms.iter().filter(|a| a.ineligible.is_eligible()).map(|a| a.effective.to_f64()).sum();
+        let total: f64 = arms.iter().map(|a| a.share).sum();
+        if drawable > 0.0 {
+            prop_assert!((total - 1.0).abs() < 1e-9, "shares sum to {total}");
+            let drawn: Vec<_> = arms.iter().filter(|a| a.chosen).collect();
+            prop_assert_eq!(drawn.len(), 1);
+            prop_assert!(drawn[0].ineligible.is_eligible() && drawn[0].effective > Fixed::ZERO);
+        } else {
+            prop_assert_eq!(total, 0.0);
+            prop_assert!(arms.iter().all(|a| !a.chosen));
+        }
+        for a in &arms {
+            if !a.ineligible.is_eligible() {
+                prop_assert_eq!(a.share, 0.0);
+            }
+        }
+    }
 }

@@ -288,3 +288,32 @@ fn split_and_experiment_mistakes_are_load_errors_with_their_codes() {
         .replace("weight: 20", "weight: 0");
     assert!(codes(&zero).contains(&"out-of-range"));
 }
+
+#[test]
+fn conditions_read_measured_figures_and_an_unmeasured_one_does_not_match() {
+    let text = SPLIT.replace(
+        "selection_rules:\n",
+        "selection_rules:\n  - name: pixverse_degraded\n    condition: \"backends.pixverse.measured.pass_rate < 0.9 AND backends.pixverse.measured.samples >= 20\"\n    backend: veo\n",
+    );
+    let p = policy(&text);
+    let r = request(&p, Some("bob"), "r");
+    let mut state = State::new(&p, now());
+    // No history: the figure is unset, the rule does not match, explain says why.
+    let why = serde_json::to_value(p.explain(&r, &state)).unwrap();
+    assert_eq!(why["rules"][0]["status"], "error", "{}", why["rules"][0]);
+    assert!(why["rules"][0]["error"].as_str().unwrap().contains("no measured data"), "{}", why["rules"][0]);
+    let mut bad = measured(40, "30");
+    bad.pass_rate = Some("0.5".parse().unwrap());
+    state.measured = by_name(&p, &[("pixverse", bad)]);
+    assert_eq!(p.explain(&r, &state).rule.as_deref(), Some("pixverse_degraded"));
+    // The compiled program (no machine code for live figures) agrees with explain.
+    let d = p.decide(&r, &state);
+    assert_eq!(d.rule, Some(0));
+}
+
+#[test]
+fn video_figures_are_only_for_quality_retry() {
+    let text = SPLIT.replace("condition: \"priority == 'balanced'\"", "condition: \"video.flicker > 0.2\"");
+    let err = Policy::from_yaml("bad.yaml", &text).unwrap_err().to_string();
+    assert!(err.contains("only `execution.quality_retry.when` can read it"), "{err}");
+}

@@ -31,6 +31,10 @@ pub enum EvalErrorKind {
     /// The request does not set a value this condition reads.
     #[error("the request does not set this value")]
     Unset,
+    /// A measured figure with no data yet (a backend with no samples, a video whose frames
+    /// were not measured).
+    #[error("no measured data for this figure yet")]
+    NoData,
     /// Internal: a non-boolean reached a boolean position (the checker prevents it).
     #[error("expected true or false")]
     NotBoolean,

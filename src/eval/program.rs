@@ -499,14 +499,14 @@ pub(super) fn read_num(slot: Slot, ctx: &Context<'_>) -> Result<Fixed, EvalError
         Slot::Hour => ctx.hour,
         Slot::Static(v) => v,
         Slot::Measured(b, p) => match ctx.measured.get(b as usize) {
-            Some(m) => m.get(p).ok_or(EvalErrorKind::Unset)?,
+            Some(m) => m.get(p).ok_or(EvalErrorKind::NoData)?,
             None if p == crate::measure::MeasuredProp::Samples => Fixed::ZERO,
-            None => return Err(EvalErrorKind::Unset),
+            None => return Err(EvalErrorKind::NoData),
         },
         Slot::Video(p) => ctx
             .video
             .and_then(|v| v.num(p))
-            .ok_or(EvalErrorKind::Unset)?,
+            .ok_or(EvalErrorKind::NoData)?,
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Num(n))) => *n,
             Some(Some(_)) => return Err(EvalErrorKind::NotNumeric),
@@ -553,7 +553,7 @@ pub(super) fn read_flag(slot: Slot, ctx: &Context<'_>) -> Result<bool, EvalError
         Slot::Video(p) => ctx
             .video
             .and_then(|v| v.flag(p))
-            .ok_or(EvalErrorKind::Unset)?,
+            .ok_or(EvalErrorKind::NoData)?,
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Bool(b))) => *b,
             _ => return Err(EvalErrorKind::Unset),
