@@ -37,6 +37,10 @@ pub const LINTS: &[(&str, &str)] = &[
         "money-precision",
         "money compared with a literal finer than a cent",
     ),
+    (
+        "zero-weight",
+        "an arm of a split with weight 0, which is never drawn",
+    ),
 ];
 
 /// Where lints point: the file range of a span in a rule's condition, of a rule's name, of a
@@ -103,8 +107,43 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
                 ));
             }
         }
+        if let Some(split) = &rule.split {
+            if !allowed("zero-weight") {
+                for a in split.arms.iter().filter(|a| a.weight <= Fixed::ZERO) {
+                    out.push(warning(
+                        "zero-weight",
+                        format!(
+                            "rule `{}` gives `{}` weight 0 in its split, so it is never drawn",
+                            rule.name, policy.backends[a.backend as usize].name
+                        ),
+                        format!(
+                            "give it a positive weight or remove the arm; {}",
+                            allow_help("zero-weight", "rule")
+                        ),
+                        at.rule(i),
+                        "never drawn",
+                    ));
+                }
+            }
+            let all_off = split
+                .arms
+                .iter()
+                .all(|a| !policy.backends[a.backend as usize].enabled);
+            if all_off && !allowed("disabled-target") {
+                out.push(warning(
+                    "disabled-target",
+                    format!(
+                        "every arm of rule `{}`'s split is disabled, so the rule can never decide",
+                        rule.name
+                    ),
+                    allow_help("disabled-target", "rule"),
+                    at.rule(i),
+                    "disabled targets",
+                ));
+            }
+        }
         let target = &policy.backends[rule.backend as usize];
-        if !allowed("disabled-target") && !target.enabled {
+        if rule.split.is_none() && !allowed("disabled-target") && !target.enabled {
             let how = target
                 .enabled_by
                 .as_deref()
@@ -138,6 +177,11 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
     for r in &policy.rules {
         if let Some(t) = targeted.get_mut(r.backend as usize) {
             *t = true;
+        }
+        for a in r.split.iter().flat_map(|s| s.arms.iter()) {
+            if let Some(t) = targeted.get_mut(a.backend as usize) {
+                *t = true;
+            }
         }
     }
     for (index, b) in policy.backends.iter().enumerate() {
@@ -362,9 +406,13 @@ fn shadowing(policy: &Policy) -> Vec<Option<usize>> {
     let mut groups: HashMap<(u16, Option<&str>), Group> = HashMap::new();
     let mut out = Vec::with_capacity(sets.len());
     for (i, (rule, set)) in policy.rules.iter().zip(&sets).enumerate() {
-        let group = groups
-            .entry((rule.backend, rule.model.as_deref()))
-            .or_default();
+        // A split rule draws between targets: it neither shadows nor is shadowed by
+        // another (its own name keeps it in a group of one).
+        let key = match &rule.split {
+            Some(_) => (u16::MAX, Some(rule.name.as_str())),
+            None => (rule.backend, rule.model.as_deref()),
+        };
+        let group = groups.entry(key).or_default();
         let mut best = group.always;
         let mut budget = MAX_SHADOW_CANDIDATES;
         'conjuncts: for c in set {
