@@ -13,6 +13,10 @@
 //!   throughput ratio. Once over a shared policy, once through a [`Router`] that reads the live
 //!   state (spend, breakers) from its lock-free cache.
 //!
+//! - `splits`: the `social_vertical` decision of `policies/videogen.yaml` as written (one
+//!   target), against the same rule as an 80/20 split with dynamic weights and a clause over
+//!   a measured figure, with measured figures in the state (issue 14's bound: at most 1.5×).
+//!
 //! Each case's answer is asserted before it is timed, so nothing is measured on a wrong
 //! result.
 
@@ -267,5 +271,59 @@ fn concurrency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, scaling, concurrency);
+fn splits(c: &mut Criterion) {
+    let mut g = c.benchmark_group("splits");
+    g.sample_size(50).measurement_time(Duration::from_secs(3));
+    let plain = load();
+    let written = "    condition: \"aspect_ratio in ['9:16', '1:1'] AND priority == 'balanced' AND budget_available\"\n    action: \"select_backend\"\n    backend: \"pixverse\"\n";
+    assert!(genroute::EXAMPLE_POLICY.contains(written));
+    let split_text = genroute::EXAMPLE_POLICY.replace(
+        written,
+        "    condition: \"aspect_ratio in ['9:16', '1:1'] AND priority == 'balanced' AND budget_available AND backends.pixverse.measured.pass_rate >= 0.8\"\n    split:\n      - {backend: pixverse, weight: 80}\n      - {backend: veo, weight: 20}\n    dynamic_weights: {by: latency_p50, floor: 5, ceiling: 95}\n",
+    );
+    let split = Policy::load(
+        Source::new("videogen-split.yaml", &split_text),
+        &LoadOptions { env: &keys },
+    )
+    .unwrap();
+    let now = "2026-11-10T12:00:00Z".parse().unwrap();
+    let mut request = RequestBuilder::new("a red fox")
+        .set("priority", "balanced")
+        .set("aspect_ratio", "9:16")
+        .build(&plain)
+        .unwrap();
+    request.id = Some("0b8e3c9e-5b7e-4f7e-9a51-3c1f2b8d4e6a".into());
+    let plain_state = State::new(&plain, now).with_spend("20".parse().unwrap());
+    let mut split_state = State::new(&split, now).with_spend("20".parse().unwrap());
+    split_state.measured = split
+        .backends
+        .iter()
+        .map(|b| genroute::measure::Measured {
+            samples: 100,
+            pass_rate: Some("0.95".parse().unwrap()),
+            latency_p50: Some(if b.name == "veo" { "70" } else { "40" }.parse().unwrap()),
+            latency_p95: Some("90".parse().unwrap()),
+            flicker: None,
+        })
+        .collect();
+    for (name, p, state) in [
+        ("plain_rule", &plain, &plain_state),
+        ("split_measured", &split, &split_state),
+    ] {
+        let d = p.decide(&request, state);
+        assert!(d.backend.is_some(), "{name}");
+        let rule = &p.rules[d.rule.expect("a rule decides") as usize];
+        assert_eq!(rule.name, "social_vertical", "{name}");
+        let mut out = Decision::default();
+        g.bench_function(format!("decide/{name}"), |b| {
+            b.iter(|| {
+                p.decide_into(black_box(&request), black_box(state), &mut out);
+                black_box(out.backend)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, scaling, concurrency, splits);
 criterion_main!(benches);

@@ -169,11 +169,23 @@ fn dynamic_weights_move_share_away_from_a_slow_backend_once_it_has_samples() {
     let p = policy(&text);
     let mut state = State::new(&p, now());
     // Veo at 120 s, PixVerse at 30 s: mean 75, so 80 × 75/120 = 50 and 20 × 75/30 = 50.
-    state.measured = by_name(&p, &[("veo", measured(50, "120")), ("pixverse", measured(50, "30"))]);
+    state.measured = by_name(
+        &p,
+        &[
+            ("veo", measured(50, "120")),
+            ("pixverse", measured(50, "30")),
+        ],
+    );
     let s = shares(&p, &state, &["veo", "pixverse"]);
     assert!((s[1] - 0.5).abs() < 0.01, "{s:?}");
     // Below min_samples, the written weights hold.
-    state.measured = by_name(&p, &[("veo", measured(10, "120")), ("pixverse", measured(10, "30"))]);
+    state.measured = by_name(
+        &p,
+        &[
+            ("veo", measured(10, "120")),
+            ("pixverse", measured(10, "30")),
+        ],
+    );
     let s = shares(&p, &state, &["veo", "pixverse"]);
     assert!((s[1] - 0.2).abs() < 0.01, "{s:?}");
 }
@@ -301,11 +313,21 @@ fn conditions_read_measured_figures_and_an_unmeasured_one_does_not_match() {
     // No history: the figure is unset, the rule does not match, explain says why.
     let why = serde_json::to_value(p.explain(&r, &state)).unwrap();
     assert_eq!(why["rules"][0]["status"], "error", "{}", why["rules"][0]);
-    assert!(why["rules"][0]["error"].as_str().unwrap().contains("no measured data"), "{}", why["rules"][0]);
+    assert!(
+        why["rules"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no measured data"),
+        "{}",
+        why["rules"][0]
+    );
     let mut bad = measured(40, "30");
     bad.pass_rate = Some("0.5".parse().unwrap());
     state.measured = by_name(&p, &[("pixverse", bad)]);
-    assert_eq!(p.explain(&r, &state).rule.as_deref(), Some("pixverse_degraded"));
+    assert_eq!(
+        p.explain(&r, &state).rule.as_deref(),
+        Some("pixverse_degraded")
+    );
     // The compiled program (no machine code for live figures) agrees with explain.
     let d = p.decide(&r, &state);
     assert_eq!(d.rule, Some(0));
@@ -313,7 +335,15 @@ fn conditions_read_measured_figures_and_an_unmeasured_one_does_not_match() {
 
 #[test]
 fn video_figures_are_only_for_quality_retry() {
-    let text = SPLIT.replace("condition: \"priority == 'balanced'\"", "condition: \"video.flicker > 0.2\"");
-    let err = Policy::from_yaml("bad.yaml", &text).unwrap_err().to_string();
-    assert!(err.contains("only `execution.quality_retry.when` can read it"), "{err}");
+    let text = SPLIT.replace(
+        "condition: \"priority == 'balanced'\"",
+        "condition: \"video.flicker > 0.2\"",
+    );
+    let err = Policy::from_yaml("bad.yaml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("only `execution.quality_retry.when` can read it"),
+        "{err}"
+    );
 }

@@ -410,9 +410,12 @@ fn experiments(o: &mut String, report: &Report) {
             o.push_str("</div>");
             continue;
         };
-        let marker = e
-            .rolled_back_at_request
-            .map(|at| (at as f64, format!("rolled back at request {}", thousands(at))));
+        let marker = e.rolled_back_at_request.map(|at| {
+            (
+                at as f64,
+                format!("rolled back at request {}", thousands(at)),
+            )
+        });
         for arm in e.arms.iter().filter(|a| a.backend != e.primary) {
             o.push_str(&arm_panel(
                 &format!("{}: {} against {}", e.name, arm.backend, e.primary),
@@ -440,7 +443,6 @@ fn experiments(o: &mut String, report: &Report) {
         o.push_str("</table>");
     }
 }
-
 
 /// Legend entries: a short line, or a dashed one, in the series' style.
 fn line_legend(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
