@@ -279,7 +279,7 @@ fn splits(c: &mut Criterion) {
     assert!(genroute::EXAMPLE_POLICY.contains(written));
     let split_text = genroute::EXAMPLE_POLICY.replace(
         written,
-        "    condition: \"aspect_ratio in ['9:16', '1:1'] AND priority == 'balanced' AND budget_available AND backends.pixverse.measured.pass_rate >= 0.8\"\n    split:\n      - {backend: pixverse, weight: 80}\n      - {backend: veo, weight: 20}\n    dynamic_weights: {by: latency_p50, floor: 5, ceiling: 95}\n",
+        "    condition: \"aspect_ratio in ['9:16', '1:1'] AND priority == 'balanced' AND backends.pixverse.budget_available AND backends.pixverse.measured.pass_rate >= 0.8\"\n    split:\n      - {backend: pixverse, weight: 80}\n      - {backend: veo, weight: 20}\n    dynamic_weights: {by: latency_p50, floor: 5, ceiling: 95}\n",
     );
     let split = Policy::load(
         Source::new("videogen-split.yaml", &split_text),
@@ -306,8 +306,21 @@ fn splits(c: &mut Criterion) {
             flicker: None,
         })
         .collect();
+    // The same split without dynamic weights or the measured clause: what the draw alone
+    // costs.
+    let static_text = genroute::EXAMPLE_POLICY.replace(
+        written,
+        "    condition: \"aspect_ratio in ['9:16', '1:1'] AND priority == 'balanced' AND backends.pixverse.budget_available\"\n    split:\n      - {backend: pixverse, weight: 80}\n      - {backend: veo, weight: 20}\n",
+    );
+    let static_split = Policy::load(
+        Source::new("videogen-static-split.yaml", &static_text),
+        &LoadOptions { env: &keys },
+    )
+    .unwrap();
+    let static_state = State::new(&static_split, now).with_spend("20".parse().unwrap());
     for (name, p, state) in [
         ("plain_rule", &plain, &plain_state),
+        ("split_static", &static_split, &static_state),
         ("split_measured", &split, &split_state),
     ] {
         let d = p.decide(&request, state);

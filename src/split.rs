@@ -102,30 +102,57 @@ impl Split {
 
     /// The weight an arm draws with now.
     pub fn effective_weight(&self, arm: usize, ctx: &Context<'_>) -> Fixed {
+        let mean = self.dynamic_mean(ctx);
+        let w = self.weight_f64(arm, ctx, mean);
+        if self.dynamic.is_none() || w == 0.0 {
+            return if w == 0.0 {
+                Fixed::ZERO
+            } else {
+                self.arms[arm].weight
+            };
+        }
+        Fixed::from_f64_rounded(w).unwrap_or(self.arms[arm].weight)
+    }
+
+    /// An arm's dynamic figure, when it counts (enough samples, positive).
+    fn figure(&self, arm: usize, ctx: &Context<'_>) -> Option<f64> {
+        let d = self.dynamic?;
+        let m = ctx.measured.get(self.arms[arm].backend as usize)?;
+        if m.samples < d.min_samples {
+            return None;
+        }
+        m.get(d.by).map(Fixed::to_f64).filter(|v| *v > 0.0)
+    }
+
+    /// The mean dynamic figure over the arms that have one (0 without dynamic weights).
+    fn dynamic_mean(&self, ctx: &Context<'_>) -> f64 {
+        if self.dynamic.is_none() {
+            return 0.0;
+        }
+        let (sum, count) = (0..self.arms.len())
+            .filter_map(|i| self.figure(i, ctx))
+            .fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+        if count == 0 {
+            0.0
+        } else {
+            sum / f64::from(count)
+        }
+    }
+
+    /// An arm's weight as a float, given [`Split::dynamic_mean`].
+    fn weight_f64(&self, arm: usize, ctx: &Context<'_>, mean: f64) -> f64 {
         let a = &self.arms[arm];
         if let Some((_, primary)) = self.experiment {
             if arm != primary as usize && self.rolled_back(ctx) {
-                return Fixed::ZERO;
+                return 0.0;
             }
         }
-        let Some(d) = self.dynamic else {
-            return a.weight;
+        let written = a.weight.to_f64();
+        let (Some(d), Some(mine)) = (self.dynamic, self.figure(arm, ctx)) else {
+            return written;
         };
-        let figure = |i: usize| -> Option<f64> {
-            let m = ctx.measured.get(self.arms[i].backend as usize)?;
-            if m.samples < d.min_samples {
-                return None;
-            }
-            m.get(d.by).map(Fixed::to_f64).filter(|v| *v > 0.0)
-        };
-        let Some(mine) = figure(arm) else {
-            return a.weight;
-        };
-        let known: Vec<f64> = (0..self.arms.len()).filter_map(figure).collect();
-        let mean = known.iter().sum::<f64>() / known.len() as f64;
         let factor = if d.inverse { mean / mine } else { mine / mean };
-        let w = (a.weight.to_f64() * factor).clamp(d.floor.to_f64(), d.ceiling.to_f64());
-        Fixed::from_f64_rounded(w).unwrap_or(a.weight)
+        (written * factor).clamp(d.floor.to_f64(), d.ceiling.to_f64())
     }
 }
 
@@ -149,23 +176,26 @@ fn key_hash(split: &Split, ctx: &Context<'_>) -> u64 {
 }
 
 /// An arm's score for a key: the lower wins. `None` for a weight of zero.
-fn score(key: u64, backend: u16, weight: Fixed) -> Option<f64> {
-    if weight <= Fixed::ZERO {
+fn score(key: u64, backend: u16, weight: f64) -> Option<f64> {
+    if weight <= 0.0 {
         return None;
     }
-    let mut bytes = [0u8; 10];
-    bytes[..8].copy_from_slice(&key.to_le_bytes());
-    bytes[8..].copy_from_slice(&backend.to_le_bytes());
-    let h = xxhash_rust::xxh3::xxh3_64(&bytes);
+    // splitmix64's finalizer over the key's hash and the backend: a full-avalanche mix, so
+    // each arm's `u` is independent of the others' for the same key.
+    let mut h = key ^ (u64::from(backend) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 31;
     // Uniform in (0, 1): 53 bits, never 0.
     let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    Some(-u.ln() / weight.to_f64())
+    Some(-u.ln() / weight)
 }
 
 /// The arm the draw picks among the eligible ones, by index into `split.arms`, and the
 /// picked arm's eligibility; when no arm is eligible, `None` and the first arm's reasons.
 pub fn pick(policy: &Policy, split: &Split, ctx: &Context<'_>) -> (Option<usize>, Ineligible) {
     let key = key_hash(split, ctx);
+    let mean = split.dynamic_mean(ctx);
     let mut best: Option<(usize, f64)> = None;
     let mut first_reasons = None;
     for (i, a) in split.arms.iter().enumerate() {
@@ -177,7 +207,7 @@ pub fn pick(policy: &Policy, split: &Split, ctx: &Context<'_>) -> (Option<usize>
             first_reasons.get_or_insert(why);
             continue;
         }
-        let Some(s) = score(key, a.backend, split.effective_weight(i, ctx)) else {
+        let Some(s) = score(key, a.backend, split.weight_f64(i, ctx, mean)) else {
             continue;
         };
         if best.is_none_or(|(_, x)| s < x) {

@@ -455,7 +455,7 @@ impl Scope<'_> {
         }
         let target = self.target.ok_or_else(|| {
             Unresolved::Unavailable(format!(
-                "`{prop}` refers to the rule's target backend, and this condition has none"
+                "`{prop}` refers to the rule's target backend, and this condition has none (a rule with a `split` has several: name one, as in `backends.<name>.{prop}`)"
             ))
         })?;
         self.backend_prop(target.backend, target.cost, prop)

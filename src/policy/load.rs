@@ -23,6 +23,7 @@ use crate::diag::{Diagnostic, Source};
 use crate::lang::parse::parse_condition;
 use crate::num::Fixed;
 
+mod retry;
 mod split;
 
 /// The largest policy file accepted, in bytes.
@@ -181,6 +182,12 @@ impl Loader<'_> {
         let budget = self.budget(&raw.budget);
         let defaults = self.defaults(raw.defaults.as_ref(), &enums);
         let execution = self.execution(raw.execution.as_ref());
+        let quality_retry = self.quality_retry(
+            raw.execution
+                .as_ref()
+                .and_then(|e| e.quality_retry.as_ref()),
+            scope,
+        );
         let mut by_priority: Vec<u16> = (0..backends.len() as u16).collect();
         by_priority.sort_by(|a, b| {
             let (x, y) = (&backends[*a as usize], &backends[*b as usize]);
@@ -199,6 +206,7 @@ impl Loader<'_> {
             feature_flag_prefix: prefix(&raw),
             execution,
             experiments,
+            quality_retry,
             warnings: Vec::new(),
             by_priority,
             native_ready: std::sync::OnceLock::new(),
@@ -1351,6 +1359,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["backends", _, "circuit_breaker"] => serde_introspect::<super::raw::RawBreaker>(),
         ["backends", _, "simulation"] => serde_introspect::<super::raw::RawSimulation>(),
         ["execution"] => serde_introspect::<super::raw::RawExecution>(),
+        ["execution", "quality_retry"] => serde_introspect::<super::raw::RawQualityRetry>(),
         _ => &[],
     }
 }

@@ -41,6 +41,8 @@ pub struct Policy {
     pub execution: Execution,
     /// A/B experiments on split rules.
     pub experiments: Vec<crate::experiment::Experiment>,
+    /// `execution.quality_retry`.
+    pub quality_retry: Option<QualityRetry>,
     /// Lint warnings found while loading (see [`crate::lint`]).
     pub warnings: Vec<crate::diag::Diagnostic>,
     /// Backend indices in preference order: priority number, then name.
@@ -183,6 +185,21 @@ pub struct Simulation {
 pub struct Execution {
     /// Whether a moderation refusal moves on to the next backend (default: stop).
     pub fallback_on_content_rejected: bool,
+}
+
+/// `execution.quality_retry:` retry a delivered video on the next backend of its chain when
+/// its figures make `when` true, at most `max_retries` times; the first video is kept and
+/// returned if every retry is poor too (see README "Quality retry").
+#[derive(Debug, Clone)]
+pub struct QualityRetry {
+    /// Retries at most.
+    pub max_retries: u32,
+    /// The condition as written.
+    pub when_text: String,
+    /// The checked condition (explain-style errors).
+    pub when: CExpr,
+    /// The same, compiled.
+    pub program: crate::eval::Program,
 }
 
 /// `api:`

@@ -97,6 +97,21 @@ pub struct RawExecution {
     /// backend.
     #[serde(default)]
     pub on_content_rejected: Option<String>,
+    /// Retry a delivered video on the next backend of the chain when a condition over its
+    /// figures holds.
+    #[serde(default)]
+    pub quality_retry: Option<RawQualityRetry>,
+}
+
+/// `execution.quality_retry:`
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RawQualityRetry {
+    /// Retries at most (default 1).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// The condition over the delivered video's figures (`video.*`) that makes it poor,
+    /// e.g. `video.flicker > 0.2 OR video.frozen_fraction > 0.3`.
+    pub when: String,
 }
 
 /// Request defaults.

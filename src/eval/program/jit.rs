@@ -15,8 +15,8 @@
 //!
 //! **What the code touches.** The generated function reads (a) fields of [`Context`] at offsets
 //! taken from `offset_of!`, (b) the bytes of the request's style after comparing its length,
-//! (c) breaker states below the slice's length, and it calls one helper, [`read_field`], for a
-//! declared field. It refers to no memory of the program (literals are immediates), so clones
+//! (c) breaker states below the slice's length, and it calls two helpers: [`read_field`] for a
+//! declared field, [`read_measured`] for a backend's measured figure. It refers to no memory of the program (literals are immediates), so clones
 //! of a program share the code, which is freed when the last clone drops.
 //!
 //! A program the generator has no code for (one that falls back to the tree walker), or a host
@@ -41,6 +41,7 @@ use cranelift_module::{default_libcall_names, FuncId, Module};
 use super::{Node, NumNode};
 use crate::check::expr::{Arith, Cmp, Slot};
 use crate::eval::{BreakerState, Context, FieldValue};
+use crate::measure::MeasuredProp;
 use crate::num::SCALE;
 
 /// The native code's answer: false.
@@ -293,11 +294,11 @@ fn reads_references(n: &Node) -> bool {
     }
 }
 
-/// Whether a slot is read through the context's live slices (measured figures, the video
-/// being judged), which the generated code does not load: such conditions run in the
-/// interpreter.
+/// Whether a slot is one the generated code does not read (the video being judged, read
+/// only by `execution.quality_retry.when`): such conditions run in the interpreter.
+/// Measured figures are read through [`read_measured`].
 fn live(slot: Slot) -> bool {
-    matches!(slot, Slot::Measured(..) | Slot::Video(_))
+    matches!(slot, Slot::Video(_))
 }
 
 /// Whether the generator has code for every node.
@@ -409,6 +410,42 @@ unsafe extern "C" fn read_field(ctx: *const u8, index: u64, out: *mut [u64; 2]) 
     // SAFETY: the caller's contract.
     unsafe { out.write(words) };
     tag
+}
+
+/// A measured figure's code in [`read_measured`]'s index: its position in
+/// [`MeasuredProp::ALL`].
+fn measured_code(prop: MeasuredProp) -> i64 {
+    MeasuredProp::ALL
+        .iter()
+        .position(|(p, _, _)| *p == prop)
+        .map_or(0, |i| i as i64)
+}
+
+/// Reads a backend's measured figure for the generated code: `index` is the backend index
+/// shifted left by 8, or'ed with [`measured_code`]. Answers [`NUM`] with the figure in micro
+/// units, or [`UNSET`] when there is no data (the interpreter then gives the error).
+///
+/// # Safety
+/// `ctx` points to a live [`Context`] and `out` to two writable words, as for
+/// [`read_field`].
+unsafe extern "C" fn read_measured(ctx: *const u8, index: u64, out: *mut [u64; 2]) -> u32 {
+    // SAFETY: the caller's contract.
+    let ctx = unsafe { &*ctx.cast::<Context<'_>>() };
+    let (backend, code) = ((index >> 8) as usize, (index & 0xff) as usize);
+    let Some((prop, _, _)) = MeasuredProp::ALL.get(code) else {
+        return UNSET;
+    };
+    let figure = match ctx.measured.get(backend) {
+        Some(m) => m.get(*prop),
+        None if *prop == MeasuredProp::Samples => Some(crate::num::Fixed::ZERO),
+        None => None,
+    };
+    let Some(v) = figure else {
+        return UNSET;
+    };
+    // SAFETY: the caller's contract.
+    unsafe { out.write([v.micros() as u64, 0]) };
+    NUM
 }
 
 /// Where a numeric slot lives in [`Context`] (a `Fixed` is a transparent `i64`).
@@ -709,15 +746,18 @@ impl Emitter<'_> {
 
     /// Calls [`read_field`]; defers unless the tag is `want`. Returns the two words.
     fn field(&mut self, index: u16, want: u32) -> (Value, Value) {
+        self.helper(read_field as *const (), i64::from(index), want)
+    }
+
+    /// Calls a helper of [`read_field`]'s signature with `index`; defers unless the tag is
+    /// `want`. Returns the two words.
+    fn helper(&mut self, callee: *const (), index: i64, want: u32) -> (Value, Value) {
         let slot =
             self.b
                 .create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 16, 3));
         let out = self.b.ins().stack_addr(self.ptr_ty, slot, 0);
-        let callee = self
-            .b
-            .ins()
-            .iconst(self.ptr_ty, read_field as *const () as usize as i64);
-        let index = self.b.ins().iconst(types::I64, i64::from(index));
+        let callee = self.b.ins().iconst(self.ptr_ty, callee as usize as i64);
+        let index = self.b.ins().iconst(types::I64, index);
         let call = self
             .b
             .ins()
@@ -818,6 +858,10 @@ impl Emitter<'_> {
             }
             Slot::Static(v) => self.b.ins().iconst(types::I64, v.micros()),
             Slot::Field(i) => self.field(i, NUM).0,
+            Slot::Measured(backend, prop) => {
+                let index = (i64::from(backend) << 8) | measured_code(prop);
+                self.helper(read_measured as *const (), index, NUM).0
+            }
             _ => self.defer_always(types::I64),
         }
     }
