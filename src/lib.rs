@@ -41,6 +41,7 @@ pub mod lang;
 pub mod ledger;
 pub mod lint;
 pub mod num;
+pub mod output;
 pub mod policy;
 pub mod request;
 pub mod server;
