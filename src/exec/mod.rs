@@ -4,8 +4,10 @@
 //! which already respect `fallback_failures`) and walks it. For each backend it checks the
 //! breaker, reserves the expected cost in the ledger, takes a breaker permit, calls the
 //! adapter within the backend's `max_generation_time_seconds`, and records the outcome in the
-//! breaker and the ledger: commit on success, release on failure, keep on "in doubt". The
-//! first success ends the walk. A moderation refusal ends it too unless the policy says
+//! breaker and the ledger: commit on success, release on failure, keep on "in doubt". A
+//! downloaded video is checked first ([`crate::output`]): one that fails its checks is the
+//! outcome `bad_output`, committed (the provider finished the job) with that note, a failure
+//! for the breaker, and the walk goes on. The first success ends the walk. A moderation refusal ends it too unless the policy says
 //! `execution.on_content_rejected: fallback`.
 //!
 //! The router holds the policy behind an `Arc` (a request finishes on the policy it started

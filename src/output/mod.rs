@@ -272,6 +272,50 @@ impl Check {
     pub fn passed(&self) -> bool {
         self.verdict != Verdict::BadOutput
     }
+
+    /// One line for people: `checked: mp4 h264 1280x720, 8.0 s, 192 frames at 24 fps; black
+    /// 0 %, frozen 0 %, flicker 0.012`, `not checked: …`, or the failures.
+    pub fn summary(&self) -> String {
+        let facts = self.facts.as_ref().map(|f| {
+            format!(
+                "{} {} {}x{}, {:.1} s, {} frames at {} fps",
+                f.container,
+                f.codec,
+                f.width,
+                f.height,
+                f.duration_s,
+                f.frames,
+                short(f.fps)
+            )
+        });
+        let frames = match &self.frames {
+            Some(Frames::Measured(s)) => Some(format!(
+                "black {} %, frozen {} %, flicker {:.3}",
+                percent(s.black_fraction),
+                percent(s.frozen_fraction),
+                s.flicker
+            )),
+            Some(Frames::Skipped { reason }) => Some(format!("frame checks skipped: {reason}")),
+            None => None,
+        };
+        let what = [facts, frames].into_iter().flatten().collect::<Vec<_>>();
+        match self.verdict {
+            Verdict::NotChecked => format!(
+                "not checked: {}",
+                self.reason.as_deref().unwrap_or("no reason given")
+            ),
+            Verdict::Passed => format!("checked: {}", what.join("; ")),
+            Verdict::BadOutput => format!(
+                "bad output: {}{}",
+                self.reason.as_deref().unwrap_or(""),
+                if what.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", what.join("; "))
+                }
+            ),
+        }
+    }
 }
 
 /// Judges a video from its container facts (or why they could not be read) and its frame
@@ -583,6 +627,14 @@ mod tests {
         assert_eq!(v["facts"]["width"], 1280);
         let back: Check = serde_json::from_value(v).unwrap();
         assert_eq!(back, c);
+        assert_eq!(
+            c.summary(),
+            "bad output: duration 2.0 s, asked for 8 s (mp4 h264 1280x720, 2.0 s, 48 frames at 24 fps; black 0 %, frozen 0 %, flicker 0.050)"
+        );
+        assert_eq!(
+            Check::not_checked("the video was not downloaded").summary(),
+            "not checked: the video was not downloaded"
+        );
         assert_eq!(parse_aspect("16:9"), Some((16, 9)));
         assert_eq!(parse_aspect("wide"), None);
     }
