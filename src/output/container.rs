@@ -114,8 +114,16 @@ pub fn inspect<R: Read + Seek>(r: &mut R, size: u64) -> Result<Facts, BadOutput>
         _ => 0,
     };
     let duration_s = match (track.duration, track.timescale) {
-        (Some(d), Some(ts)) if ts.0 > 0 => d.0 as f64 / ts.0 as f64,
-        _ => 0.0,
+        (Some(d), Some(ts)) if ts.0 > 0 && d.0 > 0 => d.0 as f64 / ts.0 as f64,
+        // A fragmented MP4 keeps its samples in `moof` boxes, outside the `moov`: its
+        // duration is the `mvex` one (its frames are not counted here).
+        _ => match (
+            ctx.mvex.as_ref().and_then(|m| m.fragment_duration),
+            ctx.timescale,
+        ) {
+            (Some(d), Some(ts)) if ts.0 > 0 => d.0 as f64 / ts.0 as f64,
+            _ => 0.0,
+        },
     };
     let fps = if duration_s > 0.0 {
         frames as f64 / duration_s
