@@ -43,6 +43,7 @@ pub mod ledger;
 pub mod lint;
 pub mod measure;
 pub mod num;
+pub mod output;
 pub mod policy;
 pub mod request;
 pub mod server;

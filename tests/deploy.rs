@@ -26,6 +26,7 @@ fn exported() -> String {
         cost_usd: Fixed::from_micros(50_000),
         message: None,
         in_doubt: false,
+        check: None,
     };
     let g = Generation {
         request_id: "r".into(),

@@ -16,6 +16,7 @@ use chrono::TimeZone;
 use genroute::exec::{DirSink, ManualClock, Router};
 use genroute::ledger::memory::MemoryStore;
 use genroute::ledger::{Month, Store};
+use genroute::output::Verdict;
 use genroute::{Fixed, Policy, RequestBuilder};
 
 #[path = "common/scratch.rs"]
@@ -63,8 +64,11 @@ async fn status(AxState(s): AxState<Stub>) -> Response {
     Json(serde_json::json!({"id": "v1", "object": "video", "status": "completed", "progress": 100, "error": null})).into_response()
 }
 
+/// A real 5 s 16:9 MP4, which genroute's output checks pass for the default 5 s request.
+const CLIP: &[u8] = include_bytes!("fixtures/clip-5s-16x9.mp4");
+
 async fn content() -> Response {
-    ([("content-type", "video/mp4")], b"FAKEMP4".to_vec()).into_response()
+    ([("content-type", "video/mp4")], CLIP.to_vec()).into_response()
 }
 
 async fn start_stub() -> (String, Stub) {
@@ -84,7 +88,9 @@ fn policy(base_url: &str, on_rejected: &str) -> Policy {
     let yaml = format!(
         r#"
 budget: {{monthly_budget_usd: 10, cost_threshold_usd: 8}}
-execution: {{on_content_rejected: {on_rejected}}}
+# The frames of the stub's clip are measured in tests/output_checks.rs; here, where hundreds
+# of generations run, one ffmpeg run each would only slow the suite down.
+execution: {{on_content_rejected: {on_rejected}, output_checks: {{frames: "off"}}}}
 backends:
   remote:
     priority: 1
@@ -213,7 +219,11 @@ async fn success_on_the_first_backend_downloads_and_commits() {
     assert_eq!(g.backend.as_deref(), Some("remote"));
     assert_eq!(g.attempts.len(), 1);
     let path = g.video.unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), b"FAKEMP4");
+    assert_eq!(std::fs::read(&path).unwrap(), CLIP);
+    assert_eq!(
+        g.attempts[0].check.as_ref().unwrap().verdict,
+        Verdict::Passed
+    );
     assert_eq!(spent(&f).await, "0.07".parse().unwrap());
 }
 

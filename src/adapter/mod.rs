@@ -8,6 +8,7 @@
 //! | [`FailureClass::Terminal`] | auth failure, insufficient balance (PixVerse 500090), invalid parameters (HTTP 400, PixVerse 4000xx) | failure | next backend |
 //! | [`FailureClass::ContentRejected`] | moderation: Vertex `raiMediaFilteredCount > 0`, PixVerse status 7 / 500054 / 500063 | not counted | per policy `execution.on_content_rejected` |
 //! | [`FailureClass::NoVideo`] | the job finished but returned no video | failure | next backend |
+//! | [`FailureClass::BadOutput`] | the video came but failed its output checks ([`crate::output`]): truncated, not a video, wrong duration or aspect, black, frozen | failure (its money is spent) | next backend |
 //!
 //! **Deadlines.** Every HTTP call carries a timeout (`api.request_timeout_seconds`, default
 //! 30 s), and a whole job is bounded by the backend's `max_generation_time_seconds`. Polling
@@ -122,6 +123,9 @@ pub enum FailureClass {
     ContentRejected,
     /// Finished without a video.
     NoVideo,
+    /// Finished with a video that failed its output checks. Adapters never return it; the
+    /// executor does, after checking what an adapter delivered.
+    BadOutput,
 }
 
 impl FailureClass {
@@ -132,6 +136,7 @@ impl FailureClass {
             FailureClass::Terminal => "terminal",
             FailureClass::ContentRejected => "content_rejected",
             FailureClass::NoVideo => "no_video",
+            FailureClass::BadOutput => "bad_output",
         }
     }
 }

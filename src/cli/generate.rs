@@ -130,6 +130,7 @@ fn merge_fields(body: &mut Body, fields: Option<&str>) -> Result<(), String> {
 /// The text form: one line per attempt, then the backend, video and cost (or what would be
 /// used, or why it failed).
 fn generation_text(g: &Generation) -> String {
+    use genroute::output::Verdict;
     use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(
@@ -166,6 +167,13 @@ fn generation_text(g: &Generation) -> String {
             a.latency_ms,
             a.cost_usd
         );
+        // The check of a delivered video (a simulated one has none worth a line).
+        match &a.check {
+            Some(c) if !(c.verdict == Verdict::NotChecked && a.simulated_seconds.is_some()) => {
+                let _ = writeln!(o, "          {}", c.summary());
+            }
+            _ => {}
+        }
     }
     let model = || {
         g.model

@@ -4,8 +4,10 @@
 //! which already respect `fallback_failures`) and walks it. For each backend it checks the
 //! breaker, reserves the expected cost in the ledger, takes a breaker permit, calls the
 //! adapter within the backend's `max_generation_time_seconds`, and records the outcome in the
-//! breaker and the ledger: commit on success, release on failure, keep on "in doubt". The
-//! first success ends the walk. A moderation refusal ends it too unless the policy says
+//! breaker and the ledger: commit on success, release on failure, keep on "in doubt". A
+//! downloaded video is checked first ([`crate::output`]): one that fails its checks is the
+//! outcome `bad_output`, committed (the provider finished the job) with that note, a failure
+//! for the breaker, and the walk goes on. The first success ends the walk. A moderation refusal ends it too unless the policy says
 //! `execution.on_content_rejected: fallback`.
 //!
 //! The router holds the policy behind an `Arc` (a request finishes on the policy it started
@@ -118,6 +120,10 @@ pub fn not_eligible(request_id: &str) -> Generation {
 /// The outcome of an attempt that stopped because the ledger store failed before the call.
 pub const LEDGER_ERROR: &str = "ledger_error";
 
+/// The outcome (and ledger note) of an attempt whose delivered video failed its output
+/// checks: the provider finished the job, so its money is spent.
+pub const BAD_OUTPUT: &str = "bad_output";
+
 /// One attempt in a generation.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Attempt {
@@ -125,8 +131,8 @@ pub struct Attempt {
     pub backend: String,
     /// Model asked for.
     pub model: Option<String>,
-    /// `success`, a failure class (`retryable`, `terminal`, `content_rejected`, `no_video`),
-    /// or why it was not called: `breaker_open`, `over_budget`, `not_configured`,
+    /// `success`, a failure class (`retryable`, `terminal`, `content_rejected`, `no_video`,
+    /// `bad_output`: delivered, but the video failed its checks), or why it was not called: `breaker_open`, `over_budget`, `not_configured`,
     /// `ledger_error` (the store failed before the call, so the walk stopped).
     pub outcome: String,
     /// Wall-clock milliseconds spent on the call (0 when not called).
@@ -142,6 +148,11 @@ pub struct Attempt {
     /// True when the call may have started a billable job whose outcome is unknown.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub in_doubt: bool,
+    /// The output check of the delivered video (facts, frame signals, verdict): on a
+    /// `success`, on a `bad_output`, and "not checked" with the reason where the video was
+    /// not downloaded (see [`crate::output`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<crate::output::Check>,
 }
 
 /// The result of a generation.
@@ -201,6 +212,9 @@ pub struct Router {
     sink: Arc<dyn VideoSink>,
     cache: Arc<StateCache>,
     trace_prompts: bool,
+    /// The ffmpeg of the frame checks (`None`: they are skipped), found on the `PATH` when the
+    /// router is built.
+    ffmpeg: Option<std::path::PathBuf>,
 }
 
 impl Router {
@@ -213,6 +227,7 @@ impl Router {
         sink: Arc<dyn VideoSink>,
     ) -> Router {
         let client = crate::adapter::http_client();
+        let policy_frames = policy.execution.output_checks.frames;
         let adapters = policy
             .backends
             .iter()
@@ -233,7 +248,18 @@ impl Router {
             sink,
             cache,
             trace_prompts: false,
+            ffmpeg: match policy_frames {
+                crate::policy::FrameChecks::Off => None,
+                _ => crate::output::frames::find_ffmpeg(),
+            },
         }
+    }
+
+    /// Uses this ffmpeg for the frame checks (`None`: skip them), instead of the one found on
+    /// the `PATH`.
+    pub fn with_ffmpeg(mut self, ffmpeg: Option<std::path::PathBuf>) -> Router {
+        self.ffmpeg = ffmpeg;
+        self
     }
 
     /// Lets the `generate_video` trace span carry the prompt text (off by default: prompts
@@ -308,6 +334,7 @@ impl Router {
                     Err(e) => Some(e.to_string()),
                 },
                 in_doubt: false,
+                check: None,
             })
             .collect();
         Ok(Generation {

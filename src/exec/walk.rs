@@ -20,12 +20,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::{info_span, Instrument};
 
-use super::{Attempt, Generation, Router, LEDGER_ERROR};
+use super::{Attempt, Generation, Router, BAD_OUTPUT, LEDGER_ERROR};
 use crate::adapter::{Adapter, Cancel, FailureClass, Handle, JobSpec, Outcome, Success, Video};
 use crate::breaker::{Breaker, BreakerChange};
 use crate::eval::BreakerState;
 use crate::ledger::{millis, LedgerError, NewReservation};
 use crate::num::Fixed;
+use crate::output::{self, container, Check, Expect, FrameRun, Frames};
+use crate::policy::FrameChecks;
 use crate::request::Request;
 
 /// One planned step of a chain: the backend, by name (a reload may renumber backends), the
@@ -142,6 +144,7 @@ fn blank(backend: &str, model: Option<String>) -> Attempt {
         cost_usd: Fixed::ZERO,
         message: None,
         in_doubt: false,
+        check: None,
     }
 }
 
@@ -484,7 +487,13 @@ impl Router {
                 }
                 Box::pin(self.follow(request, request_id, step, &current)).await
             }
-            Err(f) => Some(self.settle(b, request_id, attempt, &current, Err(f)).await),
+            Err(f) => {
+                let expect = Expect::new(0.0, "");
+                Some(
+                    self.settle(b, request_id, attempt, &current, Err(f), &expect)
+                        .await,
+                )
+            }
         }
     }
 
@@ -544,10 +553,88 @@ impl Router {
                 }
             }
         }
-        Some(Box::pin(self.settle(b, request_id, attempt, c, outcome)).await)
+        let expect = Expect::new(request.duration.to_f64(), &job.aspect_ratio);
+        Some(Box::pin(self.settle(b, request_id, attempt, c, outcome, &expect)).await)
     }
 
-    /// Records an attempt's outcome in the ledger and its breaker; saves its video.
+    /// Saves and checks a delivered video (see [`crate::output`]): the container of bytes in
+    /// memory first (a file that is not a video is not saved), then the frames of the saved
+    /// file. A URI that genroute does not download is recorded as not checked.
+    async fn deliver(
+        &self,
+        request_id: &str,
+        video: &Video,
+        expect: &Expect,
+    ) -> (Result<String, String>, Check) {
+        let checks = self.policy.execution.output_checks;
+        let (data, mime) = match video {
+            Video::Uri(u) if u.starts_with("sim://") => {
+                return (
+                    Ok(u.clone()),
+                    Check::not_checked("simulated: the backend produced no file"),
+                )
+            }
+            Video::Uri(u) => {
+                return (
+                    Ok(u.clone()),
+                    Check::not_checked("the video was not downloaded"),
+                )
+            }
+            Video::Bytes { data, mime } => (data.clone(), mime.clone()),
+        };
+        // A file write can stall (a slow or full disk), and the container check reads the
+        // file's index: both off the async workers.
+        let sink = self.sink.clone();
+        let rid = request_id.to_string();
+        let enabled = checks.enabled;
+        let ran = tokio::task::spawn_blocking(move || {
+            let facts = enabled.then(|| container::inspect_bytes(&data));
+            if let Some(Err(_)) = &facts {
+                return (
+                    Err("the video failed its container check".to_string()),
+                    facts,
+                );
+            }
+            (sink.store(&rid, &data, &mime), facts)
+        })
+        .await;
+        let (saved, facts) =
+            ran.unwrap_or_else(|e| (Err(format!("the save task failed: {e}")), None));
+        let Some(facts) = facts else {
+            return (
+                saved,
+                Check::not_checked("output checks are off (`execution.output_checks.enabled`)"),
+            );
+        };
+        let limits = checks.limits();
+        let Ok(path) = &saved else {
+            return (
+                saved.clone(),
+                output::judge(
+                    facts,
+                    Some(Frames::skipped("the video was not saved to a file")),
+                    expect,
+                    &limits,
+                ),
+            );
+        };
+        let run = FrameRun {
+            ffmpeg: match checks.frames {
+                FrameChecks::Off => None,
+                _ => self.ffmpeg.as_deref(),
+            },
+            skipped: match checks.frames {
+                FrameChecks::Off => "`execution.output_checks.frames` is `off`",
+                _ => "ffmpeg is not on the PATH",
+            },
+            timeout: Duration::from_micros(checks.frame_timeout.micros().max(1) as u64),
+        };
+        let check =
+            output::check_frames(facts, std::path::Path::new(path), expect, &limits, run).await;
+        (saved, check)
+    }
+
+    /// Records an attempt's outcome in the ledger and its breaker; saves and checks its video.
     async fn settle(
         &self,
         b: u16,
@@ -555,40 +642,44 @@ impl Router {
         mut attempt: Attempt,
         c: &Current,
         outcome: Outcome,
+        expect: &Expect,
     ) -> Ended {
         attempt.latency_ms = (wall_ms() - c.started_ms).max(0) as u64;
         let done = self.clock.now();
         let id = &c.reservation;
         let (recorded, change, video) = match outcome {
             Ok(success) => {
-                let saved = match &success.video {
-                    Video::Uri(u) => Ok(u.clone()),
-                    // A file write can stall (a slow or full disk): off the async workers.
-                    Video::Bytes { data, mime } => {
-                        let sink = self.sink.clone();
-                        let (rid, data, mime) =
-                            (request_id.to_string(), data.clone(), mime.clone());
-                        tokio::task::spawn_blocking(move || sink.store(&rid, &data, &mime))
-                            .await
-                            .unwrap_or_else(|e| Err(format!("the save task failed: {e}")))
-                    }
-                };
-                let recorded = self.store.commit(id, done).await;
+                let (saved, check) = self.deliver(request_id, &success.video, expect).await;
                 attempt.cost_usd = c.cost;
                 attempt.simulated_seconds = success.simulated_seconds;
                 attempt.model = success.model.clone().or(attempt.model);
-                attempt.outcome = "success".into();
-                let video = match saved {
-                    Ok(v) => Some((success, v)),
-                    Err(message) => {
-                        // Paid for, but lost locally: keep the spend, report the failure.
-                        attempt.message = Some(format!(
-                            "the video was generated but could not be saved: {message}"
-                        ));
-                        None
+                if !check.passed() {
+                    // The provider finished the job: the money is spent, the backend failed.
+                    let recorded = self.store.commit_noted(id, BAD_OUTPUT, done).await;
+                    attempt.outcome = BAD_OUTPUT.into();
+                    attempt.message = check.reason.clone();
+                    attempt.check = Some(check);
+                    if let Ok(path) = &saved {
+                        // A video that failed its checks is not kept.
+                        let _ = tokio::fs::remove_file(path).await;
                     }
-                };
-                (recorded, BreakerChange::Success, video)
+                    (recorded, BreakerChange::Failure, None)
+                } else {
+                    let recorded = self.store.commit(id, done).await;
+                    attempt.outcome = "success".into();
+                    attempt.check = Some(check);
+                    let video = match saved {
+                        Ok(v) => Some((success, v)),
+                        Err(message) => {
+                            // Paid for, but lost locally: keep the spend, report the failure.
+                            attempt.message = Some(format!(
+                                "the video was generated but could not be saved: {message}"
+                            ));
+                            None
+                        }
+                    };
+                    (recorded, BreakerChange::Success, video)
+                }
             }
             Err(f) => {
                 let recorded = if f.in_doubt {

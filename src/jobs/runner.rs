@@ -565,6 +565,7 @@ impl Runner {
                 cost_usd: if in_doubt { c.cost } else { Fixed::ZERO },
                 message: Some(note),
                 in_doubt,
+                check: None,
             });
         }
         let mut g = generation(&job);

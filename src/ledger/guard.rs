@@ -249,6 +249,16 @@ impl Store for Guarded {
         self.call(true, self.store.commit(id, now)).await
     }
 
+    async fn commit_noted(
+        &self,
+        id: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.call(true, self.store.commit_noted(id, note, now))
+            .await
+    }
+
     async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.call(true, self.store.release(id, note, now)).await
     }

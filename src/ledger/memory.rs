@@ -189,6 +189,16 @@ impl Store for MemoryStore {
             .finish(id, EntryState::Committed, None, millis(now))
     }
 
+    async fn commit_noted(
+        &self,
+        id: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.lock()?
+            .finish(id, EntryState::Committed, Some(note), millis(now))
+    }
+
     async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.lock()?
             .finish(id, EntryState::Released, Some(note), millis(now))

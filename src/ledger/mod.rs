@@ -369,6 +369,14 @@ pub trait Store: Send + Sync {
     async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
     /// Turns a reservation into spend.
     async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
+    /// Turns a reservation into spend with a note saying why it is spent without a result
+    /// (e.g. `bad_output`: the provider delivered a video that failed its checks).
+    async fn commit_noted(
+        &self,
+        id: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError>;
     /// Returns a reservation; `note` says why (e.g. the failure class).
     async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError>;
     /// Keeps a reservation as spend because the call's outcome is unknown.

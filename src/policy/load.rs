@@ -1175,6 +1175,96 @@ impl Loader<'_> {
                 self.error_at(&p, "invalid-value", format!("`{other}` is not `stop` or `fallback`"), "unknown", "`stop` ends the request on a moderation refusal; `fallback` tries the next backend");
             }
         }
+        if let Some(c) = e.and_then(|e| e.output_checks.as_ref()) {
+            out.output_checks = self.output_checks(c);
+        }
+        out
+    }
+
+    fn output_checks(&mut self, c: &super::raw::RawOutputChecks) -> super::OutputChecks {
+        use super::FrameChecks;
+        let mut out = super::OutputChecks::default();
+        let path = |k: &str| [key("execution"), key("output_checks"), key(k)];
+        let share = |this: &mut Self, k: &str, v: Fixed, help: &str| -> Fixed {
+            if v < Fixed::ZERO || v > Fixed::ONE {
+                this.error_at(
+                    &path(k),
+                    "out-of-range",
+                    format!("{k} is {v}; it must be between 0 and 1"),
+                    "out of range",
+                    help,
+                );
+            }
+            v
+        };
+        if let Some(v) = c.enabled {
+            out.enabled = v;
+        }
+        if let Some(v) = c.duration_tolerance {
+            out.duration_tolerance = share(
+                self,
+                "duration_tolerance",
+                v,
+                "a share of the asked duration, e.g. 0.2 for ±20 % (never under 1 s)",
+            );
+        }
+        if let Some(v) = c.aspect_tolerance {
+            out.aspect_tolerance = share(
+                self,
+                "aspect_tolerance",
+                v,
+                "a share of the asked ratio, e.g. 0.02 for 2 %",
+            );
+        }
+        if let Some(v) = c.max_black_fraction {
+            out.max_black_fraction = v.map(|v| {
+                share(
+                    self,
+                    "max_black_fraction",
+                    v,
+                    "a share of the clip's duration, e.g. 0.9; `null` for no limit",
+                )
+            });
+        }
+        if let Some(v) = c.max_frozen_fraction {
+            out.max_frozen_fraction = v.map(|v| {
+                share(
+                    self,
+                    "max_frozen_fraction",
+                    v,
+                    "a share of the clip's duration, e.g. 0.9; `null` for no limit",
+                )
+            });
+        }
+        if let Some(v) = c.max_flicker {
+            out.max_flicker = Some(share(
+                self,
+                "max_flicker",
+                v,
+                "a score from 0 (still) to 1 (frames that invert each other)",
+            ));
+        }
+        match c.frames.as_deref() {
+            None | Some("auto") => {}
+            Some("off") => out.frames = FrameChecks::Off,
+            Some("required") => out.frames = FrameChecks::Required,
+            Some(other) => {
+                self.error_at(&path("frames"), "invalid-value", format!("`{other}` is not `auto`, `off` or `required`"), "unknown", "`auto` measures the frames where ffmpeg is on the PATH; `off` never; `required` fails a video whose frames could not be measured");
+            }
+        }
+        if let Some(v) = c.frame_timeout_seconds {
+            if v <= Fixed::ZERO {
+                self.error_at(
+                    &path("frame_timeout_seconds"),
+                    "out-of-range",
+                    format!("frame_timeout_seconds is {v}; it must be above 0"),
+                    "out of range",
+                    "seconds the ffmpeg run may take, e.g. 60",
+                );
+            } else {
+                out.frame_timeout = v;
+            }
+        }
         out
     }
 
@@ -1360,6 +1450,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["backends", _, "simulation"] => serde_introspect::<super::raw::RawSimulation>(),
         ["execution"] => serde_introspect::<super::raw::RawExecution>(),
         ["execution", "quality_retry"] => serde_introspect::<super::raw::RawQualityRetry>(),
+        ["execution", "output_checks"] => serde_introspect::<super::raw::RawOutputChecks>(),
         _ => &[],
     }
 }

@@ -185,6 +185,70 @@ pub struct Simulation {
 pub struct Execution {
     /// Whether a moderation refusal moves on to the next backend (default: stop).
     pub fallback_on_content_rejected: bool,
+    /// How delivered videos are checked.
+    pub output_checks: OutputChecks,
+}
+
+/// `execution.output_checks:` (see [`crate::output`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputChecks {
+    /// Whether delivered videos are checked (default true).
+    pub enabled: bool,
+    /// Duration tolerance, a share of the asked duration (at least 1 s); default 0.2.
+    pub duration_tolerance: Fixed,
+    /// Aspect ratio tolerance, a share; default 0.02.
+    pub aspect_tolerance: Fixed,
+    /// Largest black share of a clip; default 0.9.
+    pub max_black_fraction: Option<Fixed>,
+    /// Largest frozen share of a clip; default 0.9.
+    pub max_frozen_fraction: Option<Fixed>,
+    /// Largest flicker score; default none.
+    pub max_flicker: Option<Fixed>,
+    /// Whether the frames are measured.
+    pub frames: FrameChecks,
+    /// Bound of the ffmpeg run; default 60 s.
+    pub frame_timeout: Fixed,
+}
+
+/// `execution.output_checks.frames`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FrameChecks {
+    /// Where ffmpeg is on the PATH (default).
+    #[default]
+    Auto,
+    /// Never.
+    Off,
+    /// Always; a video whose frames could not be measured fails.
+    Required,
+}
+
+impl Default for OutputChecks {
+    fn default() -> OutputChecks {
+        OutputChecks {
+            enabled: true,
+            duration_tolerance: Fixed::from_micros(200_000),
+            aspect_tolerance: Fixed::from_micros(20_000),
+            max_black_fraction: Some(Fixed::from_micros(900_000)),
+            max_frozen_fraction: Some(Fixed::from_micros(900_000)),
+            max_flicker: None,
+            frames: FrameChecks::Auto,
+            frame_timeout: Fixed::from_micros(60_000_000),
+        }
+    }
+}
+
+impl OutputChecks {
+    /// The thresholds of [`crate::output::judge`].
+    pub fn limits(&self) -> crate::output::Limits {
+        crate::output::Limits {
+            duration_tolerance: self.duration_tolerance.to_f64(),
+            aspect_tolerance: self.aspect_tolerance.to_f64(),
+            max_black_fraction: self.max_black_fraction.map(Fixed::to_f64),
+            max_frozen_fraction: self.max_frozen_fraction.map(Fixed::to_f64),
+            max_flicker: self.max_flicker.map(Fixed::to_f64),
+            frames_required: self.frames == FrameChecks::Required,
+        }
+    }
 }
 
 /// `execution.quality_retry:` retry a delivered video on the next backend of its chain when

@@ -101,6 +101,9 @@ pub struct RawExecution {
     /// figures holds.
     #[serde(default)]
     pub quality_retry: Option<RawQualityRetry>,
+    /// How a delivered video is checked before it counts as a success.
+    #[serde(default)]
+    pub output_checks: Option<RawOutputChecks>,
 }
 
 /// `execution.quality_retry:`
@@ -112,6 +115,43 @@ pub struct RawQualityRetry {
     /// The condition over the delivered video's figures (`video.*`) that makes it poor,
     /// e.g. `video.flicker > 0.2 OR video.frozen_fraction > 0.3`.
     pub when: String,
+}
+
+/// `execution.output_checks:`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RawOutputChecks {
+    /// Whether delivered videos are checked at all (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// A duration passes within ±max(1 s, this share of the asked duration); default 0.2.
+    #[serde(default)]
+    pub duration_tolerance: Option<Fixed>,
+    /// The aspect ratio passes within this share of the asked one; default 0.02.
+    #[serde(default)]
+    pub aspect_tolerance: Option<Fixed>,
+    /// A clip black for more than this share of its duration fails (default 0.9; `null`: no
+    /// limit).
+    #[serde(default, deserialize_with = "some_or_null")]
+    pub max_black_fraction: Option<Option<Fixed>>,
+    /// A clip frozen for more than this share of its duration fails (default 0.9; `null`: no
+    /// limit).
+    #[serde(default, deserialize_with = "some_or_null")]
+    pub max_frozen_fraction: Option<Option<Fixed>>,
+    /// A clip whose flicker score (0 to 1) is above this fails (default: no limit).
+    #[serde(default)]
+    pub max_flicker: Option<Fixed>,
+    /// `auto` (default: measure the frames where ffmpeg is on the PATH), `off`, or `required`
+    /// (a video whose frames could not be measured fails).
+    #[serde(default)]
+    pub frames: Option<String>,
+    /// Bound of the ffmpeg run, in seconds (default 60).
+    #[serde(default)]
+    pub frame_timeout_seconds: Option<Fixed>,
+}
+
+/// Tells a key written `null` (`Some(None)`) from a key left out (`None`).
+fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Fixed>>, D::Error> {
+    Option::<Fixed>::deserialize(d).map(Some)
 }
 
 /// Request defaults.

@@ -30,6 +30,7 @@ pub struct Metrics {
     breaker_state: GaugeVec,
     quality: HistogramVec,
     requests: IntCounterVec,
+    attempts: IntCounterVec,
     fallbacks: IntCounterVec,
     reload_failures: IntCounter,
     reloads: IntCounter,
@@ -119,6 +120,13 @@ impl Metrics {
             ),
             &["backend", "priority"],
         )?;
+        let attempts = IntCounterVec::new(
+            Opts::new(
+                name("attempts_total"),
+                "Attempts on a backend, by outcome (success, bad_output, retryable, over_budget, ...)",
+            ),
+            &["backend", "outcome"],
+        )?;
         let fallbacks = IntCounterVec::new(
             Opts::new(
                 name("fallback_count"),
@@ -180,6 +188,7 @@ impl Metrics {
             Box::new(breaker_state.clone()),
             Box::new(quality.clone()),
             Box::new(requests.clone()),
+            Box::new(attempts.clone()),
             Box::new(fallbacks.clone()),
             Box::new(reload_failures.clone()),
             Box::new(reloads.clone()),
@@ -199,6 +208,7 @@ impl Metrics {
             breaker_state,
             quality,
             requests,
+            attempts,
             fallbacks,
             reload_failures,
             reloads,
@@ -221,6 +231,11 @@ impl Metrics {
             .iter()
             .filter(|a| a.latency_ms > 0 || a.outcome == "success")
             .collect();
+        for a in &g.attempts {
+            self.attempts
+                .with_label_values(&[a.backend.as_str(), a.outcome.as_str()])
+                .inc();
+        }
         for pair in g.attempts.windows(2) {
             self.fallbacks
                 .with_label_values(&[pair[0].backend.as_str(), pair[1].backend.as_str()])

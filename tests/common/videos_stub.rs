@@ -69,6 +69,8 @@ pub struct Stub {
     pub queue_full: Arc<AtomicU32>,
     /// Create calls refused with 429.
     pub refused: Arc<AtomicU32>,
+    /// What `/content` serves once a job completed, instead of [`VIDEO`].
+    pub content: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 #[derive(Clone)]
@@ -79,8 +81,9 @@ struct StubJob {
     model: String,
 }
 
-/// MP4 bytes of a tiny file (an `ftyp` box): what `/content` serves.
-pub const VIDEO: &[u8] = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom";
+/// What `/content` serves: a real MP4 of 5 s at 16:9 (64x36, 8 fps, ffmpeg's `testsrc2`), so
+/// that genroute's output checks pass it for requests of 4 to 6 s at 16:9.
+pub const VIDEO: &[u8] = include_bytes!("../fixtures/clip-5s-16x9.mp4");
 
 impl Stub {
     fn status(&self, job: &StubJob) -> (&'static str, u32) {
@@ -294,7 +297,11 @@ async fn retrieve(State(s): State<Stub>, Path(id): Path<String>) -> Response {
 async fn content(State(s): State<Stub>, Path(id): Path<String>) -> Response {
     let job = s.jobs.lock().unwrap().get(&id).cloned();
     match job.map(|j| s.status(&j).0) {
-        Some("completed") => ([("content-type", "video/mp4")], VIDEO).into_response(),
+        Some("completed") => {
+            let body = s.content.lock().unwrap().clone();
+            let body = body.unwrap_or_else(|| VIDEO.to_vec());
+            ([("content-type", "video/mp4")], body).into_response()
+        }
         Some("failed") if s.dialect == Dialect::VllmOmni => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Video generation failed. Check job status for error details.".into(),

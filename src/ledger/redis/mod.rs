@@ -537,6 +537,15 @@ impl Store for RedisStore {
         self.finish(id, EntryState::Committed, "", now).await
     }
 
+    async fn commit_noted(
+        &self,
+        id: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.finish(id, EntryState::Committed, note, now).await
+    }
+
     async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.finish(id, EntryState::Released, note, now).await
     }

@@ -338,6 +338,16 @@ impl Store for SqliteStore {
         self.finish(id, EntryState::Committed, None, now).await
     }
 
+    async fn commit_noted(
+        &self,
+        id: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.finish(id, EntryState::Committed, Some(note), now)
+            .await
+    }
+
     async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.finish(id, EntryState::Released, Some(note), now).await
     }
