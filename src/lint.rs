@@ -41,6 +41,10 @@ pub const LINTS: &[(&str, &str)] = &[
         "zero-weight",
         "an arm of a split with weight 0, which is never drawn",
     ),
+    (
+        "no-data-source",
+        "a measured figure that nothing measures (output checks or frame checks off)",
+    ),
 ];
 
 /// Where lints point: the file range of a span in a rule's condition, of a rule's name, of a
@@ -173,6 +177,7 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
             }
         }
     }
+    out.extend(no_data_source(policy, at));
     let mut targeted = vec![false; policy.backends.len()];
     for r in &policy.rules {
         if let Some(t) = targeted.get_mut(r.backend as usize) {
@@ -234,6 +239,95 @@ pub fn lint(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
                 at.backend(&b.name),
                 "never in a chain",
             ));
+        }
+    }
+    out
+}
+
+/// Figures that the policy reads but nothing measures: a pass rate with the output checks
+/// off, a flicker or black or frozen share with the frame checks off.
+fn no_data_source(policy: &Policy, at: &dyn Locate) -> Vec<Diagnostic> {
+    use crate::measure::{MeasuredProp as M, VideoProp as V};
+    use crate::policy::FrameChecks;
+    let checks = policy.execution.output_checks;
+    let frames = checks.enabled && checks.frames != FrameChecks::Off;
+    let why = |what: &str| -> Option<String> {
+        match what {
+            "pass_rate" if !checks.enabled => Some("`execution.output_checks.enabled` is false, so no video is checked".into()),
+            "flicker" | "black_fraction" | "frozen_fraction" if !frames => Some("the frame checks are off (`execution.output_checks`), so no video's frames are measured".into()),
+            _ => None,
+        }
+    };
+    let reads = |e: &CExpr| {
+        let mut names = Vec::new();
+        walk(e, &mut |x| {
+            if let CKind::Read(slot) = &x.kind {
+                match slot {
+                    Slot::Measured(_, M::PassRate) => names.push(("pass_rate", x.span)),
+                    Slot::Measured(_, M::Flicker) | Slot::Video(V::Flicker) => {
+                        names.push(("flicker", x.span))
+                    }
+                    Slot::Video(V::BlackFraction) => names.push(("black_fraction", x.span)),
+                    Slot::Video(V::FrozenFraction) => names.push(("frozen_fraction", x.span)),
+                    _ => {}
+                }
+            }
+        });
+        names
+    };
+    let mut out = Vec::new();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        if rule.allow.iter().any(|a| a == "no-data-source") {
+            continue;
+        }
+        for (name, span) in reads(&rule.condition) {
+            if let Some(why) = why(name) {
+                out.push(warning(
+                    "no-data-source",
+                    format!("rule `{}` reads a measured `{name}`, but {why}", rule.name),
+                    format!(
+                        "turn the checks on, or drop the clause; {}",
+                        allow_help("no-data-source", "rule")
+                    ),
+                    at.condition(i, span),
+                    "never measured",
+                ));
+            }
+        }
+        if let Some(d) = rule.split.as_ref().and_then(|s| s.dynamic) {
+            if let Some(why) = why(d.by.name()) {
+                out.push(warning(
+                    "no-data-source",
+                    format!("rule `{}` moves its split's weights by `{}`, but {why}: they stay as written", rule.name, d.by.name()),
+                    allow_help("no-data-source", "rule"),
+                    at.rule(i),
+                    "never measured",
+                ));
+            }
+        }
+    }
+    for e in &policy.experiments {
+        if e.metric == crate::experiment::Metric::PassRate && !checks.enabled {
+            out.push(warning(
+                "no-data-source",
+                format!("experiment `{}` compares pass rates, but `execution.output_checks.enabled` is false: only failed calls count against an arm", e.name),
+                "turn the output checks on, or compare `latency` or `cost_per_video`".into(),
+                at.rule(e.rule as usize),
+                "never measured",
+            ));
+        }
+    }
+    if let Some(q) = &policy.quality_retry {
+        for (name, _) in reads(&q.when) {
+            if let Some(why) = why(name) {
+                out.push(warning(
+                    "no-data-source",
+                    format!("`execution.quality_retry.when` reads `video.{name}`, but {why}: it never holds"),
+                    "turn the frame checks on, or use another figure".into(),
+                    None,
+                    "never measured",
+                ));
+            }
         }
     }
     out

@@ -153,6 +153,10 @@ pub struct Attempt {
     /// not downloaded (see [`crate::output`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<crate::output::Check>,
+    /// A delivered video that `execution.quality_retry.when` judged poor and that was kept
+    /// while the request was retried: returned if every retry is poor or fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_video: Option<String>,
 }
 
 /// The result of a generation.
@@ -335,6 +339,7 @@ impl Router {
                 },
                 in_doubt: false,
                 check: None,
+                kept_video: None,
             })
             .collect();
         Ok(Generation {

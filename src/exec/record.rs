@@ -6,11 +6,11 @@
 //! routing some history (logged), never the caller's video.
 
 use super::walk::Step;
-use super::{Attempt, Router};
+use super::{Attempt, Request, Router, BAD_OUTPUT};
 use crate::decide::Decision;
 use crate::experiment::{arm_key, mark_key, verdict, ArmFigures, ArmSample};
 use crate::ledger::millis;
-use crate::measure::{sample_key, Sample, WINDOW};
+use crate::measure::{sample_key, Sample, VideoFigures, WINDOW};
 
 /// Outcomes of attempts that never reached the backend: not a sample of it.
 const NOT_CALLED: [&str; 5] = [
@@ -20,9 +20,6 @@ const NOT_CALLED: [&str; 5] = [
     super::LEDGER_ERROR,
     "not_called",
 ];
-
-/// The outcome of a delivered video that failed its output checks.
-pub const BAD_OUTPUT: &str = "bad_output";
 
 impl Router {
     /// The experiment whose split drew the decision's first step, if any.
@@ -44,12 +41,13 @@ impl Router {
         let bad = attempt.outcome == BAD_OUTPUT;
         let now = self.clock.now();
         if delivered || bad {
+            let video = video_figures(attempt);
             let sample = Sample {
                 at_ms: millis(now),
                 passed: !bad,
-                checked: bad,
+                checked: video.checked,
                 latency_ms: attempt.latency_ms,
-                flicker: None,
+                flicker: video.flicker.map(crate::num::Fixed::to_f64),
             };
             if let Ok(json) = serde_json::to_string(&sample) {
                 if let Err(e) = self
@@ -122,4 +120,60 @@ pub fn figures(c: &crate::ledger::Counters) -> ArmFigures {
         f.set(k, *v);
     }
     f
+}
+
+/// The figures of an attempt's delivered video, from its check (`video.*`).
+pub fn video_figures(attempt: &Attempt) -> VideoFigures {
+    use crate::output::{Frames, Verdict};
+    let num = |v: f64| crate::num::Fixed::from_f64_rounded(v).ok();
+    let mut v = VideoFigures {
+        passed: attempt.check.as_ref().is_none_or(|c| c.passed()),
+        checked: attempt
+            .check
+            .as_ref()
+            .is_some_and(|c| c.verdict != Verdict::NotChecked),
+        latency: num(attempt.latency_ms as f64 / 1000.0),
+        ..VideoFigures::default()
+    };
+    if let Some(c) = &attempt.check {
+        if let Some(f) = &c.facts {
+            v.duration = num(f.duration_s);
+            v.width = num(f64::from(f.width));
+            v.height = num(f64::from(f.height));
+            v.fps = num(f.fps);
+        }
+        if let Some(Frames::Measured(s)) = &c.frames {
+            v.flicker = Some(crate::measure::fraction(s.flicker));
+            v.black_fraction = Some(crate::measure::fraction(s.black_fraction));
+            v.frozen_fraction = Some(crate::measure::fraction(s.frozen_fraction));
+        }
+    }
+    v
+}
+
+impl Router {
+    /// Whether `execution.quality_retry.when` holds for an attempt's delivered video: the
+    /// reason to retry it, or `None`. A condition that fails (a figure not measured) does not
+    /// hold, as for a rule.
+    pub(super) async fn poor(&self, request: &Request, attempt: &Attempt) -> Option<String> {
+        let qr = self.policy.quality_retry.as_ref()?;
+        let video = video_figures(attempt);
+        let state = match self.state(0).await {
+            Ok((s, _)) => s,
+            Err(_) => crate::state::State::new(&self.policy, self.clock.now()),
+        };
+        let mut ctx = crate::decide::context(&self.policy, request, &state);
+        ctx.video = Some(&video);
+        match qr.program.run(&ctx) {
+            Ok(true) => Some(format!(
+                "`{}` holds for this video ({})",
+                qr.when_text,
+                attempt
+                    .check
+                    .as_ref()
+                    .map_or("not checked".to_string(), |c| c.summary())
+            )),
+            _ => None,
+        }
+    }
 }

@@ -145,6 +145,7 @@ fn blank(backend: &str, model: Option<String>) -> Attempt {
         message: None,
         in_doubt: false,
         check: None,
+        kept_video: None,
     }
 }
 
@@ -152,6 +153,19 @@ fn skipped(mut a: Attempt, outcome: &str, message: String) -> Attempt {
     a.outcome = outcome.to_string();
     a.message = Some(message);
     a
+}
+
+/// Returns the first video a quality retry kept, when there is one: every retry after it
+/// was poor too, or failed. Its backend and model are the attempt's.
+fn keep_first(out: &mut Generation) -> bool {
+    let Some(a) = out.attempts.iter().find(|a| a.kept_video.is_some()) else {
+        return false;
+    };
+    out.backend = Some(a.backend.clone());
+    out.model = a.model.clone();
+    out.video = a.kept_video.clone();
+    out.error = None;
+    true
 }
 
 /// What one attempt came to.
@@ -260,7 +274,7 @@ impl Router {
                 return Walked::Lost;
             };
             next = step_index + 1;
-            let attempt = ended.attempt;
+            let mut attempt = ended.attempt;
             self.record(&steps[step_index], &attempt, ended.video.is_some())
                 .await;
             out.cost_usd = out
@@ -269,7 +283,29 @@ impl Router {
                 .unwrap_or(out.cost_usd);
             let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
             let store_failed = attempt.outcome == LEDGER_ERROR;
-            let stop = ended.video.is_some()
+            // Quality retry: a delivered video that `when` judges poor is kept (the first
+            // one) and the request goes on down its chain, while retries are left.
+            let mut retry = false;
+            if let Some((_, video)) = &ended.video {
+                let retries = out
+                    .attempts
+                    .iter()
+                    .filter(|a| a.kept_video.is_some())
+                    .count();
+                let left = self
+                    .policy
+                    .quality_retry
+                    .as_ref()
+                    .is_some_and(|q| retries < q.max_retries as usize);
+                if left && next < steps.len() {
+                    if let Some(why) = self.poor(request, &attempt).await {
+                        attempt.message = Some(format!("retried for quality: {why}"));
+                        attempt.kept_video = Some(video.clone());
+                        retry = true;
+                    }
+                }
+            }
+            let stop = (ended.video.is_some() && !retry)
                 || store_failed
                 || (rejected && !self.policy.execution.fallback_on_content_rejected);
             if !progress
@@ -279,7 +315,20 @@ impl Router {
                 return Walked::Lost;
             }
             out.attempts.push(attempt);
+            if retry {
+                continue;
+            }
             if let Some((s, video)) = ended.video {
+                // The last retry's video, unless it is poor too: then the first one kept.
+                let poor_again = self.policy.quality_retry.is_some()
+                    && out.attempts.iter().any(|a| a.kept_video.is_some())
+                    && match out.attempts.last() {
+                        Some(a) => self.poor(request, a).await.is_some(),
+                        None => false,
+                    };
+                if poor_again && keep_first(&mut out) {
+                    return Walked::Done(out);
+                }
                 out.backend = Some(steps[step_index].backend.clone());
                 out.model = s.model.clone();
                 out.video = Some(video);
@@ -299,6 +348,9 @@ impl Router {
                 );
                 return Walked::Done(out);
             }
+        }
+        if keep_first(&mut out) {
+            return Walked::Done(out);
         }
         out.error = Some("every backend in the chain failed or was unavailable".into());
         Walked::Done(out)

@@ -566,6 +566,7 @@ impl Runner {
                 message: Some(note),
                 in_doubt,
                 check: None,
+                kept_video: None,
             });
         }
         let mut g = generation(&job);
