@@ -27,6 +27,7 @@ fn exported() -> String {
         message: None,
         in_doubt: false,
         check: None,
+        kept_video: None,
     };
     let g = Generation {
         request_id: "r".into(),

@@ -635,10 +635,8 @@ proptest! {
         let p = split_policy(&weights);
         let now = "2026-11-10T12:00:00Z".parse().unwrap();
         let mut state = genroute::State::new(&p, now);
-        for i in 0..weights.len() {
-            if open[i] {
-                state.set_breaker(&p, &format!("b{i}"), eval::BreakerState::Open).unwrap();
-            }
+        for (i, _) in open.iter().enumerate().take(weights.len()).filter(|(_, o)| **o) {
+            state.set_breaker(&p, &format!("b{i}"), eval::BreakerState::Open).unwrap();
         }
         let mut request = genroute::RequestBuilder::new("x").build(&p).unwrap();
         request.id = Some(key);
