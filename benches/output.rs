@@ -1,6 +1,6 @@
 //! The cost of checking a delivered video's container (issue 14: under 1 ms for 10 MB).
 //!
-//! A 10 MB MP4 (8 s of `testsrc2` at 1280x720 and about 10 Mbit/s, its `moov` last, as ffmpeg
+//! A 10 MB MP4 (8 s of `testsrc2` at 1280x720 and about 12 Mbit/s (10 to 11 MB), its `moov` last, as ffmpeg
 //! writes it by default) is made with ffmpeg in a temporary directory, then checked:
 //! - `container_file_10mb`: from the file, as [`genroute::output::check_file`] does it (open,
 //!   box headers, seek past the `mdat`, read and parse the `moov`, the sample-table walk);
@@ -32,7 +32,7 @@ fn make_clip(dir: &std::path::Path) -> Option<std::path::PathBuf> {
         .arg("testsrc2=size=1280x720:rate=24")
         .args(["-t", "8", "-c:v", "libx264", "-preset", "ultrafast"])
         .args([
-            "-b:v", "10M", "-minrate", "10M", "-maxrate", "10M", "-bufsize", "2M",
+            "-b:v", "12M", "-minrate", "12M", "-maxrate", "12M", "-bufsize", "2M",
         ])
         .args(["-pix_fmt", "yuv420p"])
         .arg(&out)

@@ -86,6 +86,10 @@ pub struct ContextView {
     pub hour: u32,
     /// Breaker state by backend name.
     pub breakers: BTreeMap<String, BreakerState>,
+    /// Measured figures by backend name, for backends with samples (what the videos
+    /// themselves showed: pass rate of the output checks, latency, flicker).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub measured: BTreeMap<String, crate::measure::Measured>,
 }
 
 /// One rule's evaluation.
@@ -698,6 +702,13 @@ fn context_view(policy: &Policy, s: &State) -> ContextView {
             .zip(&s.breakers)
             .map(|(b, st)| (b.name.clone(), *st))
             .collect(),
+        measured: policy
+            .backends
+            .iter()
+            .zip(&s.measured)
+            .filter(|(_, m)| m.samples > 0)
+            .map(|(b, m)| (b.name.clone(), *m))
+            .collect(),
     }
 }
 
@@ -735,6 +746,17 @@ impl Explanation {
             .map(|(k, v)| format!("{k} {}", v.as_str()))
             .collect();
         let _ = writeln!(o, "breakers  {}", breakers.join(", "));
+        for (name, m) in &c.measured {
+            let show = |v: Option<Fixed>| v.map_or("-".to_string(), |x| x.to_string());
+            let _ = writeln!(
+                o,
+                "measured  {name}: {} videos, pass_rate {}, latency_p50 {} s, flicker {}",
+                m.samples,
+                show(m.pass_rate),
+                show(m.latency_p50),
+                show(m.flicker)
+            );
+        }
         let _ = writeln!(
             o,
             "\nrules (tried in order; the first that matches with an eligible target decides)"
