@@ -168,6 +168,42 @@ fn keep_first(out: &mut Generation) -> bool {
     true
 }
 
+/// What a backend's video is checked against: what genroute asked the server for. The
+/// request's duration and aspect ratio, unless the backend's `api.parameters` fix them
+/// (`size: 720x480`; `seconds`, or `num_frames` with `fps`): a server told to render 49 frames
+/// at 8 fps is right to deliver 6.1 s for a 5 s request.
+fn expect_of(backend: &crate::policy::Backend, duration_s: f64, aspect: &str) -> Expect {
+    use crate::policy::api::{parse_size, Param};
+    let mut expect = Expect::new(duration_s, aspect);
+    let Some(api) = &backend.api else {
+        return expect;
+    };
+    let param = |name: &str| {
+        api.parameters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    };
+    let number = |name: &str| match param(name) {
+        Some(Param::Int(n)) => Some(*n as f64),
+        Some(Param::Number(x)) => Some(x.to_f64()),
+        _ => None,
+    };
+    if let Some(Param::Text(size)) = param("size") {
+        if let Some((w, h)) = parse_size(size) {
+            expect.aspect = Some((w, h));
+        }
+    }
+    if let Some(seconds) = number("seconds") {
+        expect.duration_s = seconds;
+    } else if let (Some(frames), Some(fps)) = (number("num_frames"), number("fps")) {
+        if fps > 0.0 {
+            expect.duration_s = frames / fps;
+        }
+    }
+    expect
+}
+
 /// What one attempt came to.
 struct Ended {
     attempt: Attempt,
@@ -605,7 +641,11 @@ impl Router {
                 }
             }
         }
-        let expect = Expect::new(request.duration.to_f64(), &job.aspect_ratio);
+        let expect = expect_of(
+            &self.policy.backends[b as usize],
+            request.duration.to_f64(),
+            &job.aspect_ratio,
+        );
         Some(Box::pin(self.settle(b, request_id, attempt, c, outcome, &expect)).await)
     }
 
