@@ -39,7 +39,7 @@ backends:
       base_url: "{stub}"
       poll_interval_seconds: 0.1
       parameters:
-        size: 720x480
+        size: 640x360   # 16:9, as the stub's clip (a 5 s 16:9 MP4)
         num_frames: 49
         fps: 8
         num_inference_steps: 50
@@ -99,7 +99,7 @@ fn every_dialect_runs_the_whole_path_to_a_saved_file() {
         let body = stub.bodies.lock().unwrap()[0].clone();
         assert_eq!(body["prompt"], "a lighthouse in a storm", "{dialect}");
         assert_eq!(
-            body["size"], "720x480",
+            body["size"], "640x360",
             "{dialect}: the parameter, not the aspect ratio's"
         );
         match stubbed {
