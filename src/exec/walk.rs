@@ -321,25 +321,27 @@ impl Router {
             let store_failed = attempt.outcome == LEDGER_ERROR;
             // Quality retry: a delivered video that `when` judges poor is kept (the first
             // one) and the request goes on down its chain, while retries are left.
-            let mut retry = false;
-            if let Some((_, video)) = &ended.video {
-                let retries = out
-                    .attempts
-                    .iter()
-                    .filter(|a| a.kept_video.is_some())
-                    .count();
-                let left = self
+            // `when` is judged once per video: to retry it while retries and steps are left,
+            // or, after a kept one, to tell whether this last video is poor too.
+            let kept = out
+                .attempts
+                .iter()
+                .filter(|a| a.kept_video.is_some())
+                .count();
+            let can_retry = next < steps.len()
+                && self
                     .policy
                     .quality_retry
                     .as_ref()
-                    .is_some_and(|q| retries < q.max_retries as usize);
-                if left && next < steps.len() {
-                    if let Some(why) = self.poor(request, &attempt).await {
-                        attempt.message = Some(format!("retried for quality: {why}"));
-                        attempt.kept_video = Some(video.clone());
-                        retry = true;
-                    }
-                }
+                    .is_some_and(|q| kept < q.max_retries as usize);
+            let poor = match &ended.video {
+                Some(_) if can_retry || kept > 0 => self.poor(request, &attempt).await,
+                _ => None,
+            };
+            let retry = can_retry && poor.is_some();
+            if let (true, Some(why), Some((_, video))) = (retry, &poor, &ended.video) {
+                attempt.message = Some(format!("retried for quality: {why}"));
+                attempt.kept_video = Some(video.clone());
             }
             let stop = (ended.video.is_some() && !retry)
                 || store_failed
@@ -356,13 +358,7 @@ impl Router {
             }
             if let Some((s, video)) = ended.video {
                 // The last retry's video, unless it is poor too: then the first one kept.
-                let poor_again = self.policy.quality_retry.is_some()
-                    && out.attempts.iter().any(|a| a.kept_video.is_some())
-                    && match out.attempts.last() {
-                        Some(a) => self.poor(request, a).await.is_some(),
-                        None => false,
-                    };
-                if poor_again && keep_first(&mut out) {
+                if poor.is_some() && keep_first(&mut out) {
                     return Walked::Done(out);
                 }
                 out.backend = Some(steps[step_index].backend.clone());
