@@ -523,6 +523,8 @@ impl Router {
             model: step.model.clone(),
             amount: step.cost,
             ttl_ms: backend.max_latency.micros() / 1000 * 2 + 60_000,
+            levels: Vec::new(),
+            payer: Default::default(),
         };
         let id = match self
             .store

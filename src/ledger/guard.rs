@@ -277,6 +277,33 @@ impl Store for Guarded {
         self.call(true, self.store.totals(month, now)).await
     }
 
+    async fn level_totals(
+        &self,
+        levels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Totals>, LedgerError> {
+        self.call(true, self.store.level_totals(levels, now)).await
+    }
+
+    async fn take_slot(
+        &self,
+        set: &str,
+        member: &str,
+        limit: u32,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, LedgerError> {
+        self.call(
+            true,
+            self.store.take_slot(set, member, limit, until_ms, now_ms),
+        )
+        .await
+    }
+
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+        self.call(true, self.store.drop_slot(set, member)).await
+    }
+
     async fn entries(
         &self,
         month: Option<Month>,

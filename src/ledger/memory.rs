@@ -1,7 +1,8 @@
 //! An in-memory ledger store, for embedding and tests. One mutex guards everything, so every
 //! operation is atomic within the process; it is held for a few map operations and never
 //! across IO or an await, so the async methods never wait. Totals are kept per month and open
-//! reservations are indexed by expiry, so no operation scans the history.
+//! reservations are indexed by expiry, so no operation scans the history. A budget level's
+//! totals sit in the same map as the months', under its level key (`team:growth@2026-12`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -9,7 +10,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    admits, finish_move, millis, new_id, rfc3339, Entry, EntryState, LedgerError, Month,
+    admits_all, check_levels, finish_move, millis, new_id, rfc3339, Entry, EntryState, LedgerError, Month,
     NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
@@ -30,6 +31,8 @@ struct Inner {
     samples: HashMap<String, std::collections::VecDeque<String>>,
     counters: HashMap<String, super::Counters>,
     marks: HashMap<String, String>,
+    /// Bounded sets: member → until (ms).
+    slots: HashMap<String, HashMap<String, i64>>,
 }
 
 /// Adds `times` × `by` to a total (saturating at the current value on overflow, which an
@@ -87,11 +90,10 @@ impl Inner {
                 [-1, 0, 0]
             };
             let amount = e.amount_usd;
-            apply(
-                self.totals.entry(e.month.clone()).or_default(),
-                amount,
-                moves,
-            );
+            let e = &self.entries[i];
+            for key in std::iter::once(&e.month).chain(&e.levels) {
+                apply(self.totals.entry(key.clone()).or_default(), amount, moves);
+            }
         }
     }
 
@@ -125,12 +127,15 @@ impl Inner {
             e.note = note.map(str::to_string).or(e.note.take());
         }
         let amount = e.amount_usd;
-        apply(
-            self.totals.entry(e.month.clone()).or_default(),
-            amount,
-            moves,
-        );
+        let e = &self.entries[i];
+        for key in std::iter::once(&e.month).chain(&e.levels) {
+            apply(self.totals.entry(key.clone()).or_default(), amount, moves);
+        }
         Ok(())
+    }
+
+    fn counted(&self, key: &str) -> Fixed {
+        self.totals.get(key).map(Totals::counted).unwrap_or(Fixed::ZERO)
     }
 }
 
@@ -146,9 +151,10 @@ impl Store for MemoryStore {
         let now_ms = millis(now);
         inner.expire(now_ms);
         let month = Month::of(now);
+        check_levels(&r.levels, month)?;
         let key = month.to_string();
-        let totals = inner.totals.get(&key).copied().unwrap_or_default();
-        admits(totals.counted(), r.amount, budget)?;
+        let counted: Vec<Fixed> = r.levels.iter().map(|l| inner.counted(&l.key)).collect();
+        admits_all(inner.counted(&key), budget, r.amount, &r.levels, &counted)?;
         let id = new_id(month);
         let entry = Entry {
             id: id.clone(),
@@ -162,10 +168,19 @@ impl Store for MemoryStore {
             state: EntryState::Reserved,
             note: None,
             sent: None,
+            key: r.payer.key.clone(),
+            team: r.payer.team.clone(),
+            levels: {
+                let mut l: Vec<String> = r.levels.iter().map(|l| l.key.clone()).collect();
+                l.sort();
+                l
+            },
         };
         let i = inner.entries.len();
         let expires = now_ms.saturating_add(r.ttl_ms);
-        apply(inner.totals.entry(key).or_default(), r.amount, [1, 0, 0]);
+        for key in std::iter::once(key).chain(r.levels.iter().map(|l| l.key.clone())) {
+            apply(inner.totals.entry(key).or_default(), r.amount, [1, 0, 0]);
+        }
         inner.entries.push(entry);
         inner.by_id.insert(id.clone(), i);
         inner.open.insert((expires, i));
@@ -222,6 +237,44 @@ impl Store for MemoryStore {
             .get(&month.to_string())
             .copied()
             .unwrap_or_default())
+    }
+
+    async fn level_totals(
+        &self,
+        levels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Totals>, LedgerError> {
+        let mut inner = self.lock()?;
+        inner.expire(millis(now));
+        Ok(levels
+            .iter()
+            .map(|l| inner.totals.get(l).copied().unwrap_or_default())
+            .collect())
+    }
+
+    async fn take_slot(
+        &self,
+        set: &str,
+        member: &str,
+        limit: u32,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, LedgerError> {
+        let mut inner = self.lock()?;
+        let places = inner.slots.entry(set.to_string()).or_default();
+        places.retain(|_, until| *until > now_ms);
+        if places.contains_key(member) || places.len() < limit as usize {
+            places.insert(member.to_string(), until_ms);
+            return Ok(None);
+        }
+        Ok(Some(places.values().copied().min().unwrap_or(now_ms)))
+    }
+
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+        if let Some(places) = self.lock()?.slots.get_mut(set) {
+            places.remove(member);
+        }
+        Ok(())
     }
 
     async fn entries(

@@ -10,7 +10,21 @@
 //! Periods are calendar months in UTC (`2026-11`). A new month starts at zero because every
 //! query is by month; old months stay readable.
 //!
-//! Every entry is kept, with its times, request id, backend, model, amount and final state.
+//! Every entry is kept, with its times, request id, backend, model, amount and final state,
+//! and, for a tenant's request, the key id and team that made it (never the key's secret).
+//!
+//! **Levels.** Beside the policy's monthly budget, a reservation may have to fit further
+//! budgets, its [`LevelLimit`]s: an organisation's, a team's, a key's, a backend's, each
+//! monthly or daily. A reservation is made only if it fits *every* one of them, and on all of
+//! them in the same atomic step as the month's (one SQLite transaction, one Redis script); the
+//! entry records its levels, so commit, release, in doubt and expiry move every level with
+//! the month, in the same step again. A level is named by a key that includes its period,
+//! `team:growth@2026-12` or `key:web@2026-12-01` ([`level_key`]), and its totals live in its
+//! month's storage (on Redis, in the month's hash-tagged slot), so a new month or day starts
+//! at zero exactly as the month does.
+//!
+//! **Slots.** [`Store::take_slot`] is a bounded set with expiring members, shared by every
+//! replica: the per-key limits (requests per minute, jobs in flight) are built on it.
 //!
 //! **Reclaiming reservations of dead processes.** Each reservation carries an expiry: the
 //! backend's `max_generation_time_seconds` twice over plus a minute. The executor commits or
@@ -151,6 +165,72 @@ pub struct Entry {
     /// When the backend's create call was sent, RFC 3339 (from then on it may be billed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sent: Option<String>,
+    /// The API key that made the request (its id, never its secret), for a tenant's request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The key's team.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// The further budget levels this entry counts on ([`LevelLimit::key`]), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<String>,
+}
+
+/// Who made a reservation: an API key's id and its team (never the key's secret).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payer {
+    /// The key's id.
+    pub key: Option<String>,
+    /// The key's team.
+    pub team: Option<String>,
+}
+
+/// One more budget a reservation must fit, beside the policy's monthly budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelLimit {
+    /// The level and its period, as [`level_key`] builds it: `team:growth@2026-12`.
+    pub key: String,
+    /// Its budget for that period.
+    pub budget: Fixed,
+}
+
+/// The most levels one reservation may name.
+pub const MAX_LEVELS: usize = 16;
+
+/// The storage key of level `name` (`team:growth`, `backend:veo`, `key:web/backend:veo`) for
+/// the month of `now`, or its day when `daily`.
+pub fn level_key(name: &str, daily: bool, now: DateTime<Utc>) -> String {
+    if daily {
+        format!("{name}@{}", now.format("%Y-%m-%d"))
+    } else {
+        format!("{name}@{}", Month::of(now))
+    }
+}
+
+/// Checks the levels of a reservation made in `month`: at most [`MAX_LEVELS`], each key a
+/// level of that month (or one of its days) with no spaces, none twice.
+pub fn check_levels(levels: &[LevelLimit], month: Month) -> Result<(), LedgerError> {
+    if levels.len() > MAX_LEVELS {
+        return Err(LedgerError::Store(format!(
+            "a reservation names {} budget levels; at most {MAX_LEVELS} are allowed",
+            levels.len()
+        )));
+    }
+    let month = month.to_string();
+    for (i, l) in levels.iter().enumerate() {
+        let period = l.key.rsplit_once('@').map(|(_, p)| p);
+        let ok = !l.key.is_empty()
+            && !l.key.contains(char::is_whitespace)
+            && period.is_some_and(|p| p.get(..7) == Some(month.as_str()) && (p.len() == 7 || p.len() == 10))
+            && !levels[..i].iter().any(|o| o.key == l.key);
+        if !ok {
+            return Err(LedgerError::Store(format!(
+                "budget level `{}` is not a level of {month} (or is named twice)",
+                l.key
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A reservation to make.
@@ -166,6 +246,10 @@ pub struct NewReservation {
     pub amount: Fixed,
     /// Milliseconds until an unfinished reservation stops counting.
     pub ttl_ms: i64,
+    /// Further budgets it must fit, each reserved in the same atomic step.
+    pub levels: Vec<LevelLimit>,
+    /// Who pays.
+    pub payer: Payer,
 }
 
 /// A month's figures.
@@ -246,8 +330,8 @@ impl Summary {
 /// Why a ledger operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
-    /// The reservation would pass the budget.
-    #[error("reserving {amount} would pass the monthly budget of {budget}: {counted} is already spent or reserved")]
+    /// The reservation would pass a budget: the policy's monthly one, or a level's.
+    #[error("reserving {amount} would pass {} of {budget}: {counted} is already spent or reserved", level_phrase(.level))]
     OverBudget {
         /// Requested.
         amount: Fixed,
@@ -255,6 +339,9 @@ pub enum LedgerError {
         counted: Fixed,
         /// The budget.
         budget: Fixed,
+        /// The level that refused ([`LevelLimit::key`]); `None` for the policy's monthly
+        /// budget.
+        level: Option<String>,
     },
     /// No open reservation with that id.
     #[error("no open reservation `{0}`")]
@@ -276,6 +363,13 @@ impl LedgerError {
     }
 }
 
+fn level_phrase(level: &Option<String>) -> String {
+    match level.as_deref().and_then(|l| l.rsplit_once('@')) {
+        Some((name, period)) => format!("the budget of `{name}` for {period}"),
+        None => "the monthly budget".into(),
+    }
+}
+
 /// The check at the heart of reserve: does `amount` fit on top of what is counted?
 pub fn admits(counted: Fixed, amount: Fixed, budget: Fixed) -> Result<(), LedgerError> {
     match counted.checked_add(amount) {
@@ -284,8 +378,38 @@ pub fn admits(counted: Fixed, amount: Fixed, budget: Fixed) -> Result<(), Ledger
             amount,
             counted,
             budget,
+            level: None,
         }),
     }
+}
+
+/// Reserve's whole check: `amount` must fit the month (`month`: its counted total) and each
+/// level (`levels[i]` counted `counted[i]`); the first that refuses is named.
+pub fn admits_all(
+    month: Fixed,
+    budget: Fixed,
+    amount: Fixed,
+    levels: &[LevelLimit],
+    counted: &[Fixed],
+) -> Result<(), LedgerError> {
+    admits(month, amount, budget)?;
+    for (l, &c) in levels.iter().zip(counted) {
+        admits(c, amount, l.budget).map_err(|e| match e {
+            LedgerError::OverBudget {
+                amount,
+                counted,
+                budget,
+                ..
+            } => LedgerError::OverBudget {
+                amount,
+                counted,
+                budget,
+                level: Some(l.key.clone()),
+            },
+            e => e,
+        })?;
+    }
+    Ok(())
 }
 
 /// The note of a reservation that expired after its create call was sent. It is in doubt
@@ -389,6 +513,26 @@ pub trait Store: Send + Sync {
     /// A month's totals as of `now` (expired reservations settled: released if their create
     /// call was never sent, in doubt if it was).
     async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError>;
+    /// The totals of each level of `levels` ([`LevelLimit::key`]s), as [`Store::totals`]
+    /// settles them; a level never written reads as zero.
+    async fn level_totals(
+        &self,
+        levels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Totals>, LedgerError>;
+    /// Takes a place for `member` in the bounded set `set` until `until_ms`, if fewer than
+    /// `limit` members hold places at `now_ms` (a member holding one renews it). `Ok(None)`
+    /// when taken; `Ok(Some(ms))` when full: the first place frees at `ms`.
+    async fn take_slot(
+        &self,
+        set: &str,
+        member: &str,
+        limit: u32,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, LedgerError>;
+    /// Gives `member`'s place in `set` back (nothing if it holds none).
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError>;
     /// Entries of a month (or all), oldest first, as of `now` (see [`settle`]).
     async fn entries(
         &self,

@@ -56,6 +56,7 @@
 mod conn;
 mod jobs;
 pub use conn::redact;
+mod levels;
 mod scripts;
 mod stats;
 
@@ -67,7 +68,7 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::{
-    admits, finish_move, millis, month_of_id, new_id, rfc3339, settle, Entry, EntryState,
+    admits, check_levels, finish_move, millis, month_of_id, new_id, rfc3339, settle, Entry, EntryState,
     LedgerError, Month, NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
@@ -166,6 +167,8 @@ struct Scripts {
     mark_sent: Script,
     finish: Script,
     totals: Script,
+    level_totals: Script,
+    slot_take: Script,
     epoch: Script,
     accept: Script,
     breaker_cas: Script,
@@ -224,6 +227,8 @@ impl RedisStore {
                 mark_sent: Script::new(&scripts::mark_sent()),
                 finish: Script::new(&scripts::finish()),
                 totals: Script::new(&scripts::totals()),
+                level_totals: Script::new(&scripts::level_totals()),
+                slot_take: Script::new(scripts::SLOT_TAKE),
                 epoch: Script::new(scripts::EPOCH),
                 accept: Script::new(scripts::ACCEPT),
                 breaker_cas: Script::new(scripts::BREAKER_CAS),
@@ -441,6 +446,10 @@ struct Meta {
     backend: String,
     model: Option<String>,
     created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
 }
 
 fn entry_from(id: &str, month: &str, f: &[Option<String>], now_ms: i64) -> Entry {
@@ -463,6 +472,15 @@ fn entry_from(id: &str, month: &str, f: &[Option<String>], now_ms: i64) -> Entry
             .unwrap_or(EntryState::Reserved),
         note: get(3),
         sent: num(5).map(rfc3339),
+        key: meta.key,
+        team: meta.team,
+        levels: get(7)
+            .map(|l| {
+                let mut l: Vec<String> = l.split(' ').map(str::to_string).collect();
+                l.sort();
+                l
+            })
+            .unwrap_or_default(),
     };
     settle(&mut e, num(6).unwrap_or(i64::MAX), now_ms);
     e
@@ -477,6 +495,7 @@ impl Store for RedisStore {
         now: DateTime<Utc>,
     ) -> Result<String, LedgerError> {
         let month = Month::of(now);
+        check_levels(&r.levels, month)?;
         let id = new_id(month);
         let now_ms = millis(now);
         let meta = serde_json::to_string(&Meta {
@@ -484,6 +503,8 @@ impl Store for RedisStore {
             backend: r.backend.clone(),
             model: r.model.clone(),
             created_ms: now_ms,
+            key: r.payer.key.clone(),
+            team: r.payer.team.clone(),
         })
         .map_err(store_err)?;
         let (amount, budget_micros, expires) = (
@@ -491,26 +512,37 @@ impl Store for RedisStore {
             budget.micros(),
             now_ms.saturating_add(r.ttl_ms),
         );
+        let mut args = vec![
+            amount.to_string(),
+            budget_micros.to_string(),
+            id.clone(),
+            meta,
+            expires.to_string(),
+            self.deadline(),
+        ];
+        for l in &r.levels {
+            args.push(l.key.clone());
+            args.push(l.budget.micros().to_string());
+        }
         let answer: Vec<i64> = self
-            .month_script(
-                &self.scripts.reserve,
-                month,
-                now_ms,
-                &[
-                    amount.to_string(),
-                    budget_micros.to_string(),
-                    id.clone(),
-                    meta,
-                    expires.to_string(),
-                    self.deadline(),
-                ],
-                true,
-            )
+            .month_script(&self.scripts.reserve, month, now_ms, &args, true)
             .await?;
         match answer.as_slice() {
-            [1, _] => Ok(id),
-            [-2, _] => Err(too_late()),
-            [_, counted] => admits(Fixed::from_micros(*counted), r.amount, budget).map(|_| id),
+            [1, _, _] => Ok(id),
+            [-2, _, _] => Err(too_late()),
+            [0, counted, 0] => admits(Fixed::from_micros(*counted), r.amount, budget).map(|_| id),
+            [0, counted, i] => {
+                let l = usize::try_from(*i - 1)
+                    .ok()
+                    .and_then(|i| r.levels.get(i))
+                    .ok_or_else(|| store_err("reserve named a level it was not given"))?;
+                Err(LedgerError::OverBudget {
+                    amount: r.amount,
+                    counted: Fixed::from_micros(*counted),
+                    budget: l.budget,
+                    level: Some(l.key.clone()),
+                })
+            }
             _ => Err(store_err("reserve answered an unexpected shape")),
         }
     }
@@ -573,6 +605,30 @@ impl Store for RedisStore {
         }
     }
 
+    async fn level_totals(
+        &self,
+        levels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Totals>, LedgerError> {
+        self.level_totals_of(levels, now).await
+    }
+
+    async fn take_slot(
+        &self,
+        set: &str,
+        member: &str,
+        limit: u32,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, LedgerError> {
+        self.take_slot_in(set, member, limit, until_ms, now_ms)
+            .await
+    }
+
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+        self.drop_slot_in(set, member).await
+    }
+
     async fn entries(
         &self,
         month: Option<Month>,
@@ -592,7 +648,7 @@ impl Store for RedisStore {
                 all
             }
         };
-        const FIELDS: [&str; 7] = ["s", "a", "u", "n", "m", "t", "x"];
+        const FIELDS: [&str; 8] = ["s", "a", "u", "n", "m", "t", "x", "l"];
         let mut out = Vec::new();
         for m in months {
             let keys = self.keys.month(m);

@@ -16,9 +16,10 @@
 //! guard fails later calls fast ([`crate::ledger::guard`]). No async worker ever runs SQLite.
 //!
 //! Each month's totals live in their own row, updated in the same transaction as the
-//! entries, so no operation scans the history.
+//! entries, so no operation scans the history. So do each budget level's ([`levels`]).
 
 mod jobs;
+mod levels;
 mod stats;
 mod threads;
 
@@ -29,7 +30,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
-    admits, finish_move, millis, new_id, rfc3339, settle, Entry, EntryState, LedgerError, Month,
+    admits_all, check_levels, finish_move, millis, new_id, rfc3339, settle, Entry, EntryState, LedgerError, Month,
     NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
@@ -50,12 +51,15 @@ CREATE TABLE IF NOT EXISTS entries (
     updated_ms  INTEGER NOT NULL,
     expires_ms  INTEGER NOT NULL,
     note        TEXT,
-    sent_ms     INTEGER             -- when the create call was sent (NULL: never)
+    sent_ms     INTEGER,            -- when the create call was sent (NULL: never)
+    key_id      TEXT,               -- the API key that asked (its id, never its secret)
+    team        TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_by_month ON entries(month, created_ms);
 CREATE INDEX IF NOT EXISTS entries_open ON entries(expires_ms) WHERE state = 'reserved';
 -- Every query of open reservations names this index (INDEXED BY): the planner would otherwise
 -- pick entries_by_month for this month's open reservations and scan the whole month.
+-- One row per month and one per budget level of a period (`team:growth@2026-12`).
 CREATE TABLE IF NOT EXISTS totals (
     month      TEXT PRIMARY KEY,
     committed  INTEGER NOT NULL DEFAULT 0,   -- micro-USD
@@ -113,6 +117,7 @@ impl SqliteStore {
         writer.execute_batch(jobs::SCHEMA).map_err(store_err)?;
         writer.execute_batch(stats::SCHEMA).map_err(store_err)?;
         migrate(&writer)?;
+        writer.execute_batch(levels::SCHEMA).map_err(store_err)?;
         let readers = (0..threads::READERS)
             .map(|_| connect(path, timeout))
             .collect::<Result<Vec<_>, _>>()?;
@@ -135,15 +140,17 @@ impl SqliteStore {
     }
 }
 
-/// Ledgers written before `sent_ms` existed gain the column (NULL: never sent, as before).
+/// Ledgers written before a column existed gain it (NULL: never sent, no key, as before).
 fn migrate(conn: &Connection) -> Result<(), LedgerError> {
-    let has_sent: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('entries') WHERE name = 'sent_ms'")
-        .and_then(|mut s| s.exists([]))
-        .map_err(store_err)?;
-    if !has_sent {
-        conn.execute_batch("ALTER TABLE entries ADD COLUMN sent_ms INTEGER")
+    for (column, ty) in [("sent_ms", "INTEGER"), ("key_id", "TEXT"), ("team", "TEXT")] {
+        let has: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('entries') WHERE name = ?1")
+            .and_then(|mut s| s.exists([column]))
             .map_err(store_err)?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE entries ADD COLUMN {column} {ty}"))
+                .map_err(store_err)?;
+        }
     }
     Ok(())
 }
@@ -161,6 +168,7 @@ fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
     if due.is_none() {
         return Ok(());
     }
+    levels::expire(tx, now_ms)?;
     exec(
         tx,
         "UPDATE totals SET
@@ -190,21 +198,7 @@ fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
 /// A month's totals as stored, with reservations past their expiry settled as [`expire`]
 /// would settle them, without writing.
 fn totals(tx: &Transaction<'_>, month: &str, now_ms: i64) -> Result<Totals, LedgerError> {
-    let stored = row(
-        tx,
-        "SELECT committed, in_doubt, reserved FROM totals WHERE month = ?1",
-        params![month],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        },
-    )
-    .optional()
-    .map_err(store_err)?;
-    let (c, d, r) = stored.unwrap_or((0, 0, 0));
+    let (c, d, r) = levels::stored(tx, month)?;
     let (unsent, sent): (i64, i64) = row(
         tx,
         "SELECT COALESCE(SUM(CASE WHEN sent_ms IS NULL THEN amount END), 0),
@@ -215,11 +209,16 @@ fn totals(tx: &Transaction<'_>, month: &str, now_ms: i64) -> Result<Totals, Ledg
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .map_err(store_err)?;
-    Ok(Totals {
+    Ok(settled(c, d, r, unsent, sent))
+}
+
+/// Stored totals (micro-USD), with the due reservations `unsent` and `sent` settled.
+fn settled(c: i64, d: i64, r: i64, unsent: i64, sent: i64) -> Totals {
+    Totals {
         committed: Fixed::from_micros(c),
         in_doubt: Fixed::from_micros(d.saturating_add(sent)),
         reserved: Fixed::from_micros(r.saturating_sub(unsent).saturating_sub(sent)),
-    })
+    }
 }
 
 fn finish(
@@ -261,7 +260,7 @@ fn finish(
         params![by(r), by(c), by(d), month],
     )
     .map_err(store_err)?;
-    Ok(())
+    levels::finish(tx, id, [by(r), by(c), by(d)])
 }
 
 fn read_breaker(tx: &Transaction<'_>, backend: &str) -> Result<Breaker, LedgerError> {
@@ -292,17 +291,25 @@ impl Store for SqliteStore {
         let r = r.clone();
         self.threads
             .write(move |tx| {
+                check_levels(&r.levels, month)?;
                 expire(tx, now_ms)?;
                 let key = month.to_string();
-                admits(totals(tx, &key, now_ms)?.counted(), r.amount, budget)?;
+                let counted = r
+                    .levels
+                    .iter()
+                    .map(|l| Ok(levels::totals(tx, &l.key, now_ms)?.counted()))
+                    .collect::<Result<Vec<_>, LedgerError>>()?;
+                admits_all(totals(tx, &key, now_ms)?.counted(), budget, r.amount, &r.levels, &counted)?;
                 let id = new_id(month);
                 exec(
  tx,
-                    "INSERT INTO entries (id, month, request_id, backend, model, amount, state, created_ms, updated_ms, expires_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?7, ?8)",
-                    params![id, key, r.request_id, r.backend, r.model, r.amount.micros(), now_ms, now_ms.saturating_add(r.ttl_ms)],
+                    "INSERT INTO entries (id, month, request_id, backend, model, amount, state, created_ms, updated_ms, expires_ms, key_id, team)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?7, ?8, ?9, ?10)",
+                    params![id, key, r.request_id, r.backend, r.model, r.amount.micros(), now_ms, now_ms.saturating_add(r.ttl_ms), r.payer.key, r.payer.team],
                 )
                 .map_err(store_err)?;
+                let keys: Vec<String> = r.levels.iter().map(|l| l.key.clone()).collect();
+                levels::reserve(tx, &id, &keys, r.amount.micros())?;
                 exec(
  tx,
                     "INSERT INTO totals (month, reserved) VALUES (?1, ?2)
@@ -368,6 +375,38 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn level_totals(
+        &self,
+        levels: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Totals>, LedgerError> {
+        let (levels, now_ms) = (levels.to_vec(), millis(now));
+        self.threads
+            .read(move |tx| levels.iter().map(|l| levels::totals(tx, l, now_ms)).collect())
+            .await
+    }
+
+    async fn take_slot(
+        &self,
+        set: &str,
+        member: &str,
+        limit: u32,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>, LedgerError> {
+        let (set, member) = (set.to_string(), member.to_string());
+        self.threads
+            .write(move |tx| levels::take_slot(tx, &set, &member, limit, until_ms, now_ms))
+            .await
+    }
+
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+        let (set, member) = (set.to_string(), member.to_string());
+        self.threads
+            .write(move |tx| levels::drop_slot(tx, &set, &member))
+            .await
+    }
+
     async fn entries(
         &self,
         month: Option<Month>,
@@ -379,7 +418,9 @@ impl Store for SqliteStore {
             .read(move |tx| {
                 let mut stmt = tx
                     .prepare(
-                        "SELECT id, month, request_id, backend, model, amount, state, created_ms, updated_ms, note, sent_ms, expires_ms
+                        "SELECT id, month, request_id, backend, model, amount, state, created_ms, updated_ms, note, sent_ms, expires_ms,
+                                key_id, team,
+                                (SELECT group_concat(level, ' ') FROM (SELECT level FROM entry_levels WHERE entry = entries.id ORDER BY level))
                          FROM entries WHERE ?1 IS NULL OR month = ?1 ORDER BY created_ms, rowid",
                     )
                     .map_err(store_err)?;
@@ -398,6 +439,12 @@ impl Store for SqliteStore {
                             updated: rfc3339(r.get(8)?),
                             note: r.get(9)?,
                             sent: r.get::<_, Option<i64>>(10)?.map(rfc3339),
+                            key: r.get(12)?,
+                            team: r.get(13)?,
+                            levels: r
+                                .get::<_, Option<String>>(14)?
+                                .map(|l| l.split(' ').map(str::to_string).collect())
+                                .unwrap_or_default(),
                         };
                         settle(&mut e, r.get(11)?, now_ms);
                         Ok(e)
