@@ -102,6 +102,7 @@ impl Policy {
         let scope = Scope {
             enums: &self.enums,
             fields: &self.fields,
+            tenant: &self.tenant_fields,
             backends: &facts,
             target,
             lookup: None,

@@ -133,6 +133,9 @@ pub fn context<'a>(policy: &Policy, request: &'a Request, state: &'a State) -> C
         rolled_back: &state.rolled_back,
         video: None,
         request_key: request.id.as_deref().unwrap_or(&request.prompt),
+        tenant: &request.tenant,
+        levels: &state.levels,
+        capped: !state.levels.is_empty(),
     }
 }
 
@@ -162,7 +165,7 @@ pub fn eligibility(
     );
     why.add(
         Ineligible::BUDGET,
-        b.criteria.budget_available && !ctx.cost_fits(cost),
+        b.criteria.budget_available && !ctx.cost_fits(index, cost),
     );
     why.add(Ineligible::QUALITY, b.quality < ctx.quality_threshold);
     why

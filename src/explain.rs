@@ -424,7 +424,9 @@ fn rule_trace(
         matched: matches!(outcome, Ok(true)),
         error: outcome.as_ref().err().map(|e| describe_error(r, e)),
         target_eligible: target.map(Ineligible::is_eligible),
-        target_reasons: target.map_or_else(Vec::new, |t| reasons(backend, t, r.cost, policy, None)),
+        target_reasons: target.map_or_else(Vec::new, |t| {
+            reasons(backend, t, r.cost, policy, state, None)
+        }),
         status,
         clauses,
         split,
@@ -468,7 +470,7 @@ fn split_trace(
                 effective_weight: a.effective,
                 share: crate::measure::fraction(a.share),
                 eligible: a.ineligible.is_eligible(),
-                reasons: reasons(b, a.ineligible, cost, policy, None),
+                reasons: reasons(b, a.ineligible, cost, policy, state, None),
                 drawn: a.chosen,
             }
         })
@@ -592,7 +594,7 @@ fn backend_trace(
     } else {
         "unused"
     };
-    let mut reasons = reasons(b, why, cost, policy, Some(request.priority));
+    let mut reasons = reasons(b, why, cost, policy, state, Some(request.priority));
     if why.is_eligible() && role == "unused" && b.criteria.fallback_failures > failures {
         reasons.push(format!(
             "joins a fallback chain only after {} failed attempts (selection_criteria.fallback_failures), more than this request's chain reaches",
@@ -619,6 +621,7 @@ pub(crate) fn reasons(
     why: Ineligible,
     cost: Fixed,
     policy: &Policy,
+    state: &State,
     priority: Option<u16>,
 ) -> Vec<String> {
     let mut out = Vec::new();
@@ -648,9 +651,7 @@ pub(crate) fn reasons(
         ));
     }
     if why.has(Ineligible::BUDGET) {
-        out.push(format!(
-            "cost {cost} does not fit the remaining budget (selection_criteria.budget_available)"
-        ));
+        out.push(budget_refusal(b, cost, policy, state));
     }
     if why.has(Ineligible::QUALITY) {
         out.push(format!(
@@ -659,6 +660,46 @@ pub(crate) fn reasons(
         ));
     }
     out
+}
+
+/// What every budget refusal among a backend's reasons ends with (the server tells a request
+/// that only money stops from one that no backend serves by it).
+pub const BUDGET_REASON: &str = "(selection_criteria.budget_available)";
+
+/// Which budget refuses `cost` on `b`, in its own figures: the monthly budget, or the first
+/// level that caps `b` ("team `growth` has $0.03 left of $50.00; veo costs $0.15").
+pub(crate) fn budget_refusal(b: &Backend, cost: Fixed, policy: &Policy, state: &State) -> String {
+    let month_left = policy
+        .budget
+        .monthly
+        .checked_sub(state.spend)
+        .filter(|r| !r.is_negative())
+        .unwrap_or(Fixed::ZERO);
+    let fits_month = state
+        .spend
+        .checked_add(cost)
+        .is_some_and(|t| t <= policy.budget.monthly);
+    let index = policy.backend_index(&b.name);
+    let level = index.and_then(|i| {
+        state
+            .levels
+            .iter()
+            .find(|l| l.applies_to(i) && !l.fits(cost))
+    });
+    match (fits_month, level) {
+        (false, _) => format!(
+            "the monthly budget has ${month_left} left of ${}; {} costs ${cost} {BUDGET_REASON}",
+            policy.budget.monthly, b.name
+        ),
+        (true, Some(l)) => format!(
+            "{} has ${} left of ${}; {} costs ${cost} {BUDGET_REASON}",
+            l.label,
+            l.remaining(),
+            l.budget,
+            b.name
+        ),
+        (true, None) => format!("cost ${cost} does not fit the remaining budget {BUDGET_REASON}"),
+    }
 }
 
 fn request_view(policy: &Policy, r: &Request) -> RequestView {

@@ -40,6 +40,7 @@ pub mod explain;
 pub mod jobs;
 pub mod lang;
 pub mod ledger;
+pub mod levels;
 pub mod lint;
 pub mod measure;
 pub mod num;
@@ -50,6 +51,7 @@ pub mod server;
 pub mod simulate;
 pub mod split;
 pub mod state;
+pub mod tenant;
 pub mod testing;
 
 pub use condition::Condition;

@@ -36,6 +36,14 @@ pub struct Request {
     pub style: Option<String>,
     /// Declared fields by index; `None` when unset.
     pub fields: Vec<Option<FieldValue>>,
+    /// The caller's tenant values by index (`team`, `org`, `key`, then the policy's
+    /// `tenant_fields`), set by whoever authenticated the caller, never from the request's
+    /// own fields; empty without an API key.
+    pub tenant: Vec<Option<FieldValue>>,
+    /// Who is calling, when an API key was given: its key, team, organisation and budgets,
+    /// as they were when the request was accepted (a reload of the tenants file does not move
+    /// a running request to other budgets).
+    pub tenancy: Option<std::sync::Arc<crate::tenant::Tenancy>>,
 }
 
 /// Why a request was refused. Names the field and the fix.
@@ -213,7 +221,42 @@ impl Request {
             quality_threshold: d.quality_threshold,
             style: None,
             fields: policy.fields.iter().map(|f| f.default.clone()).collect(),
+            tenant: Vec::new(),
+            tenancy: None,
         }
+    }
+
+    /// Makes this the request of `tenancy`'s caller: its budgets apply, and conditions read
+    /// its team, organisation and key id and, of its attributes, those the policy declares
+    /// as `tenant_fields` (one the tenant does not set takes the field's default). A value of
+    /// the wrong type is an error naming `tenant.<field>`.
+    pub fn set_tenancy(
+        &mut self,
+        policy: &Policy,
+        tenancy: std::sync::Arc<crate::tenant::Tenancy>,
+    ) -> Result<(), RequestError> {
+        let n = crate::check::scope::TENANT_BUILTINS.len();
+        let t = &tenancy;
+        let mut values = vec![
+            Some(FieldValue::Str(t.team.clone())),
+            t.org.clone().map(FieldValue::Str),
+            Some(FieldValue::Str(t.key.clone())),
+        ];
+        for def in policy.tenant_fields.iter().skip(n) {
+            let value = match t.attributes.get(&def.name) {
+                Some(v) => Some(
+                    typed_field_value(&policy.enums, def, input(v)).map_err(|e| RequestError {
+                        field: format!("tenant.{}", def.name),
+                        message: e.message,
+                    })?,
+                ),
+                None => def.default.clone(),
+            };
+            values.push(value);
+        }
+        self.tenant = values;
+        self.tenancy = Some(tenancy);
+        Ok(())
     }
 
     /// Sets a built-in field or one the policy declares, validated exactly as in a JSON body

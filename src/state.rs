@@ -1,4 +1,5 @@
-//! The live state a decision reads: spend, breaker states, failed attempts and the time.
+//! The live state a decision reads: spend, breaker states, failed attempts, the time, and
+//! the caller's budget levels.
 //!
 //! The core never reads a clock or a store itself. Callers build a [`State`] (the CLI from
 //! flags, a service from its ledger and breakers) and pass it in, which keeps decisions
@@ -25,6 +26,50 @@ pub struct State {
     pub measured: Vec<crate::measure::Measured>,
     /// Per experiment of the policy, by index: whether it is rolled back.
     pub rolled_back: Vec<bool>,
+    /// The further budgets that apply to this request (its tenant's, and per-backend caps),
+    /// with their figures. Empty: only the policy's monthly budget applies.
+    pub levels: Vec<LevelFigures>,
+}
+
+pub use crate::levels::LevelKind;
+
+/// One budget level as a decision sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelFigures {
+    /// Whose.
+    pub kind: LevelKind,
+    /// For people: "team `growth`", "team `growth` on `pixverse` (daily)".
+    pub label: String,
+    /// The backend it caps, by index; `None`: every backend.
+    pub backend: Option<u16>,
+    /// Daily rather than monthly.
+    pub daily: bool,
+    /// Its budget for the period.
+    pub budget: Fixed,
+    /// Spent or reserved in the period.
+    pub counted: Fixed,
+}
+
+impl LevelFigures {
+    /// Budget minus what is counted (never below zero).
+    pub fn remaining(&self) -> Fixed {
+        self.budget
+            .checked_sub(self.counted)
+            .filter(|r| !r.is_negative())
+            .unwrap_or(Fixed::ZERO)
+    }
+
+    /// Whether `cost` more fits: `counted + cost <= budget`.
+    pub fn fits(&self, cost: Fixed) -> bool {
+        self.counted
+            .checked_add(cost)
+            .is_some_and(|total| total <= self.budget)
+    }
+
+    /// Whether it caps backend `b`.
+    pub fn applies_to(&self, b: u16) -> bool {
+        self.backend.is_none_or(|x| x == b)
+    }
 }
 
 impl State {
@@ -37,6 +82,7 @@ impl State {
             now,
             measured: Vec::new(),
             rolled_back: Vec::new(),
+            levels: Vec::new(),
         }
     }
 

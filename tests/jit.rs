@@ -68,6 +68,9 @@ fn ordinary<'a>(fields: &'a [Option<FieldValue>], breakers: &'a [BreakerState]) 
         rolled_back: &[],
         video: None,
         request_key: "",
+        tenant: &[],
+        levels: &[],
+        capped: false,
     }
 }
 

@@ -15,9 +15,7 @@ use genroute::jobs::{Job, JobState};
 use genroute::ledger::memory::MemoryStore;
 use genroute::ledger::redis::RedisStore;
 use genroute::ledger::sqlite::SqliteStore;
-use genroute::ledger::{
-    EntryState, LedgerError, LevelLimit, Month, NewReservation, Payer, Store,
-};
+use genroute::ledger::{EntryState, LedgerError, LevelLimit, Month, NewReservation, Payer, Store};
 use genroute::{BreakerState, Fixed};
 
 fn t(day: u32, sec: u32) -> DateTime<Utc> {
@@ -72,84 +70,180 @@ async fn levels_are_reserved_and_settled_together(s: &dyn Store) {
     const TEAM: &str = "team:growth@2026-11";
     const KEY: &str = "key:web@2026-11-01";
     let levels = [(TEAM, "1.00"), (KEY, "0.50")];
-    let a = s.reserve(&on("0.30", &levels), usd("100"), t(1, 0)).await.unwrap();
+    let a = s
+        .reserve(&on("0.30", &levels), usd("100"), t(1, 0))
+        .await
+        .unwrap();
     // The key's daily level refuses the second: nothing is counted anywhere for it.
     let over = s
         .reserve(&on("0.30", &levels), usd("100"), t(1, 1))
         .await
         .unwrap_err();
     match &over {
-        LedgerError::OverBudget { level, counted, budget, .. } => {
+        LedgerError::OverBudget {
+            level,
+            counted,
+            budget,
+            ..
+        } => {
             assert_eq!(level.as_deref(), Some(KEY));
             assert_eq!((*counted, *budget), (usd("0.30"), usd("0.50")));
         }
         e => panic!("{e}"),
     }
-    assert!(over.to_string().contains("`key:web` for 2026-11-01"), "{over}");
-    assert_eq!(counted(s, &[TEAM, KEY], t(1, 2)).await, [usd("0.30"), usd("0.30")]);
-    assert_eq!(s.totals(nov(), t(1, 2)).await.unwrap().counted(), usd("0.30"));
+    assert!(
+        over.to_string().contains("`key:web` for 2026-11-01"),
+        "{over}"
+    );
+    assert_eq!(
+        counted(s, &[TEAM, KEY], t(1, 2)).await,
+        [usd("0.30"), usd("0.30")]
+    );
+    assert_eq!(
+        s.totals(nov(), t(1, 2)).await.unwrap().counted(),
+        usd("0.30")
+    );
     // The month's own budget refuses too, naming no level.
     let month = s
         .reserve(&on("0.10", &levels), usd("0.35"), t(1, 3))
         .await
         .unwrap_err();
-    assert!(matches!(month, LedgerError::OverBudget { level: None, .. }), "{month}");
+    assert!(
+        matches!(month, LedgerError::OverBudget { level: None, .. }),
+        "{month}"
+    );
     // Each finish moves every level with the month.
-    let b = s.reserve(&on("0.20", &levels), usd("100"), t(1, 4)).await.unwrap();
-    let c = s.reserve(&on("0.40", &[(TEAM, "1.00")]), usd("100"), t(1, 5)).await.unwrap();
+    let b = s
+        .reserve(&on("0.20", &levels), usd("100"), t(1, 4))
+        .await
+        .unwrap();
+    let c = s
+        .reserve(&on("0.40", &[(TEAM, "1.00")]), usd("100"), t(1, 5))
+        .await
+        .unwrap();
     s.commit(&a, t(1, 6)).await.unwrap();
     s.release(&b, "retryable", t(1, 7)).await.unwrap();
     s.keep_in_doubt(&c, "retryable", t(1, 8)).await.unwrap();
     let keys: Vec<String> = [TEAM, KEY].map(String::from).to_vec();
     let got = s.level_totals(&keys, t(1, 9)).await.unwrap();
-    assert_eq!((got[0].committed, got[0].in_doubt, got[0].reserved), (usd("0.30"), usd("0.40"), Fixed::ZERO));
-    assert_eq!((got[1].committed, got[1].in_doubt, got[1].reserved), (usd("0.30"), Fixed::ZERO, Fixed::ZERO));
+    assert_eq!(
+        (got[0].committed, got[0].in_doubt, got[0].reserved),
+        (usd("0.30"), usd("0.40"), Fixed::ZERO)
+    );
+    assert_eq!(
+        (got[1].committed, got[1].in_doubt, got[1].reserved),
+        (usd("0.30"), Fixed::ZERO, Fixed::ZERO)
+    );
     // A new day starts at zero on the daily level, not on the monthly one.
     let next_day = [(TEAM, "2.00"), ("key:web@2026-11-02", "0.50")];
-    let n = s.reserve(&on("0.50", &next_day), usd("100"), t(2, 5)).await.unwrap();
+    let n = s
+        .reserve(&on("0.50", &next_day), usd("100"), t(2, 5))
+        .await
+        .unwrap();
     s.commit(&n, t(2, 6)).await.unwrap();
     assert_eq!(counted(s, &[TEAM], t(2, 6)).await, [usd("1.20")]);
-    assert!(s.reserve(&on("0.01", &[(TEAM, "1.20")]), usd("100"), t(2, 7)).await.is_err());
+    assert!(s
+        .reserve(&on("0.01", &[(TEAM, "1.20")]), usd("100"), t(2, 7))
+        .await
+        .is_err());
     // Expiry settles the levels too: an unsent reservation stops counting everywhere.
-    let e = s.reserve(&on("0.05", &[(TEAM, "2.00")]), usd("100"), t(3, 0)).await.unwrap();
+    let e = s
+        .reserve(&on("0.05", &[(TEAM, "2.00")]), usd("100"), t(3, 0))
+        .await
+        .unwrap();
     let later = t(3, 0) + chrono::Duration::milliseconds(60_001);
     assert_eq!(counted(s, &[TEAM], later).await, [usd("1.20")]);
-    let sent = s.reserve(&on("0.05", &[(TEAM, "2.00")]), usd("100"), later).await.unwrap();
+    let sent = s
+        .reserve(&on("0.05", &[(TEAM, "2.00")]), usd("100"), later)
+        .await
+        .unwrap();
     s.mark_sent(&sent, later).await.unwrap();
     let much_later = later + chrono::Duration::milliseconds(60_001);
     assert_eq!(counted(s, &[TEAM], much_later).await, [usd("1.25")]);
-    assert!(s.commit(&e, much_later).await.is_ok(), "a late commit of an expired one lands");
+    assert!(
+        s.commit(&e, much_later).await.is_ok(),
+        "a late commit of an expired one lands"
+    );
     assert_eq!(counted(s, &[TEAM], much_later).await, [usd("1.30")]);
     let month = s.totals(nov(), much_later).await.unwrap();
-    assert_eq!(month.counted(), usd("1.30"), "the month counts what its levels count");
+    assert_eq!(
+        month.counted(),
+        usd("1.30"),
+        "the month counts what its levels count"
+    );
     // The entries record their payer and levels.
     let entries = s.entries(Some(nov()), much_later).await.unwrap();
     let first = entries.iter().find(|x| x.id == a).unwrap();
-    assert_eq!((first.key.as_deref(), first.team.as_deref()), (Some("web"), Some("growth")));
+    assert_eq!(
+        (first.key.as_deref(), first.team.as_deref()),
+        (Some("web"), Some("growth"))
+    );
     assert_eq!(first.levels, [KEY.to_string(), TEAM.to_string()]);
     // Malformed levels are refused before anything is written.
     for bad in ["team:x@2026-12", "team x@2026-11", "nope"] {
-        assert!(s.reserve(&on("0.01", &[(bad, "9")]), usd("100"), t(4, 0)).await.is_err(), "{bad}");
+        assert!(
+            s.reserve(&on("0.01", &[(bad, "9")]), usd("100"), t(4, 0))
+                .await
+                .is_err(),
+            "{bad}"
+        );
     }
-    assert!(s.reserve(&on("0.01", &[(TEAM, "9"), (TEAM, "9")]), usd("100"), t(4, 0)).await.is_err());
-    assert_eq!(s.totals(nov(), t(4, 1)).await.unwrap().counted(), usd("1.30"));
+    assert!(s
+        .reserve(
+            &on("0.01", &[(TEAM, "9"), (TEAM, "9")]),
+            usd("100"),
+            t(4, 0)
+        )
+        .await
+        .is_err());
+    assert_eq!(
+        s.totals(nov(), t(4, 1)).await.unwrap().counted(),
+        usd("1.30")
+    );
 }
 
 async fn slots_bound_their_members_until_they_end(s: &dyn Store) {
-    assert_eq!(s.take_slot("rate:web", "a", 2, 1_000, 0).await.unwrap(), None);
-    assert_eq!(s.take_slot("rate:web", "b", 2, 1_500, 10).await.unwrap(), None);
-    assert_eq!(s.take_slot("rate:web", "c", 2, 2_000, 20).await.unwrap(), Some(1_000));
+    assert_eq!(
+        s.take_slot("rate:web", "a", 2, 1_000, 0).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_slot("rate:web", "b", 2, 1_500, 10).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_slot("rate:web", "c", 2, 2_000, 20).await.unwrap(),
+        Some(1_000)
+    );
     // A member that holds a place renews it.
-    assert_eq!(s.take_slot("rate:web", "a", 2, 3_000, 30).await.unwrap(), None);
-    assert_eq!(s.take_slot("rate:web", "c", 2, 2_000, 40).await.unwrap(), Some(1_500));
+    assert_eq!(
+        s.take_slot("rate:web", "a", 2, 3_000, 30).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_slot("rate:web", "c", 2, 2_000, 40).await.unwrap(),
+        Some(1_500)
+    );
     // Another set is separate.
-    assert_eq!(s.take_slot("rate:other", "c", 1, 2_000, 40).await.unwrap(), None);
+    assert_eq!(
+        s.take_slot("rate:other", "c", 1, 2_000, 40).await.unwrap(),
+        None
+    );
     // A place ends at its time, or when dropped.
-    assert_eq!(s.take_slot("rate:web", "c", 2, 4_000, 1_500).await.unwrap(), None);
+    assert_eq!(
+        s.take_slot("rate:web", "c", 2, 4_000, 1_500).await.unwrap(),
+        None
+    );
     s.drop_slot("rate:web", "a").await.unwrap();
     s.drop_slot("rate:web", "never").await.unwrap();
-    assert_eq!(s.take_slot("rate:web", "d", 2, 4_000, 1_600).await.unwrap(), None);
-    assert_eq!(s.take_slot("rate:web", "e", 2, 4_000, 1_700).await.unwrap(), Some(4_000));
+    assert_eq!(
+        s.take_slot("rate:web", "d", 2, 4_000, 1_600).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.take_slot("rate:web", "e", 2, 4_000, 1_700).await.unwrap(),
+        Some(4_000)
+    );
 }
 
 fn nov() -> Month {
@@ -404,6 +498,7 @@ fn a_job(id: &str, owner: &str, lease: i64, created: i64) -> Job {
         error: None,
         webhook: None,
         api: None,
+        tenancy: None,
         owner: Some(owner.into()),
         lease_until_ms: lease,
     }

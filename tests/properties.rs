@@ -120,6 +120,7 @@ fn check_any(text: &str) {
     let scope = Scope {
         enums: &enums,
         fields: &[],
+        tenant: &[],
         backends: &[],
         target: None,
         lookup: None,
@@ -337,7 +338,7 @@ proptest! {
     #[test]
     fn evaluators_agree_with_the_reference_interpreter(tree in bool_expr(), w in world()) {
         let enums = builtin_enums();
-        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None, video: false };
+        let scope = Scope { enums: &enums, fields: &[], tenant: &[], backends: &[], target: None, lookup: None, video: false };
         let checked = match check_condition(&tree, &scope) {
             Ok(c) => c,
             Err(errors) => {
@@ -366,6 +367,9 @@ proptest! {
             rolled_back: &[],
             video: None,
             request_key: "",
+            tenant: &[],
+            levels: &[],
+            capped: false,
         };
         let mut env: Env = NUMS.iter().map(|k| (*k, Ref::Num(n(k).micros() as i128))).collect();
         let prio = ["quality", "balanced", "speed"][w.priority as usize];
@@ -395,7 +399,7 @@ proptest! {
         let text = format!("monthly_spend + {} + {} == {}", cents(a), cents(b), cents(spend + a + b));
         let tree = parse_condition(&text).unwrap();
         let enums = builtin_enums();
-        let scope = Scope { enums: &enums, fields: &[], backends: &[], target: None, lookup: None, video: false };
+        let scope = Scope { enums: &enums, fields: &[], tenant: &[], backends: &[], target: None, lookup: None, video: false };
         let checked = check_condition(&tree, &scope).unwrap();
         let mut ctx = Context::constant();
         ctx.monthly_spend = cents(spend);
@@ -409,6 +413,7 @@ fn point_one_plus_point_two_equals_point_three_in_conditions() {
     let scope = Scope {
         enums: &enums,
         fields: &[],
+        tenant: &[],
         backends: &[],
         target: None,
         lookup: None,

@@ -397,10 +397,14 @@ async fn exhausted_budget_answers_402_with_the_reasons() {
         }
     }
     assert_eq!(last.0, 402, "{}", last.1);
-    assert!(last.1["explanation"]["backends"][0]["reasons"][0]
-        .as_str()
-        .unwrap()
-        .contains("remaining budget"));
+    assert!(
+        last.1["explanation"]["backends"][0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the monthly budget has $"),
+        "{}",
+        last.1
+    );
     let (status, v) = s
         .call("post", "/v1/decide", Some(r#"{"priority": "speed"}"#), None)
         .await;

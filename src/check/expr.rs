@@ -78,14 +78,42 @@ pub enum Slot {
     Hour,
     /// A backend property that never changes after loading (cost, quality, latency, ...).
     Static(Fixed),
-    /// Whether spending `cost` more stays within the monthly budget.
-    CostFits(Fixed),
+    /// Whether spending `cost` more on backend `.0` stays within the monthly budget and every
+    /// level that caps it.
+    CostFits(u16, Fixed),
+    /// A tenant value, by index: `team`, `org`, `key`, then the policy's `tenant_fields`.
+    Tenant(u16),
+    /// A figure of the caller's budget at one level (`budget.team.remaining`).
+    Level(crate::state::LevelKind, LevelProp),
     /// A backend's circuit breaker state, by backend index.
     Breaker(u16),
     /// A backend's measured figure, by backend index (see [`crate::measure`]).
     Measured(u16, crate::measure::MeasuredProp),
     /// A figure of the delivered video (`execution.quality_retry.when` only).
     Video(crate::measure::VideoProp),
+}
+
+/// A figure of a budget level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelProp {
+    /// What the level can still spend now: the least of its monthly and daily remainders.
+    Remaining,
+    /// Spent or reserved this month (this day, for a level with only a daily budget).
+    Spend,
+    /// Its monthly budget (its daily one, for a level with only that).
+    Budget,
+}
+
+impl LevelProp {
+    /// By name.
+    pub fn parse(s: &str) -> Option<LevelProp> {
+        Some(match s {
+            "remaining" => LevelProp::Remaining,
+            "spend" => LevelProp::Spend,
+            "budget" => LevelProp::Budget,
+            _ => return None,
+        })
+    }
 }
 
 /// A literal value in the compiled tree.

@@ -66,6 +66,8 @@ pub struct Scope<'a> {
     pub enums: &'a [EnumDef],
     /// Declared request fields.
     pub fields: &'a [FieldDef],
+    /// Tenant values: [`TENANT_BUILTINS`], then the declared `tenant_fields`.
+    pub tenant: &'a [FieldDef],
     /// All backends.
     pub backends: &'a [BackendFacts],
     /// The rule's target, which backend-scoped names refer to.
@@ -112,6 +114,9 @@ impl<'a> Lookup<'a> {
         }
     }
 }
+
+/// The tenant values every policy can read, first among its tenant fields.
+pub const TENANT_BUILTINS: &[&str] = &["team", "org", "key"];
 
 /// One documented name.
 #[derive(Debug, Clone, Copy)]
@@ -190,6 +195,42 @@ pub const BUILTIN_NAMES: &[NameDoc] = &[
         Some("budget_remaining"),
         "money",
         "monthly budget minus monthly spend",
+    ),
+    n(
+        "budget.team.remaining",
+        None,
+        "money",
+        "what the caller's team can still spend now (least of its monthly and daily remainders); also `budget.org.*`, `budget.key.*`",
+    ),
+    n(
+        "budget.team.spend",
+        None,
+        "money",
+        "spent or reserved by the caller's team this month (also `org`, `key`)",
+    ),
+    n(
+        "budget.team.budget",
+        None,
+        "money",
+        "the caller's team's monthly budget (also `org`, `key`)",
+    ),
+    n(
+        "tenant.team",
+        None,
+        "string",
+        "the caller's team, from its API key (no key: the rule does not match)",
+    ),
+    n(
+        "tenant.org",
+        None,
+        "string",
+        "the caller's organisation",
+    ),
+    n(
+        "tenant.key",
+        None,
+        "string",
+        "the caller's API key id (never its secret)",
     ),
     n(
         "budget.cost_threshold",
@@ -373,6 +414,20 @@ pub const BUILTIN_NAMES: &[NameDoc] = &[
     ),
 ];
 
+/// `budget.<org|team|key>.<remaining|spend|budget>`.
+fn level(name: &str) -> Option<(Slot, Type)> {
+    use crate::state::LevelKind;
+    let (kind, prop) = name.split_once('.')?;
+    let kind = match kind {
+        "org" => LevelKind::Org,
+        "team" => LevelKind::Team,
+        "key" => LevelKind::Key,
+        _ => return None,
+    };
+    let prop = super::expr::LevelProp::parse(prop)?;
+    Some((Slot::Level(kind, prop), Type::Money))
+}
+
 /// Why a name did not resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unresolved {
@@ -407,7 +462,8 @@ impl Scope<'_> {
                 .or_else(|| time(rest)),
             Some("request") => self.request(rest),
             Some("budget") if rest == "available" => Some((Slot::BudgetLeft, Type::Bool)),
-            Some("budget") => self.budget(rest),
+            Some("budget") => self.budget(rest).or_else(|| level(rest)),
+            Some("tenant") => self.tenant_field(rest),
             Some("attempt") => attempt(rest),
             Some("time") => time(rest),
             Some("backend") => return self.target_prop(rest, false),
@@ -436,6 +492,11 @@ impl Scope<'_> {
                 (Slot::Field(i as u16), self.fields[i].ty)
             }
         })
+    }
+
+    fn tenant_field(&self, name: &str) -> Option<(Slot, Type)> {
+        let i = self.tenant.iter().position(|f| f.name == name)?;
+        Some((Slot::Tenant(i as u16), self.tenant[i].ty))
     }
 
     fn budget(&self, name: &str) -> Option<(Slot, Type)> {
@@ -487,7 +548,7 @@ impl Scope<'_> {
             "max_latency" => fixed(facts.max_latency),
             "priority" => fixed(facts.priority),
             "breaker" => Ok((Slot::Breaker(index), Type::Enum(EnumId::BREAKER))),
-            "budget_available" => Ok((Slot::CostFits(cost), Type::Bool)),
+            "budget_available" => Ok((Slot::CostFits(index, cost), Type::Bool)),
             _ => match prop
                 .strip_prefix("measured.")
                 .and_then(crate::measure::MeasuredProp::parse)
@@ -519,6 +580,12 @@ impl Scope<'_> {
         for f in self.fields {
             out.push(f.name.clone());
             out.push(format!("request.{}", f.name));
+        }
+        out.extend(self.tenant.iter().map(|f| format!("tenant.{}", f.name)));
+        for kind in ["org", "team", "key"] {
+            for prop in ["remaining", "spend", "budget"] {
+                out.push(format!("budget.{kind}.{prop}"));
+            }
         }
         const PROPS: &[&str] = &[
             "cost",

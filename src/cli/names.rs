@@ -27,5 +27,9 @@ pub fn run() -> Result<ExitCode, String> {
         "{:width$}  {:<32} a field the policy declares under request_fields",
         "request.<field>", ""
     );
+    println!(
+        "{:width$}  {:<32} a value the policy declares under tenant_fields (from the tenants file's attributes)",
+        "tenant.<field>", ""
+    );
     Ok(ExitCode::SUCCESS)
 }

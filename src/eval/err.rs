@@ -35,6 +35,12 @@ pub enum EvalErrorKind {
     /// were not measured).
     #[error("no measured data for this figure yet")]
     NoData,
+    /// A tenant value of a request made without an API key (or one the tenant does not set).
+    #[error("the request has no tenant value here (no API key, or the tenant does not set it)")]
+    NoTenant,
+    /// A budget level the caller does not have.
+    #[error("the caller has no budget at this level")]
+    NoLevel,
     /// Internal: a non-boolean reached a boolean position (the checker prevents it).
     #[error("expected true or false")]
     NotBoolean,

@@ -113,6 +113,13 @@ pub struct Context<'a> {
     pub video: Option<&'a crate::measure::VideoFigures>,
     /// What a split hashes when its key field is unset: the request id, else the prompt.
     pub request_key: &'a str,
+    /// The caller's tenant values by index (`team`, `org`, `key`, then the policy's
+    /// `tenant_fields`); empty for a request without an API key.
+    pub tenant: &'a [Option<FieldValue>],
+    /// The further budget levels that apply, with their figures.
+    pub levels: &'a [crate::state::LevelFigures],
+    /// `!levels.is_empty()`, as a flag compiled code can load.
+    pub capped: bool,
 }
 
 impl Context<'static> {
@@ -137,17 +144,56 @@ impl Context<'static> {
             rolled_back: &[],
             video: None,
             request_key: "",
+            tenant: &[],
+            levels: &[],
+            capped: false,
         }
     }
 }
 
 impl Context<'_> {
-    /// Whether spending `cost` more stays within the budget: `spend + cost <= budget`.
-    pub fn cost_fits(&self, cost: Fixed) -> bool {
-        match self.monthly_spend.checked_add(cost) {
+    /// Whether spending `cost` more on backend `b` stays within the monthly budget
+    /// (`spend + cost <= budget`) and within every level that caps `b`.
+    pub fn cost_fits(&self, b: u16, cost: Fixed) -> bool {
+        let month = match self.monthly_spend.checked_add(cost) {
             Some(total) => total <= self.monthly_budget,
             None => false,
-        }
+        };
+        month && self.refusing_level(b, cost).is_none()
+    }
+
+    /// The first level that caps backend `b` and has less than `cost` left.
+    pub fn refusing_level(&self, b: u16, cost: Fixed) -> Option<&crate::state::LevelFigures> {
+        self.levels
+            .iter()
+            .find(|l| l.applies_to(b) && !l.fits(cost))
+    }
+
+    /// A figure of the caller's budget at level `kind` (its levels over every backend).
+    pub fn level(
+        &self,
+        kind: crate::state::LevelKind,
+        prop: crate::check::expr::LevelProp,
+    ) -> Result<Fixed, EvalErrorKind> {
+        use crate::check::expr::LevelProp;
+        let of_kind = || {
+            self.levels
+                .iter()
+                .filter(move |l| l.kind == kind && l.backend.is_none())
+        };
+        // The monthly level when there is one, else the daily one.
+        let main = of_kind()
+            .find(|l| !l.daily)
+            .or_else(|| of_kind().next())
+            .ok_or(EvalErrorKind::NoLevel)?;
+        Ok(match prop {
+            LevelProp::Remaining => of_kind()
+                .map(crate::state::LevelFigures::remaining)
+                .min()
+                .unwrap_or(Fixed::ZERO),
+            LevelProp::Spend => main.counted,
+            LevelProp::Budget => main.budget,
+        })
     }
 }
 
@@ -316,10 +362,17 @@ fn read<'a>(slot: Slot, ctx: &Context<'a>) -> Result<Value<'a>, EvalErrorKind> {
             Some(Some(FieldValue::Enum(e))) => Value::Enum(*e),
             _ => return Err(EvalErrorKind::Unset),
         },
+        Slot::Tenant(i) => match ctx.tenant.get(i as usize) {
+            Some(Some(FieldValue::Bool(b))) => Value::Bool(*b),
+            Some(Some(FieldValue::Num(n))) => Value::Num(*n),
+            Some(Some(FieldValue::Str(s))) => Value::Str(s),
+            Some(Some(FieldValue::Enum(e))) => Value::Enum(*e),
+            _ => return Err(EvalErrorKind::NoTenant),
+        },
         Slot::Priority | Slot::AspectRatio | Slot::Breaker(_) => {
             Value::Enum(program::read_enum(slot, ctx)?)
         }
-        Slot::BudgetLeft | Slot::CostFits(_) => Value::Bool(program::read_flag(slot, ctx)?),
+        Slot::BudgetLeft | Slot::CostFits(..) => Value::Bool(program::read_flag(slot, ctx)?),
         Slot::Video(p) if p.is_bool() => Value::Bool(program::read_flag(slot, ctx)?),
         _ => Value::Num(program::read_num(slot, ctx)?),
     })

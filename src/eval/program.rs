@@ -512,6 +512,12 @@ pub(super) fn read_num(slot: Slot, ctx: &Context<'_>) -> Result<Fixed, EvalError
             Some(Some(_)) => return Err(EvalErrorKind::NotNumeric),
             _ => return Err(EvalErrorKind::Unset),
         },
+        Slot::Tenant(i) => match ctx.tenant.get(i as usize) {
+            Some(Some(FieldValue::Num(n))) => *n,
+            Some(Some(_)) => return Err(EvalErrorKind::NotNumeric),
+            _ => return Err(EvalErrorKind::NoTenant),
+        },
+        Slot::Level(kind, prop) => ctx.level(kind, prop)?,
         _ => return Err(EvalErrorKind::NotNumeric),
     })
 }
@@ -524,6 +530,10 @@ pub(super) fn read_str<'a>(slot: Slot, ctx: &Context<'a>) -> Result<&'a str, Eva
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Str(s))) => Ok(s),
             _ => Err(EvalErrorKind::Unset),
+        },
+        Slot::Tenant(i) => match ctx.tenant.get(i as usize) {
+            Some(Some(FieldValue::Str(s))) => Ok(s),
+            _ => Err(EvalErrorKind::NoTenant),
         },
         _ => Err(EvalErrorKind::NotBoolean),
     }
@@ -540,6 +550,10 @@ pub(super) fn read_enum(slot: Slot, ctx: &Context<'_>) -> Result<u16, EvalErrorK
             Some(Some(FieldValue::Enum(e))) => *e,
             _ => return Err(EvalErrorKind::Unset),
         },
+        Slot::Tenant(i) => match ctx.tenant.get(i as usize) {
+            Some(Some(FieldValue::Enum(e))) => *e,
+            _ => return Err(EvalErrorKind::NoTenant),
+        },
         _ => return Err(EvalErrorKind::NotBoolean),
     })
 }
@@ -549,7 +563,7 @@ pub(super) fn read_enum(slot: Slot, ctx: &Context<'_>) -> Result<u16, EvalErrorK
 pub(super) fn read_flag(slot: Slot, ctx: &Context<'_>) -> Result<bool, EvalErrorKind> {
     Ok(match slot {
         Slot::BudgetLeft => ctx.monthly_spend < ctx.monthly_budget,
-        Slot::CostFits(cost) => ctx.cost_fits(cost),
+        Slot::CostFits(b, cost) => ctx.cost_fits(b, cost),
         Slot::Video(p) => ctx
             .video
             .and_then(|v| v.flag(p))
@@ -557,6 +571,10 @@ pub(super) fn read_flag(slot: Slot, ctx: &Context<'_>) -> Result<bool, EvalError
         Slot::Field(i) => match ctx.fields.get(i as usize) {
             Some(Some(FieldValue::Bool(b))) => *b,
             _ => return Err(EvalErrorKind::Unset),
+        },
+        Slot::Tenant(i) => match ctx.tenant.get(i as usize) {
+            Some(Some(FieldValue::Bool(b))) => *b,
+            _ => return Err(EvalErrorKind::NoTenant),
         },
         _ => return Err(EvalErrorKind::NotBoolean),
     })

@@ -21,6 +21,7 @@
 //! becomes in doubt at its expiry), so neither a paid video nor a counted cent is lost.
 
 mod experiments;
+pub mod levels;
 mod record;
 pub mod snapshot;
 pub mod walk;
@@ -215,6 +216,7 @@ pub struct Router {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn VideoSink>,
     cache: Arc<StateCache>,
+    levels: Arc<levels::LevelCache>,
     trace_prompts: bool,
     /// The ffmpeg of the frame checks (`None`: they are skipped), found on the `PATH` when the
     /// router is built.
@@ -244,6 +246,11 @@ impl Router {
             std::time::Duration::ZERO,
             snapshot::DEFAULT_MAX_STALE,
         ));
+        let level_cache = Arc::new(levels::LevelCache::new(
+            store.clone(),
+            std::time::Duration::ZERO,
+            snapshot::DEFAULT_MAX_STALE,
+        ));
         Router {
             policy,
             store,
@@ -251,6 +258,7 @@ impl Router {
             clock,
             sink,
             cache,
+            levels: level_cache,
             trace_prompts: false,
             ffmpeg: match policy_frames {
                 crate::policy::FrameChecks::Off => None,
@@ -290,6 +298,7 @@ impl Router {
             ttl,
             max_stale,
         ));
+        self.levels = Arc::new(levels::LevelCache::new(self.store.clone(), ttl, max_stale));
         self
     }
 
@@ -310,18 +319,45 @@ impl Router {
         Ok((self.cache.state(&self.policy, &snap, failures), fresh))
     }
 
+    /// Every budget beside the monthly one that applies to `request`: the policy's own
+    /// (daily, per backend), then its caller's (organisation, team, key).
+    pub fn budgets(&self, request: &Request) -> Vec<crate::levels::LevelBudget> {
+        let mut out = crate::levels::of_policy(&self.policy);
+        if let Some(t) = &request.tenancy {
+            out.extend(t.budgets.iter().cloned());
+        }
+        out
+    }
+
+    /// [`Router::state`] with the figures of `request`'s budget levels.
+    pub async fn state_for(
+        &self,
+        request: &Request,
+        failures: u32,
+    ) -> Result<(State, Freshness), LedgerError> {
+        let (mut state, fresh) = self.state(failures).await?;
+        let budgets = self.budgets(request);
+        if !budgets.is_empty() {
+            let now = state.now;
+            let keys: Vec<String> = budgets.iter().map(|b| b.key(now)).collect();
+            let totals = self.levels.totals(&keys, now).await?;
+            state.levels = levels::figures(&self.policy, &budgets, &totals);
+        }
+        Ok((state, fresh))
+    }
+
     /// Explains what would happen now.
     pub async fn explain(
         &self,
         request: &Request,
     ) -> Result<(Explanation, Freshness), LedgerError> {
-        let (state, fresh) = self.state(0).await?;
+        let (state, fresh) = self.state_for(request, 0).await?;
         Ok((self.policy.explain(request, &state), fresh))
     }
 
     /// Decides, and lists what would be called, without calling or spending anything.
     pub async fn dry_run(&self, request: &Request) -> Result<Generation, LedgerError> {
-        let (state, _) = self.state(0).await?;
+        let (state, _) = self.state_for(request, 0).await?;
         let decision = self.policy.decide(request, &state);
         let attempts = self
             .chain(&decision)
@@ -420,7 +456,7 @@ impl Router {
         request: &Request,
         request_id: &str,
     ) -> Result<Vec<Step>, LedgerError> {
-        let (state, _) = self.state(0).await?;
+        let (state, _) = self.state_for(request, 0).await?;
         let keyed;
         let request = if request.id.is_none() && self.policy.rules.iter().any(|r| r.split.is_some())
         {
@@ -472,7 +508,7 @@ impl Router {
                 "`{target}` is neither a backend nor a model of this policy; leave `model` out (or give `genroute`) to let the policy decide"
             )));
         };
-        let (state, _) = self.state(0).await.map_err(PlanError::Store)?;
+        let (state, _) = self.state_for(request, 0).await.map_err(PlanError::Store)?;
         match crate::decide::decide_target(policy, request, &state, b, model) {
             Ok(d) => Ok(self
                 .chain(&d)
@@ -486,8 +522,14 @@ impl Router {
             Err(why) => {
                 let backend = &policy.backends[b as usize];
                 let cost = backend.cost_of(model);
-                let reasons =
-                    crate::explain::reasons(backend, why, cost, policy, Some(request.priority));
+                let reasons = crate::explain::reasons(
+                    backend,
+                    why,
+                    cost,
+                    policy,
+                    &state,
+                    Some(request.priority),
+                );
                 Err(PlanError::Ineligible(format!(
                     "`{target}` cannot serve this request now: {}",
                     reasons.join("; ")

@@ -517,14 +517,21 @@ impl Router {
         // that a stalled store costs one deadline, not one per call: what it leaves open
         // settles by itself (an unsent reservation is released at its expiry, a half-open
         // probe slot is reclaimed after the breaker's timeout).
+        let budgets = self.budgets(request);
         let reservation = NewReservation {
             request_id: request_id.to_string(),
             backend: step.backend.clone(),
             model: step.model.clone(),
             amount: step.cost,
             ttl_ms: backend.max_latency.micros() / 1000 * 2 + 60_000,
-            levels: Vec::new(),
-            payer: Default::default(),
+            levels: super::levels::limits(&budgets, &step.backend, now),
+            payer: match &request.tenancy {
+                Some(t) => crate::ledger::Payer {
+                    key: Some(t.key.clone()),
+                    team: Some(t.team.clone()),
+                },
+                None => Default::default(),
+            },
         };
         let id = match self
             .store
@@ -534,7 +541,8 @@ impl Router {
             Ok(id) => id,
             Err(e @ LedgerError::OverBudget { .. }) => {
                 self.record_breaker(b, BreakerChange::Neutral).await;
-                return done(skipped(attempt, "over_budget", e.to_string()));
+                let why = super::levels::refusal(&e, &budgets, &step.backend, now);
+                return done(skipped(attempt, "over_budget", why));
             }
             Err(e) => return done(skipped(attempt, LEDGER_ERROR, e.to_string())),
         };

@@ -175,6 +175,11 @@ pub struct Job {
     /// `size`), so that it can answer in them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<serde_json::Value>,
+    /// Who asked, when an API key was given, as it was at submission (its key id, team,
+    /// budgets; never the key's secret): the walk's reservations are made on its budgets
+    /// whichever replica runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<crate::tenant::Tenancy>,
     /// Which replica holds it (kept by the store; informational here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
@@ -192,6 +197,11 @@ impl Job {
                 .as_ref()
                 .is_some_and(|w| w.state == DeliveryState::Pending)
     }
+}
+
+/// The bounded set that counts a key's jobs in flight ([`crate::ledger::Store::take_slot`]).
+pub fn in_flight_set(key: &str) -> String {
+    format!("jobs:{key}")
 }
 
 /// The longest a job id may be (ids are ours; a longer one is not a job).

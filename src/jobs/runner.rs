@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::webhook;
-use super::{DeliveryState, Job, JobState, Outcome, Webhook};
+use super::{in_flight_set, DeliveryState, Job, JobState, Outcome, Webhook};
 use crate::adapter::Cancel;
 use crate::exec::{
     Attempt, Current, Generation, Phase, Position, Progress, Router, Walked, LEDGER_ERROR,
@@ -80,9 +80,28 @@ pub enum SubmitError {
     /// The webhook URL was refused.
     #[error("{0}")]
     Webhook(#[from] webhook::Refused),
+    /// The caller's key has as many jobs in flight as its limit allows.
+    #[error("API key `{key}` has {limit} jobs in flight, its limit (`limits.jobs_in_flight`); wait for one to end")]
+    TooManyJobs {
+        /// The key's id.
+        key: String,
+        /// Its limit.
+        limit: u32,
+        /// Milliseconds until the oldest place would lapse (a hint for `Retry-After`).
+        retry_after_ms: i64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] LedgerError),
+}
+
+/// A job's request, as the policy reads it, with its caller's tenancy.
+fn request_of(policy: &crate::Policy, job: &Job) -> Result<Request, crate::RequestError> {
+    let mut request = Request::from_json(policy, &job.request.to_string())?;
+    if let Some(t) = &job.tenancy {
+        request.set_tenancy(policy, Arc::new(t.clone()))?;
+    }
+    Ok(request)
 }
 
 /// What a cancel did.
@@ -170,6 +189,18 @@ impl Runner {
             f(job);
         }
         self.wake(&job.id);
+        if let Some(t) = job
+            .tenancy
+            .as_ref()
+            .filter(|t| t.limits.jobs_in_flight.is_some())
+        {
+            let (store, set, id) = (self.store.clone(), in_flight_set(&t.key), job.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.drop_slot(&set, &id).await {
+                    tracing::warn!(job = %id, "a job's place among its key's jobs in flight stays until it lapses: {e}");
+                }
+            });
+        }
     }
 
     /// Wakes whoever waits for job `id`.
@@ -313,6 +344,37 @@ impl Runner {
         };
         let webhook = new.webhook;
         let now = wall_ms();
+        let tenancy = new.request.tenancy.as_deref().cloned();
+        if let Some((t, limit)) = tenancy
+            .as_ref()
+            .and_then(|t| Some((t, t.limits.jobs_in_flight?)))
+        {
+            // A place until the longest the job can take (each step's deadline twice, as a
+            // reservation's expiry), so that a job whose replicas all died frees it.
+            let policy = router.policy();
+            let longest: i64 = steps
+                .iter()
+                .filter_map(|s| policy.backend(policy.backend_index(&s.backend)?))
+                .map(|b| b.max_latency.micros() / 1000 * 2 + 60_000)
+                .sum();
+            if let Some(at) = self
+                .store
+                .take_slot(
+                    &in_flight_set(&t.key),
+                    &id,
+                    limit,
+                    now + longest.max(60_000),
+                    now,
+                )
+                .await?
+            {
+                return Err(SubmitError::TooManyJobs {
+                    key: t.key.clone(),
+                    limit,
+                    retry_after_ms: (at - now).max(0),
+                });
+            }
+        }
         let mut job = Job {
             id: id.clone(),
             state: JobState::Queued,
@@ -336,6 +398,7 @@ impl Runner {
                 last_error: None,
             }),
             api: new.api,
+            tenancy,
             owner: Some(self.me.clone()),
             lease_until_ms: self.lease_until(),
         };
@@ -346,7 +409,10 @@ impl Runner {
             }
             end(&mut job, &g, JobState::Failed);
         }
-        self.store.create_job(&job).await?;
+        if let Err(e) = self.store.create_job(&job).await {
+            self.ended(&job);
+            return Err(e.into());
+        }
         if job.state.is_final() {
             self.ended(&job);
         }
@@ -375,7 +441,7 @@ impl Runner {
     async fn drive(self: &Arc<Self>, mut job: Job) {
         if !job.state.is_final() {
             let router = (self.router)();
-            let request = match Request::from_json(router.policy(), &job.request.to_string()) {
+            let request = match request_of(router.policy(), &job) {
                 Ok(r) => r,
                 Err(e) => {
                     let mut g = crate::exec::not_eligible(&job.id);
@@ -534,7 +600,7 @@ impl Runner {
                 Phase::Created => match (
                     router.adapter_of(&c.backend),
                     &c.handle,
-                    Request::from_json(router.policy(), &job.request.to_string()),
+                    request_of(router.policy(), &job),
                 ) {
                     (Some(a), Some(h), Ok(req)) => {
                         let spec = router.job_spec_for(&req, &job.id, &c);

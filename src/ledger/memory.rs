@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::{
-    admits_all, check_levels, finish_move, millis, new_id, rfc3339, Entry, EntryState, LedgerError, Month,
-    NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
+    admits_all, check_levels, finish_move, millis, new_id, rfc3339, Entry, EntryState, LedgerError,
+    Month, NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
 use crate::jobs::Job;
@@ -135,7 +135,10 @@ impl Inner {
     }
 
     fn counted(&self, key: &str) -> Fixed {
-        self.totals.get(key).map(Totals::counted).unwrap_or(Fixed::ZERO)
+        self.totals
+            .get(key)
+            .map(Totals::counted)
+            .unwrap_or(Fixed::ZERO)
     }
 }
 

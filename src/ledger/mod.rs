@@ -221,7 +221,9 @@ pub fn check_levels(levels: &[LevelLimit], month: Month) -> Result<(), LedgerErr
         let period = l.key.rsplit_once('@').map(|(_, p)| p);
         let ok = !l.key.is_empty()
             && !l.key.contains(char::is_whitespace)
-            && period.is_some_and(|p| p.get(..7) == Some(month.as_str()) && (p.len() == 7 || p.len() == 10))
+            && period.is_some_and(|p| {
+                p.get(..7) == Some(month.as_str()) && (p.len() == 7 || p.len() == 10)
+            })
             && !levels[..i].iter().any(|o| o.key == l.key);
         if !ok {
             return Err(LedgerError::Store(format!(

@@ -157,7 +157,9 @@ impl Loader<'_> {
             }
         };
         let raw = self.deserialize()?;
-        let (enums, fields) = self.fields(&raw.request_fields);
+        let mut enums = builtin_enums();
+        let fields = self.fields("request_fields", &raw.request_fields, &mut enums);
+        let tenant_fields = self.fields("tenant_fields", &raw.tenant_fields, &mut enums);
         let mut backends = self.backends(&raw.backends, &raw, options);
         for b in &mut backends {
             b.default_cost = b.cost_of(None);
@@ -167,6 +169,7 @@ impl Loader<'_> {
         let scope = Scope {
             enums: &enums,
             fields: &fields,
+            tenant: &tenant_fields,
             backends: &facts,
             target: None,
             lookup: Some(&lookup),
@@ -179,7 +182,7 @@ impl Loader<'_> {
             &backends,
             &raw.selection_rules,
         );
-        let budget = self.budget(&raw.budget);
+        let budget = self.budget(&raw.budget, &backends);
         let defaults = self.defaults(raw.defaults.as_ref(), &enums);
         let execution = self.execution(raw.execution.as_ref());
         let quality_retry = self.quality_retry(
@@ -203,6 +206,7 @@ impl Loader<'_> {
             defaults,
             enums,
             fields,
+            tenant_fields,
             feature_flag_prefix: prefix(&raw),
             execution,
             experiments,
@@ -336,25 +340,48 @@ impl Loader<'_> {
         self.diags.push(d);
     }
 
-    fn fields(&mut self, raw: &BTreeMap<String, RawField>) -> (Vec<EnumDef>, Vec<FieldDef>) {
-        let mut enums = builtin_enums();
-        let mut fields = Vec::new();
-        const RESERVED: &[&str] = &[
-            "prompt",
-            "negative_prompt",
-            "priority",
-            "duration",
-            "aspect_ratio",
-            "quality_threshold",
-            "style",
-        ];
+    /// Declared fields of `section` (`request_fields` or `tenant_fields`); their enum types
+    /// join `enums`. Tenant fields come after the built-in `team`, `org` and `key`.
+    fn fields(
+        &mut self,
+        section: &str,
+        raw: &BTreeMap<String, RawField>,
+        enums: &mut Vec<EnumDef>,
+    ) -> Vec<FieldDef> {
+        let tenant = section == "tenant_fields";
+        let mut fields: Vec<FieldDef> = if tenant {
+            crate::check::scope::TENANT_BUILTINS
+                .iter()
+                .map(|name| FieldDef {
+                    name: name.to_string(),
+                    ty: Type::Str,
+                    default: None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let reserved: &[&str] = if tenant {
+            crate::check::scope::TENANT_BUILTINS
+        } else {
+            &[
+                "prompt",
+                "negative_prompt",
+                "priority",
+                "duration",
+                "aspect_ratio",
+                "quality_threshold",
+                "style",
+            ]
+        };
+        let what = if tenant { "tenant" } else { "request" };
         for (name, f) in raw {
-            let path = [key("request_fields"), key(name)];
-            if RESERVED.contains(&name.as_str()) {
+            let path = [key(section), key(name)];
+            if reserved.contains(&name.as_str()) {
                 self.error_at(
                     &path,
                     "reserved-field",
-                    format!("`{name}` is a built-in request field"),
+                    format!("`{name}` is a built-in {what} field"),
                     "already defined",
                     "choose another name for your own field",
                 );
@@ -398,7 +425,7 @@ impl Loader<'_> {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("use one of {}", ticks(&kinds)),
                     };
-                    let p = [key("request_fields"), key(name), key("type")];
+                    let p = [key(section), key(name), key("type")];
                     self.error_at(
                         &p,
                         "unknown-type",
@@ -415,10 +442,10 @@ impl Loader<'_> {
                 default: None,
             };
             if let Some(v) = &f.default {
-                match crate::request::field_value(&enums, &def, v.clone()) {
+                match crate::request::field_value(enums, &def, v.clone()) {
                     Ok(value) => def.default = Some(value),
                     Err(e) => {
-                        let p = [key("request_fields"), key(name), key("default")];
+                        let p = [key(section), key(name), key("default")];
                         self.error_at(
                             &p,
                             "invalid-value",
@@ -431,7 +458,7 @@ impl Loader<'_> {
             }
             fields.push(def);
         }
-        (enums, fields)
+        fields
     }
 
     fn backends(
@@ -1144,14 +1171,63 @@ impl Loader<'_> {
         }
     }
 
-    fn budget(&mut self, b: &RawBudget) -> Budget {
-        for (k, v) in [
-            ("monthly_budget_usd", b.monthly_budget_usd),
-            ("cost_threshold_usd", b.cost_threshold_usd),
-        ] {
-            if v.is_negative() {
+    fn budget(&mut self, b: &RawBudget, backends: &[super::Backend]) -> Budget {
+        let mut amounts: Vec<(Vec<Seg>, &str, Fixed)> = vec![
+            (
+                vec![key("budget")],
+                "monthly_budget_usd",
+                b.monthly_budget_usd,
+            ),
+            (
+                vec![key("budget")],
+                "cost_threshold_usd",
+                b.cost_threshold_usd,
+            ),
+        ];
+        amounts.extend(
+            b.daily_budget_usd
+                .map(|v| (vec![key("budget")], "daily_budget_usd", v)),
+        );
+        let mut caps = Vec::new();
+        for (name, cap) in &b.backends {
+            let at = vec![key("budget"), key("backends"), key(name)];
+            let Some(i) = backends.iter().position(|x| &x.name == name) else {
+                let help = match did_you_mean(name, backends.iter().map(|b| b.name.as_str())) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "name a backend of this policy".to_string(),
+                };
                 self.error_at(
-                    &[key("budget"), key(k)],
+                    &at,
+                    "unknown-backend",
+                    format!("budget cap for unknown backend `{name}`"),
+                    "no such backend",
+                    &help,
+                );
+                continue;
+            };
+            if cap.monthly_usd.is_none() && cap.daily_usd.is_none() {
+                self.error_at(
+                    &at,
+                    "empty-cap",
+                    format!("the cap on `{name}` sets no amount"),
+                    "empty",
+                    "give `monthly_usd`, `daily_usd` or both",
+                );
+            }
+            amounts.extend(cap.monthly_usd.map(|v| (at.clone(), "monthly_usd", v)));
+            amounts.extend(cap.daily_usd.map(|v| (at.clone(), "daily_usd", v)));
+            caps.push(super::Cap {
+                backend: i as u16,
+                monthly: cap.monthly_usd,
+                daily: cap.daily_usd,
+            });
+        }
+        for (at, k, v) in amounts {
+            if v.is_negative() {
+                let mut path = at.clone();
+                path.push(key(k));
+                self.error_at(
+                    &path,
                     "out-of-range",
                     format!("`{k}` is {v}; it must not be negative"),
                     "negative",
@@ -1162,6 +1238,8 @@ impl Loader<'_> {
         Budget {
             monthly: b.monthly_budget_usd,
             threshold: b.cost_threshold_usd,
+            daily: b.daily_budget_usd,
+            caps,
         }
     }
 
@@ -1436,7 +1514,8 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         [] => serde_introspect::<RawPolicy>(),
         ["defaults"] => serde_introspect::<RawDefaults>(),
         ["budget"] => serde_introspect::<RawBudget>(),
-        ["request_fields", _] => serde_introspect::<RawField>(),
+        ["request_fields" | "tenant_fields", _] => serde_introspect::<RawField>(),
+        ["budget", "backends", _] => serde_introspect::<super::raw::RawCap>(),
         ["selection_rules", "#"] => serde_introspect::<RawRule>(),
         ["selection_rules", "#", "split", "#"] => serde_introspect::<super::raw::RawArm>(),
         ["selection_rules", "#", "dynamic_weights"] => serde_introspect::<super::raw::RawDynamic>(),

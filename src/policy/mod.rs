@@ -35,6 +35,9 @@ pub struct Policy {
     pub enums: Vec<EnumDef>,
     /// Declared request fields.
     pub fields: Vec<FieldDef>,
+    /// Tenant values conditions read (`tenant.*`): `team`, `org`, `key`, then the declared
+    /// `tenant_fields`.
+    pub tenant_fields: Vec<FieldDef>,
     /// Prefix of the backend feature-flag variables.
     pub feature_flag_prefix: String,
     /// How `generate` runs decisions.
@@ -51,13 +54,28 @@ pub struct Policy {
     pub(crate) native_ready: std::sync::OnceLock<()>,
 }
 
-/// The monthly budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The monthly budget, and the policy's further ones (daily, per backend).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
     /// `monthly_budget_usd`
     pub monthly: Fixed,
     /// `cost_threshold_usd`
     pub threshold: Fixed,
+    /// `daily_budget_usd`
+    pub daily: Option<Fixed>,
+    /// `backends:` caps, by backend index.
+    pub caps: Vec<Cap>,
+}
+
+/// A cap on one backend's spend (`budget.backends.<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cap {
+    /// The backend, by index.
+    pub backend: u16,
+    /// Per month.
+    pub monthly: Option<Fixed>,
+    /// Per day.
+    pub daily: Option<Fixed>,
 }
 
 /// Request defaults.

@@ -25,6 +25,10 @@ pub struct RawPolicy {
     /// Extra request fields that conditions can read.
     #[serde(default)]
     pub request_fields: BTreeMap<String, RawField>,
+    /// Values of the caller's tenant (from the tenants file's `attributes`) that conditions
+    /// read as `tenant.<name>`, beside the built-in `tenant.team`, `tenant.org`, `tenant.key`.
+    #[serde(default)]
+    pub tenant_fields: BTreeMap<String, RawField>,
     /// The backends, by name.
     pub backends: BTreeMap<String, RawBackend>,
     /// Rules, tried in order.
@@ -435,4 +439,21 @@ pub struct RawBudget {
     pub monthly_budget_usd: Fixed,
     /// The spend at which cost-saving rules usually kick in.
     pub cost_threshold_usd: Fixed,
+    /// A daily budget in USD (UTC days), beside the monthly one.
+    #[serde(default)]
+    pub daily_budget_usd: Option<Fixed>,
+    /// Caps on one backend's spend, by backend name (a cap on PixVerse, say).
+    #[serde(default)]
+    pub backends: BTreeMap<String, RawCap>,
+}
+
+/// A budget cap: monthly, daily, or both (USD).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RawCap {
+    /// Per calendar month (UTC).
+    #[serde(default)]
+    pub monthly_usd: Option<Fixed>,
+    /// Per day (UTC).
+    #[serde(default)]
+    pub daily_usd: Option<Fixed>,
 }

@@ -93,6 +93,9 @@ pub(super) async fn submit_new(app: &App, new: NewJob) -> Result<Job, Early> {
             }
             // As OpenAI answers an unknown model: the resource does not exist.
             SubmitError::UnknownTarget(m) => error(StatusCode::NOT_FOUND, Some("model"), &m),
+            SubmitError::TooManyJobs { retry_after_ms, .. } => {
+                super::too_many(&e.to_string(), retry_after_ms)
+            }
             SubmitError::Store(e) => ledger_unavailable(e),
         })
     })

@@ -354,6 +354,16 @@ fn error(status: StatusCode, field: Option<&str>, message: &str) -> Response {
 /// A response, boxed: handlers return it early from helper functions.
 type Early = Box<Response>;
 
+/// 429 with `Retry-After` (whole seconds, at least 1).
+pub(crate) fn too_many(message: &str, retry_after_ms: i64) -> Response {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, None, message);
+    let secs = (retry_after_ms.max(0) + 999) / 1000;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    r
+}
+
 fn unavailable_message(e: impl std::fmt::Display) -> String {
     format!("the ledger is unavailable, so nothing can be spent (fail closed): {e}")
 }
@@ -380,12 +390,13 @@ fn explained(status: StatusCode, e: &Explanation, fresh: Freshness) -> Response 
 /// 402 when the budget is what stops every backend; 503 when a backend is out of service;
 /// 409 when the request asks for what no backend offers.
 pub fn none_eligible_status(e: &Explanation) -> StatusCode {
+    use crate::explain::BUDGET_REASON;
     let budget_blocked = e
         .backends
         .iter()
-        .any(|b| b.reasons.iter().any(|r| r.contains("remaining budget")));
+        .any(|b| b.reasons.iter().any(|r| r.ends_with(BUDGET_REASON)));
     let all_budget = e.backends.iter().filter(|b| !b.eligible).all(|b| {
-        b.reasons.iter().any(|r| r.contains("remaining budget"))
+        b.reasons.iter().any(|r| r.ends_with(BUDGET_REASON))
             || b.reasons
                 .iter()
                 .all(|r| r.contains("priority_") || r.contains("disabled"))

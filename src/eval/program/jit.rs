@@ -540,8 +540,17 @@ impl Emitter<'_> {
                 }
                 self.b.ins().jump(on_false, &[]);
             }
-            // `spend + cost <= budget`, where an overflowing sum does not fit.
-            Node::Flag(Slot::CostFits(cost)) => {
+            // `spend + cost <= budget`, where an overflowing sum does not fit; with budget
+            // levels, the interpreter answers.
+            Node::Flag(Slot::CostFits(_, cost)) => {
+                let capped = self.b.ins().uload8(
+                    types::I64,
+                    MemFlagsData::trusted(),
+                    self.ctx,
+                    offset_of!(Context<'static>, capped) as i32,
+                );
+                let plain = self.b.ins().icmp_imm_u(IntCC::Equal, capped, 0);
+                self.defer_unless(plain);
                 let spend = self.load_i64(offset_of!(Context<'static>, monthly_spend));
                 let budget = self.load_i64(offset_of!(Context<'static>, monthly_budget));
                 let cost = self.b.ins().iconst(types::I64, cost.micros());

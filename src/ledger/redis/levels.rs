@@ -27,9 +27,8 @@ impl RedisStore {
     ) -> Result<Vec<Totals>, LedgerError> {
         let mut by_month: BTreeMap<Month, Vec<usize>> = BTreeMap::new();
         for (i, l) in levels.iter().enumerate() {
-            let m = month_of_level(l).ok_or_else(|| {
-                LedgerError::Store(format!("`{l}` is not a budget level key"))
-            })?;
+            let m = month_of_level(l)
+                .ok_or_else(|| LedgerError::Store(format!("`{l}` is not a budget level key")))?;
             by_month.entry(m).or_default().push(i);
         }
         let mut out = vec![Totals::default(); levels.len()];

@@ -68,8 +68,8 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::{
-    admits, check_levels, finish_move, millis, month_of_id, new_id, rfc3339, settle, Entry, EntryState,
-    LedgerError, Month, NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
+    admits, check_levels, finish_move, millis, month_of_id, new_id, rfc3339, settle, Entry,
+    EntryState, LedgerError, Month, NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
 use crate::jobs::Job;

@@ -27,7 +27,12 @@ CREATE TABLE IF NOT EXISTS slots (
 ";
 
 /// Records the levels of a new entry and adds its amount to each level's reserved total.
-pub fn reserve(tx: &Transaction<'_>, id: &str, levels: &[String], amount: i64) -> Result<(), LedgerError> {
+pub fn reserve(
+    tx: &Transaction<'_>,
+    id: &str,
+    levels: &[String],
+    amount: i64,
+) -> Result<(), LedgerError> {
     for level in levels {
         exec(
             tx,

@@ -30,8 +30,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
-    admits_all, check_levels, finish_move, millis, new_id, rfc3339, settle, Entry, EntryState, LedgerError, Month,
-    NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
+    admits_all, check_levels, finish_move, millis, new_id, rfc3339, settle, Entry, EntryState,
+    LedgerError, Month, NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
 };
 use crate::breaker::{Breaker, BreakerChange, BreakerConfig};
 use crate::jobs::Job;
@@ -382,7 +382,12 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Totals>, LedgerError> {
         let (levels, now_ms) = (levels.to_vec(), millis(now));
         self.threads
-            .read(move |tx| levels.iter().map(|l| levels::totals(tx, l, now_ms)).collect())
+            .read(move |tx| {
+                levels
+                    .iter()
+                    .map(|l| levels::totals(tx, l, now_ms))
+                    .collect()
+            })
             .await
     }
 
