@@ -50,6 +50,7 @@ pub mod server;
 pub mod simulate;
 pub mod split;
 pub mod state;
+pub mod tenant;
 pub mod testing;
 
 pub use condition::Condition;
@@ -62,6 +63,7 @@ pub use num::Fixed;
 pub use policy::{LoadOptions, Policy};
 pub use request::{Request, RequestBuilder, RequestError};
 pub use state::State;
+pub use tenant::{AuthError, Scope, Tenancy, Tenants};
 
 /// `policies/videogen.yaml`, built in: the seed's four backends and seven rules, reached
 /// through their real APIs (their keys come from the environment).
