@@ -24,6 +24,7 @@ mod explain;
 mod fmt;
 mod generate;
 mod jobs;
+mod keys;
 mod ledger;
 mod names;
 mod schema;
@@ -66,6 +67,8 @@ enum Command {
     /// Print the JSON Schema of policy files, or of tenants files (for editors:
     /// yaml-language-server).
     Schema(schema::Args),
+    /// API keys: make one (its token is printed once), hash a token, check a tenants file.
+    Keys(keys::Args),
     /// Replay a month of requests through the policy and report cost, mix and latency.
     Simulate(simulate::Args),
     /// Run policy test files (default: policies/tests).
@@ -100,6 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Experiments(args) => experiments::run(args),
         Command::Names => names::run(),
         Command::Schema(args) => schema::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Test(args) => test::run(args),
         Command::Fmt(args) => fmt::run(args),
