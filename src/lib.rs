@@ -64,6 +64,7 @@ pub use num::Fixed;
 pub use policy::{LoadOptions, Policy};
 pub use request::{Request, RequestBuilder, RequestError};
 pub use state::State;
+pub use tenant::{AuthError, Scope, Tenancy, Tenants};
 
 /// `policies/videogen.yaml`, built in: the seed's four backends and seven rules, reached
 /// through their real APIs (their keys come from the environment).

@@ -24,6 +24,7 @@ mod explain;
 mod fmt;
 mod generate;
 mod jobs;
+mod keys;
 mod ledger;
 mod names;
 mod schema;
@@ -63,8 +64,11 @@ enum Command {
     Experiments(experiments::Args),
     /// List the names a condition can read, with their types.
     Names,
-    /// Print the JSON Schema of policy files (for editors: yaml-language-server).
-    Schema,
+    /// Print the JSON Schema of policy files, or of tenants files (for editors:
+    /// yaml-language-server).
+    Schema(schema::Args),
+    /// API keys: make one (its token is printed once), hash a token, check a tenants file.
+    Keys(keys::Args),
     /// Replay a month of requests through the policy and report cost, mix and latency.
     Simulate(simulate::Args),
     /// Run policy test files (default: policies/tests).
@@ -98,7 +102,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Jobs(args) => jobs::run(args),
         Command::Experiments(args) => experiments::run(args),
         Command::Names => names::run(),
-        Command::Schema => schema::run(),
+        Command::Schema(args) => schema::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Test(args) => test::run(args),
         Command::Fmt(args) => fmt::run(args),

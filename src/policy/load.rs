@@ -219,106 +219,24 @@ impl Loader<'_> {
 
     fn deserialize(&mut self) -> Option<RawPolicy> {
         let text = self.source.text.as_str();
-        let mut unknown: Vec<Vec<Seg>> = Vec::new();
-        let de = serde_yaml::Deserializer::from_str(text);
-        let result: Result<RawPolicy, _> = serde_ignored::deserialize(de, |path| {
-            unknown.push(segments(&path));
-        });
-        match result {
-            Ok(raw) => {
+        match deserialize_yaml::<RawPolicy>(text, "the policy reference in README.md") {
+            Ok((raw, unknown)) => {
                 for path in unknown {
                     self.unknown_key(&path);
                 }
                 Some(raw)
             }
-            Err(e) => {
-                let message = e.to_string();
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or(&message)
-                    .to_string();
-                const SYNTAX: &[&str] = &[
-                    "found",
-                    "did not find",
-                    "while parsing",
-                    "while scanning",
-                    "not allowed in this context",
-                    "end of stream",
-                    "control character",
-                    "invalid indentation",
-                ];
-                let (code, help) = if message.contains("recursion limit exceeded") {
-                    // serde_yaml's own bound (128 levels). The located tree stops at
-                    // MAX_YAML_NESTING first whenever saphyr reads the file; this is for text
-                    // saphyr rejects and libyaml does not.
-                    (
-                        "too-deep",
-                        format!(
-                            "mappings and sequences may nest at most {MAX_YAML_NESTING} levels deep; flatten the structure"
-                        ),
-                    )
-                } else if message.contains("missing field") {
-                    (
-                        "missing-key",
-                        "add the key; README.md lists what each section needs".into(),
-                    )
-                } else if message.contains("duplicate") {
-                    (
-                        "duplicate-key",
-                        "each key may appear once in a mapping".into(),
-                    )
-                } else if SYNTAX.iter().any(|s| message.contains(s)) {
-                    (
-                        "yaml-syntax",
-                        "check indentation, quotes, brackets and colons around this place".into(),
-                    )
-                } else {
-                    (
-                        "invalid-value",
-                        "check the value's type against the policy reference in README.md".into(),
-                    )
-                };
-                let mut d = Diagnostic::error(code, first_lower(&message)).help(help);
-                if let Some(loc) = e.location() {
-                    let start = loc.index().min(text.len());
-                    let end = next_boundary(text, start);
-                    d = d.at(start..end, "here");
-                }
-                self.diags.push(d);
+            Err(d) => {
+                self.diags.push(*d);
                 None
             }
         }
     }
 
     fn unknown_key(&mut self, path: &[Seg]) {
-        let Some(Seg::Key(name)) = path.last() else {
-            return;
-        };
-        if name.starts_with("x-") {
-            return;
+        if let Some(d) = unknown_key(path, known_keys(path), self.tree.as_ref()) {
+            self.diags.push(d);
         }
-        let known = known_keys(path);
-        let mut d = Diagnostic::error("unknown-key", format!("unknown key `{name}`"));
-        d = match did_you_mean(name, known.iter().copied()) {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
-            None if known.is_empty() => {
-                d.help("remove it, or prefix it with `x-` to keep it as a note")
-            }
-            None => d.help(format!(
-                "expected one of {}; prefix a key with `x-` to keep it as a note",
-                ticks(known)
-            )),
-        };
-        let range = self
-            .tree
-            .as_ref()
-            .and_then(|t| t.key_at(path))
-            .map(|n| n.range.clone());
-        if let Some(r) = range {
-            d = d.at(r, "not a known key");
-        }
-        self.diags.push(d);
     }
 
     fn range_of(&self, path: &[Seg]) -> Option<yaml::Range> {
@@ -1394,6 +1312,107 @@ impl Loader<'_> {
     }
 }
 
+/// Reads `text` into `T` with serde_yaml, collecting the path of every key serde ignored (the
+/// caller reports those that are not `x-` notes with [`unknown_key`]). On failure, the one
+/// diagnostic serde_yaml's error gives, classified by code and located; its help for a wrong
+/// value points at `reference` (e.g. "the policy reference in README.md"). Shared by every
+/// YAML file genroute loads (policies, tenants).
+pub(crate) fn deserialize_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    reference: &str,
+) -> Result<(T, Vec<Vec<Seg>>), Box<Diagnostic>> {
+    let mut unknown: Vec<Vec<Seg>> = Vec::new();
+    let de = serde_yaml::Deserializer::from_str(text);
+    let result: Result<T, _> = serde_ignored::deserialize(de, |path| {
+        unknown.push(segments(&path));
+    });
+    match result {
+        Ok(raw) => Ok((raw, unknown)),
+        Err(e) => {
+            let message = e.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            const SYNTAX: &[&str] = &[
+                "found",
+                "did not find",
+                "while parsing",
+                "while scanning",
+                "not allowed in this context",
+                "end of stream",
+                "control character",
+                "invalid indentation",
+            ];
+            let (code, help) = if message.contains("recursion limit exceeded") {
+                // serde_yaml's own bound (128 levels). The located tree stops at
+                // MAX_YAML_NESTING first whenever saphyr reads the file; this is for text
+                // saphyr rejects and libyaml does not.
+                (
+                    "too-deep",
+                    format!(
+                        "mappings and sequences may nest at most {MAX_YAML_NESTING} levels deep; flatten the structure"
+                    ),
+                )
+            } else if message.contains("missing field") {
+                (
+                    "missing-key",
+                    "add the key; README.md lists what each section needs".into(),
+                )
+            } else if message.contains("duplicate") {
+                (
+                    "duplicate-key",
+                    "each key may appear once in a mapping".into(),
+                )
+            } else if SYNTAX.iter().any(|s| message.contains(s)) {
+                (
+                    "yaml-syntax",
+                    "check indentation, quotes, brackets and colons around this place".into(),
+                )
+            } else {
+                (
+                    "invalid-value",
+                    format!("check the value's type against {reference}"),
+                )
+            };
+            let mut d = Diagnostic::error(code, first_lower(&message)).help(help);
+            if let Some(loc) = e.location() {
+                let start = loc.index().min(text.len());
+                let end = next_boundary(text, start);
+                d = d.at(start..end, "here");
+            }
+            Err(Box::new(d))
+        }
+    }
+}
+
+/// The diagnostic for the unknown key at `path` (none for an `x-` note), with a did-you-mean
+/// among `known`, the keys accepted there, located at the key in `tree`.
+pub(crate) fn unknown_key(path: &[Seg], known: &[&str], tree: Option<&Node>) -> Option<Diagnostic> {
+    let Some(Seg::Key(name)) = path.last() else {
+        return None;
+    };
+    if name.starts_with("x-") {
+        return None;
+    }
+    let mut d = Diagnostic::error("unknown-key", format!("unknown key `{name}`"));
+    d = match did_you_mean(name, known.iter().copied()) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None if known.is_empty() => {
+            d.help("remove it, or prefix it with `x-` to keep it as a note")
+        }
+        None => d.help(format!(
+            "expected one of {}; prefix a key with `x-` to keep it as a note",
+            ticks(known)
+        )),
+    };
+    if let Some(n) = tree.and_then(|t| t.key_at(path)) {
+        d = d.at(n.range.clone(), "not a known key");
+    }
+    Some(d)
+}
+
 fn prefix(raw: &RawPolicy) -> String {
     raw.feature_flag_prefix
         .clone()
@@ -1534,7 +1553,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
     }
 }
 
-fn ticks(items: &[&str]) -> String {
+pub(crate) fn ticks(items: &[&str]) -> String {
     items
         .iter()
         .map(|s| format!("`{s}`"))
@@ -1558,7 +1577,7 @@ fn next_boundary(text: &str, at: usize) -> usize {
     end
 }
 
-fn is_identifier(s: &str) -> bool {
+pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -22,7 +22,7 @@ pub fn policy_schema() -> Value {
     schema
 }
 
-fn close_objects(v: &mut Value) {
+pub(crate) fn close_objects(v: &mut Value) {
     match v {
         Value::Object(map) => {
             if map.contains_key("properties") && !map.contains_key("additionalProperties") {
