@@ -666,8 +666,8 @@ pub(crate) fn reasons(
 /// that only money stops from one that no backend serves by it).
 pub const BUDGET_REASON: &str = "(selection_criteria.budget_available)";
 
-/// Which budget refuses `cost` on `b`, in its own figures: the monthly budget, or the first
-/// level that caps `b` ("team `growth` has $0.03 left of $50.00; veo costs $0.15").
+/// Which budget refuses `cost` on `b`, in its own figures: the monthly budget, or the
+/// tightest level that caps `b` ("team `growth` has $0.03 left of $50.00; veo costs $0.15").
 pub(crate) fn budget_refusal(b: &Backend, cost: Fixed, policy: &Policy, state: &State) -> String {
     let month_left = policy
         .budget
@@ -680,25 +680,35 @@ pub(crate) fn budget_refusal(b: &Backend, cost: Fixed, policy: &Policy, state: &
         .checked_add(cost)
         .is_some_and(|t| t <= policy.budget.monthly);
     let index = policy.backend_index(&b.name);
+    // Of the levels that refuse, the tightest (the least left) says the most.
     let level = index.and_then(|i| {
         state
             .levels
             .iter()
-            .find(|l| l.applies_to(i) && !l.fits(cost))
+            .filter(|l| l.applies_to(i) && !l.fits(cost))
+            .min_by_key(|l| l.remaining())
     });
+    use crate::num::Usd;
     match (fits_month, level) {
         (false, _) => format!(
-            "the monthly budget has ${month_left} left of ${}; {} costs ${cost} {BUDGET_REASON}",
-            policy.budget.monthly, b.name
+            "the monthly budget has {} left of {}; {} costs {} {BUDGET_REASON}",
+            Usd(month_left),
+            Usd(policy.budget.monthly),
+            b.name,
+            Usd(cost)
         ),
         (true, Some(l)) => format!(
-            "{} has ${} left of ${}; {} costs ${cost} {BUDGET_REASON}",
+            "{} has {} left of {}; {} costs {} {BUDGET_REASON}",
             l.label,
-            l.remaining(),
-            l.budget,
-            b.name
+            Usd(l.remaining()),
+            Usd(l.budget),
+            b.name,
+            Usd(cost)
         ),
-        (true, None) => format!("cost ${cost} does not fit the remaining budget {BUDGET_REASON}"),
+        (true, None) => format!(
+            "cost {} does not fit the remaining budget {BUDGET_REASON}",
+            Usd(cost)
+        ),
     }
 }
 

@@ -207,6 +207,25 @@ impl fmt::Display for Fixed {
     }
 }
 
+/// Money as people read it: `$` and at least two decimals (`$50.00`, `$0.07`, `$0.005`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usd(pub Fixed);
+
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string();
+        let (sign, digits) = match text.strip_prefix('-') {
+            Some(d) => ("-", d),
+            None => ("", text.as_str()),
+        };
+        match digits.split_once('.') {
+            Some((int, frac)) if frac.len() >= 2 => write!(f, "{sign}${int}.{frac}"),
+            Some((int, frac)) => write!(f, "{sign}${int}.{frac:0<2}"),
+            None => write!(f, "{sign}${digits}.00"),
+        }
+    }
+}
+
 impl fmt::Debug for Fixed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

@@ -20,6 +20,11 @@ pub struct Args {
     /// Policy file; watched and reloaded when it changes.
     #[arg(long)]
     policy: PathBuf,
+    /// Tenants file (organisations, teams, API keys; see policies/tenants.yaml); watched and
+    /// reloaded with the policy. With it, every endpoint but /healthz and /readyz needs
+    /// `Authorization: Bearer <key>`.
+    #[arg(long)]
+    tenants: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -92,6 +97,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         },
         default_webhook: args.webhook_default,
         replica: args.replica,
+        tenants_path: args.tenants,
     };
     let grace = args.shutdown_grace;
     let env: genroute::server::Env = Arc::new(env_var);
@@ -102,7 +108,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())?;
         let _watcher = genroute::server::watch(app.clone())
-            .map_err(|e| format!("cannot watch the policy file: {e}"))?;
+            .map_err(|e| format!("cannot watch the policy and tenants files: {e}"))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

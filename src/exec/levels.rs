@@ -179,5 +179,77 @@ pub fn refusal(
             .map(LevelBudget::describe)
             .unwrap_or_else(|| format!("`{key}`")),
     };
-    format!("{who} has ${left} left of ${budget}; {backend} costs ${amount}")
+    use crate::num::Usd;
+    format!(
+        "{who} has {} left of {}; {backend} costs {}",
+        Usd(left),
+        Usd(*budget),
+        Usd(*amount)
+    )
+}
+
+/// One level's figures, as `budget show --team` and `GET /v1/budget?team=` print them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LevelSummary {
+    /// The level's name (`team:growth`, `team:growth/backend:pixverse`).
+    pub level: String,
+    /// For people ("team `growth` on `pixverse` (daily)").
+    pub label: String,
+    /// `global`, `org`, `team` or `key`.
+    pub kind: crate::levels::LevelKind,
+    /// The backend it caps, if one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// `month` or `day`.
+    pub period: Period,
+    /// Its period: `2026-12` or `2026-12-01`.
+    pub of: String,
+    /// Its budget.
+    pub budget_usd: crate::num::Fixed,
+    /// Committed plus in doubt.
+    pub spent_usd: crate::num::Fixed,
+    /// Committed.
+    pub committed_usd: crate::num::Fixed,
+    /// Kept because a call's outcome is unknown.
+    pub in_doubt_usd: crate::num::Fixed,
+    /// Open reservations.
+    pub reserved_usd: crate::num::Fixed,
+    /// Budget minus everything counted (never below zero).
+    pub remaining_usd: crate::num::Fixed,
+}
+
+/// The figures of `levels` in the period of `at`, read from `store` (one call).
+pub async fn summaries(
+    store: &dyn Store,
+    levels: &[LevelBudget],
+    at: DateTime<Utc>,
+) -> Result<Vec<LevelSummary>, LedgerError> {
+    let keys: Vec<String> = levels.iter().map(|l| l.key(at)).collect();
+    let totals = store.level_totals(&keys, at).await?;
+    Ok(levels
+        .iter()
+        .zip(keys)
+        .zip(totals)
+        .map(|((l, key), t)| LevelSummary {
+            level: l.name(),
+            label: l.describe(),
+            kind: l.kind,
+            backend: l.backend.clone(),
+            period: l.period,
+            of: key
+                .rsplit_once('@')
+                .map(|(_, p)| p.to_string())
+                .unwrap_or_default(),
+            budget_usd: l.budget,
+            spent_usd: t.spent(),
+            committed_usd: t.committed,
+            in_doubt_usd: t.in_doubt,
+            reserved_usd: t.reserved,
+            remaining_usd: l
+                .budget
+                .checked_sub(t.counted())
+                .filter(|r| !r.is_negative())
+                .unwrap_or(crate::num::Fixed::ZERO),
+        })
+        .collect())
 }

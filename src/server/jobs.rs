@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::auth::Caller;
 use super::metrics::Metrics;
 use super::{error, ledger_unavailable, none_eligible_status, unavailable_message, App, Early};
 use crate::exec::{Generation, Router, LEDGER_ERROR};
@@ -31,8 +32,14 @@ pub(super) struct Submission {
     pub webhook: Option<String>,
 }
 
-/// Parses a job request body: the request's fields, plus `webhook_url`.
-pub(super) fn parse(app: &App, router: &Router, bytes: &Bytes) -> Result<Submission, Early> {
+/// Parses a job request body: the request's fields, plus `webhook_url`; the request is the
+/// caller's.
+pub(super) fn parse(
+    app: &App,
+    router: &Router,
+    caller: &Caller,
+    bytes: &Bytes,
+) -> Result<Submission, Early> {
     let bad = |field: &str, message: String| {
         Box::new(error(StatusCode::BAD_REQUEST, Some(field), &message))
     };
@@ -57,8 +64,11 @@ pub(super) fn parse(app: &App, router: &Router, bytes: &Bytes) -> Result<Submiss
         reqwest::Url::parse(url)
             .map_err(|e| bad("webhook_url", format!("`{url}` is not a URL ({e})")))?;
     }
-    let request =
+    let mut request =
         Request::from_map(router.policy(), map).map_err(|e| bad(&e.field, e.to_string()))?;
+    caller
+        .apply(router.policy(), &mut request)
+        .map_err(|e| bad(&e.field, e.to_string()))?;
     Ok(Submission { request, webhook })
 }
 
@@ -141,8 +151,11 @@ async fn answer(router: &Router, request: &Request, job: &Job) -> (StatusCode, V
 }
 
 /// Records an ended job in the metrics (once, by the replica that ended it).
-pub(super) fn record_metrics(metrics: &Metrics, router: &Router, job: &Job) {
+pub(super) fn record_metrics(metrics: &Metrics, router: &Router, job: &Job, team: Option<String>) {
     let Some(g) = generation_of(job) else { return };
+    if let Some(team) = team {
+        metrics.team(&team, &g);
+    }
     let priority = job
         .request
         .get("priority")
@@ -160,9 +173,9 @@ pub(super) fn record_metrics(metrics: &Metrics, router: &Router, job: &Job) {
 }
 
 /// `POST /v1/generate`: a job, waited for.
-pub async fn generate(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
+pub async fn generate(AxState(app): AxState<Arc<App>>, caller: Caller, body: Bytes) -> Response {
     let router = app.router();
-    let s = match parse(&app, &router, &body) {
+    let s = match parse(&app, &router, &caller, &body) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -186,9 +199,9 @@ pub async fn generate(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response 
 }
 
 /// `POST /v1/jobs`: a job in the background.
-pub async fn create(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
+pub async fn create(AxState(app): AxState<Arc<App>>, caller: Caller, body: Bytes) -> Response {
     let router = app.router();
-    let s = match parse(&app, &router, &body) {
+    let s = match parse(&app, &router, &caller, &body) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -203,12 +216,57 @@ pub async fn create(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
 }
 
 /// `GET /v1/jobs/{id}`.
-pub async fn show(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
-    match app.store.job(&id).await {
+pub async fn show(
+    AxState(app): AxState<Arc<App>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    match visible(&app, &caller, &id).await {
         Ok(Some(job)) => Json(public(&job)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, Some("id"), &format!("no job `{id}`")),
         Err(e) => ledger_unavailable(e),
     }
+}
+
+/// Job `id` if the caller may see it (another team's job reads as absent: its existence is
+/// not told).
+pub(super) async fn visible(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<Job>, crate::ledger::LedgerError> {
+    Ok(app.store.job(id).await?.filter(|j| caller.sees(j)))
+}
+
+/// Pages the caller may see, newest first after `after`: up to `limit` jobs and whether more
+/// follow. Other teams' jobs are skipped, reading at most 20 store pages per answer.
+pub(super) async fn visible_page(
+    app: &App,
+    caller: &Caller,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Job>, bool), crate::ledger::LedgerError> {
+    let mut out = Vec::new();
+    let mut cursor = after.map(str::to_string);
+    for _ in 0..20 {
+        let page = app.store.list_jobs(cursor.as_deref(), limit + 1).await?;
+        let exhausted = page.len() <= limit;
+        cursor = page.last().map(|j| j.id.clone());
+        for job in page {
+            if out.len() > limit {
+                break;
+            }
+            if caller.sees(&job) {
+                out.push(job);
+            }
+        }
+        if out.len() > limit || exhausted {
+            break;
+        }
+    }
+    let more = out.len() > limit;
+    out.truncate(limit);
+    Ok((out, more))
 }
 
 /// The query of `GET /v1/jobs`.
@@ -246,6 +304,7 @@ pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Early> 
 /// `GET /v1/jobs?after=ID&limit=N`: newest first.
 pub async fn list(
     AxState(app): AxState<Arc<App>>,
+    caller: Caller,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Response {
     let page = match query(page) {
@@ -256,10 +315,8 @@ pub async fn list(
         Ok(n) => n,
         Err(r) => return *r,
     };
-    match app.store.list_jobs(page.after.as_deref(), limit + 1).await {
-        Ok(mut jobs) => {
-            let has_more = jobs.len() > limit;
-            jobs.truncate(limit);
+    match visible_page(&app, &caller, page.after.as_deref(), limit).await {
+        Ok((jobs, has_more)) => {
             let last = jobs.last().map(|j| j.id.clone());
             let data: Vec<Value> = jobs.iter().map(public).collect();
             Json(json!({"data": data, "has_more": has_more, "last_id": last})).into_response()
@@ -269,7 +326,16 @@ pub async fn list(
 }
 
 /// `DELETE /v1/jobs/{id}`: cancels; the answer says what happened to the money.
-pub async fn cancel(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
+pub async fn cancel(
+    AxState(app): AxState<Arc<App>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    match visible(&app, &caller, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::NOT_FOUND, Some("id"), &format!("no job `{id}`")),
+        Err(e) => return ledger_unavailable(e),
+    }
     match app.runner.cancel(&id).await {
         Ok(Cancelled::Done { job, money }) => {
             Json(json!({"cancelled": true, "money": money, "job": public(&job)})).into_response()

@@ -40,6 +40,10 @@ pub struct Metrics {
     measured_pass_rate: GaugeVec,
     measured_latency: GaugeVec,
     experiment_rolled_back: GaugeVec,
+    team_requests: IntCounterVec,
+    team_cost: prometheus::CounterVec,
+    auth_refused: IntCounterVec,
+    rate_limited: IntCounterVec,
     recent: Mutex<HashMap<String, VecDeque<(bool, u64)>>>,
 }
 
@@ -176,8 +180,42 @@ impl Metrics {
             ),
             &["experiment"],
         )?;
+        // Team labels come from the tenants file (one series per team it names, `other`
+        // for a team it no longer names): never a key's id or secret.
+        let team_requests = IntCounterVec::new(
+            Opts::new(
+                name("team_requests_total"),
+                "Generation requests by the caller's team, by outcome (success, failure)",
+            ),
+            &["team", "outcome"],
+        )?;
+        let team_cost = prometheus::CounterVec::new(
+            Opts::new(
+                name("team_cost_usd_total"),
+                "Money committed or kept in doubt for the team's generations, USD (this replica's)",
+            ),
+            &["team"],
+        )?;
+        let auth_refused = IntCounterVec::new(
+            Opts::new(
+                name("auth_refused_total"),
+                "Requests refused for their API key: missing_key, malformed_key, unknown_key, revoked_key, missing_scope",
+            ),
+            &["reason"],
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                name("rate_limited_total"),
+                "Requests refused with 429 for their key's requests_per_minute, by team",
+            ),
+            &["team"],
+        )?;
         for c in [
-            Box::new(measured_pass_rate.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(team_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(team_cost.clone()),
+            Box::new(auth_refused.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(measured_pass_rate.clone()),
             Box::new(measured_latency.clone()),
             Box::new(experiment_rolled_back.clone()),
             Box::new(monthly_spend.clone()),
@@ -218,8 +256,36 @@ impl Metrics {
             measured_pass_rate,
             measured_latency,
             experiment_rolled_back,
+            team_requests,
+            team_cost,
+            auth_refused,
+            rate_limited,
             recent: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Records a finished generation of `team` (a label from the tenants file).
+    pub fn team(&self, team: &str, g: &Generation) {
+        let outcome = if g.video.is_some() {
+            "success"
+        } else {
+            "failure"
+        };
+        self.team_requests.with_label_values(&[team, outcome]).inc();
+        self.team_cost
+            .with_label_values(&[team])
+            .inc_by(g.cost_usd.to_f64().max(0.0));
+    }
+
+    /// Counts a request refused for its key (`reason`: an [`crate::tenant::AuthError`] code
+    /// or `missing_scope`).
+    pub fn auth_refused(&self, reason: &str) {
+        self.auth_refused.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a request refused for its key's rate limit.
+    pub fn rate_limited(&self, team: &str) {
+        self.rate_limited.with_label_values(&[team]).inc();
     }
 
     /// Records a finished generation.

@@ -16,6 +16,7 @@
 //! Endpoints are documented in `openapi.yaml` at the repository root, and tested against it.
 
 mod admin;
+pub mod auth;
 pub mod body;
 mod jobs;
 pub mod metrics;
@@ -25,14 +26,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::adapter::Secret;
 use crate::diag::Source;
@@ -71,6 +72,9 @@ pub struct Config {
     pub default_webhook: Option<String>,
     /// This replica's name in job leases (default: host, pid and a random suffix).
     pub replica: Option<String>,
+    /// The tenants file (`--tenants`), watched for changes: with one, every endpoint but the
+    /// health probes needs an API key ([`auth`]).
+    pub tenants_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -87,6 +91,7 @@ impl Config {
             jobs: crate::jobs::runner::Options::default(),
             default_webhook: None,
             replica: None,
+            tenants_path: None,
         }
     }
 }
@@ -100,6 +105,7 @@ pub struct App {
     sink: Arc<dyn VideoSink>,
     metrics: Arc<Metrics>,
     runner: Arc<Runner>,
+    tenants: Arc<ArcSwapOption<crate::tenant::Tenants>>,
     admin_token: Option<Secret>,
     reload_error: Mutex<Option<String>>,
     /// One reload at a time, so that reloads finish in the order they started.
@@ -128,6 +134,43 @@ pub enum StartError {
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(String),
+    /// The tenants file is unreadable, invalid, or does not fit the policy.
+    #[error("{0}")]
+    Tenants(String),
+}
+
+/// Loads the tenants file and checks it against `policy`: every backend a cap names exists,
+/// and every key's attributes have the types the policy's `tenant_fields` declare.
+fn load_tenants(path: &Path, policy: &Policy) -> Result<crate::tenant::Tenants, String> {
+    use crate::tenant::Tenants;
+    let render = |source: &Source, d: &[crate::diag::Diagnostic]| source.render(d, false);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read tenants file `{}`: {e}", path.display()))?;
+    let source = Source::new(path.display().to_string(), text);
+    let tenants = Tenants::from_source(&source).map_err(|d| render(&source, &d))?;
+    let unknown = tenants.check_backends(policy.backends.iter().map(|b| b.name.as_str()));
+    if !unknown.is_empty() {
+        return Err(render(&source, &unknown));
+    }
+    for key in tenants.key_ids() {
+        if let Some(t) = tenants.tenancy_of(key) {
+            let mut probe = crate::Request::with_defaults(policy, "");
+            probe
+                .set_tenancy(policy, Arc::new(t))
+                .map_err(|e| format!("tenants file `{}`: key `{key}`: {e}", path.display()))?;
+        }
+    }
+    Ok(tenants)
+}
+
+/// [`load_tenants`] on a blocking thread.
+async fn tenants_off_workers(
+    path: PathBuf,
+    policy: Arc<Policy>,
+) -> Result<crate::tenant::Tenants, String> {
+    tokio::task::spawn_blocking(move || load_tenants(&path, &policy))
+        .await
+        .unwrap_or_else(|e| Err(format!("the tenants loader stopped: {e}")))
 }
 
 fn load_policy(path: &Path, env: &Env) -> Result<Policy, String> {
@@ -163,6 +206,13 @@ impl App {
         let metrics = Arc::new(
             Metrics::new(&config.metrics_prefix).map_err(|e| StartError::Metrics(e.to_string()))?,
         );
+        let tenants = Arc::new(ArcSwapOption::empty());
+        if let Some(path) = &config.tenants_path {
+            let t = tenants_off_workers(path.clone(), Arc::new(policy.clone()))
+                .await
+                .map_err(StartError::Tenants)?;
+            tenants.store(Some(Arc::new(t)));
+        }
         let store = Arc::new(Guarded::new(store, config.store_timeout));
         store.spawn_probe(PROBE_EVERY);
         let router = Arc::new(ArcSwap::from_pointee(build_router(
@@ -173,9 +223,13 @@ impl App {
             Arc::new(move || router.load_full()) as crate::jobs::runner::RouterSource
         };
         let on_end = {
-            let (metrics, router) = (metrics.clone(), router.clone());
+            let (metrics, router, tenants) = (metrics.clone(), router.clone(), tenants.clone());
             Arc::new(move |job: &crate::jobs::Job| {
-                jobs::record_metrics(&metrics, &router.load(), job)
+                let team = job
+                    .tenancy
+                    .as_ref()
+                    .map(|t| team_label(tenants.load().as_deref(), &t.team));
+                jobs::record_metrics(&metrics, &router.load(), job, team)
             }) as crate::jobs::runner::OnEnd
         };
         let runner = Runner::new(
@@ -194,6 +248,7 @@ impl App {
             sink,
             metrics,
             runner,
+            tenants,
             admin_token: config
                 .admin_token
                 .clone()
@@ -205,13 +260,41 @@ impl App {
         }))
     }
 
-    /// Reloads the policy file. A valid file replaces the policy atomically; an invalid one is
-    /// logged and counted, and the old policy keeps serving. The file is read, parsed and
-    /// checked on a blocking thread.
+    /// The tenants file in use, if the server has one.
+    pub fn tenants(&self) -> Option<Arc<crate::tenant::Tenants>> {
+        self.tenants.load_full()
+    }
+
+    /// The metric label of `team`: itself while the tenants file names it, else `other`.
+    pub fn team_label(&self, team: &str) -> String {
+        team_label(self.tenants.load().as_deref(), team)
+    }
+
+    /// Reloads the policy file, and the tenants file with it. A valid pair replaces both
+    /// atomically (each behind its pointer); an invalid file is logged and counted, and the old
+    /// ones keep serving. The files are read, parsed and checked on blocking threads. Requests
+    /// in flight keep the policy and the tenancy they started with.
     pub async fn reload(&self) -> Result<(), String> {
         let _one = self.reloading.lock().await;
-        match load_off_workers(self.config.policy_path.clone(), self.env.clone()).await {
-            Ok(policy) => {
+        let loaded = match load_off_workers(self.config.policy_path.clone(), self.env.clone()).await
+        {
+            Ok(policy) => match &self.config.tenants_path {
+                None => Ok((policy, None)),
+                Some(path) => {
+                    let policy = Arc::new(policy);
+                    match tenants_off_workers(path.clone(), policy.clone()).await {
+                        Ok(t) => Ok((Arc::unwrap_or_clone(policy), Some(t))),
+                        Err(e) => Err(e),
+                    }
+                }
+            },
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok((policy, tenants)) => {
+                if let Some(t) = tenants {
+                    self.tenants.store(Some(Arc::new(t)));
+                }
                 let router = build_router(
                     policy,
                     &self.store,
@@ -274,6 +357,14 @@ impl App {
             }
         }
         self.metrics.store(&self.store.health());
+    }
+}
+
+/// The metric label of `team` (see [`App::team_label`]).
+fn team_label(tenants: Option<&crate::tenant::Tenants>, team: &str) -> String {
+    match tenants {
+        Some(t) if t.team(team).is_some() => team.to_string(),
+        _ => "other".into(),
     }
 }
 
@@ -340,6 +431,10 @@ pub fn routes(app: Arc<App>) -> axum::Router {
         })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn(body::bounded))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::authenticate,
+        ))
         .with_state(app)
 }
 
@@ -422,11 +517,11 @@ pub fn none_eligible_status(e: &Explanation) -> StatusCode {
     }
 }
 
-async fn decide(AxState(app): AxState<Arc<App>>, body: Bytes) -> Response {
+async fn decide(AxState(app): AxState<Arc<App>>, caller: auth::Caller, body: Bytes) -> Response {
     let router = app.router();
     // The same body as /v1/generate (its `webhook_url` is read and left aside: deciding
     // calls nothing).
-    let request = match jobs::parse(&app, &router, &body) {
+    let request = match jobs::parse(&app, &router, &caller, &body) {
         Ok(s) => s.request,
         Err(resp) => return *resp,
     };
@@ -485,13 +580,121 @@ pub async fn budget_summary(
     ))
 }
 
-async fn budget(AxState(app): AxState<Arc<App>>) -> Response {
+/// The query of `GET /v1/budget`.
+#[derive(serde::Deserialize)]
+pub struct BudgetQuery {
+    /// A team's budgets.
+    team: Option<String>,
+    /// A key's budgets.
+    key: Option<String>,
+}
+
+/// The budgets that `GET /v1/budget?team=|key=` shows to `caller`, or the answer refusing.
+fn budgets_shown(
+    app: &App,
+    caller: &auth::Caller,
+    q: &BudgetQuery,
+) -> Result<Option<(serde_json::Value, Vec<crate::levels::LevelBudget>)>, Early> {
+    let policy_levels = crate::levels::of_policy(app.router().policy());
+    let need_tenants = || {
+        Box::new(error(
+            StatusCode::NOT_FOUND,
+            Some(if q.team.is_some() { "team" } else { "key" }),
+            "this server has no tenants file (`serve --tenants FILE`), so it has no teams or keys",
+        ))
+    };
+    let forbidden = |what: &str| {
+        Box::new(error(
+            StatusCode::FORBIDDEN,
+            Some(what),
+            &format!("an API key sees its own team's budgets only; another {what}'s need the `admin` scope"),
+        ))
+    };
+    let with_policy = |mut v: Vec<crate::levels::LevelBudget>| {
+        let mut all = policy_levels.clone();
+        all.append(&mut v);
+        all
+    };
+    match (&q.team, &q.key) {
+        (Some(_), Some(_)) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            Some("(query)"),
+            "give `team` or `key`, not both",
+        ))),
+        (Some(team), None) => {
+            let tenants = app.tenants().ok_or_else(need_tenants)?;
+            if !caller.sees_team(Some(team)) {
+                return Err(forbidden("team"));
+            }
+            let levels = tenants.team_budgets(team).ok_or_else(|| {
+                Box::new(error(
+                    StatusCode::NOT_FOUND,
+                    Some("team"),
+                    &format!("no team `{team}` in the tenants file"),
+                ))
+            })?;
+            Ok(Some((json!({"team": team}), with_policy(levels))))
+        }
+        (None, Some(key)) => {
+            let tenants = app.tenants().ok_or_else(need_tenants)?;
+            let t = tenants.tenancy_of(key).ok_or_else(|| {
+                Box::new(error(
+                    StatusCode::NOT_FOUND,
+                    Some("key"),
+                    &format!("no key `{key}` in the tenants file"),
+                ))
+            })?;
+            if !caller.sees_team(Some(&t.team)) {
+                return Err(forbidden("key"));
+            }
+            Ok(Some((
+                json!({"key": key, "team": t.team}),
+                with_policy(t.budgets),
+            )))
+        }
+        (None, None) => match &caller.0 {
+            Some(t) => Ok(Some((
+                json!({"key": t.key, "team": t.team}),
+                with_policy(t.budgets.clone()),
+            ))),
+            None if policy_levels.is_empty() => Ok(None),
+            None => Ok(Some((json!({}), policy_levels))),
+        },
+    }
+}
+
+async fn budget(
+    AxState(app): AxState<Arc<App>>,
+    caller: auth::Caller,
+    q: Result<axum::extract::Query<BudgetQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match jobs::query(q) {
+        Ok(q) => q,
+        Err(r) => return *r,
+    };
+    let shown = match budgets_shown(&app, &caller, &q) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
     let router = app.router();
     let now = app.clock.now();
-    match budget_summary(&*app.store, router.policy(), Month::of(now), now).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => ledger_unavailable(e),
+    let summary = match budget_summary(&*app.store, router.policy(), Month::of(now), now).await {
+        Ok(v) => v,
+        Err(e) => return ledger_unavailable(e),
+    };
+    let mut body = serde_json::to_value(summary).unwrap_or_default();
+    if let Some((who, levels)) = shown {
+        match crate::exec::levels::summaries(&*app.store, &levels, now).await {
+            Ok(l) => {
+                if let (Some(map), Value::Object(who)) = (body.as_object_mut(), who) {
+                    map.extend(who);
+                    map.insert("levels".into(), serde_json::to_value(l).unwrap_or_default());
+                }
+            }
+            Err(e) => return ledger_unavailable(e),
+        }
     }
+    Json(body).into_response()
 }
 
 /// `GET /v1/experiments`: every experiment with its arms' figures and its rollback.
@@ -537,17 +740,24 @@ async fn readyz(AxState(app): AxState<Arc<App>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Watches the policy file and reloads on change. Editors often replace a file by renaming,
-/// so the directory is watched and events are filtered by name, then debounced.
+/// Watches the policy file (and the tenants file) and reloads on change. Editors often
+/// replace a file by renaming, so each file's directory is watched and events are filtered by
+/// name, then debounced.
 pub fn watch(app: Arc<App>) -> Result<notify::RecommendedWatcher, notify::Error> {
     use notify::{RecursiveMode, Watcher};
-    let path = app.config.policy_path.clone();
-    let name = path.file_name().map(|n| n.to_os_string());
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let files: Vec<PathBuf> = std::iter::once(app.config.policy_path.clone())
+        .chain(app.config.tenants_path.clone())
+        .collect();
+    let names: Vec<std::ffi::OsString> = files
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+        .collect();
+    let dir_of = |path: &Path| {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(e) = event {
@@ -560,15 +770,20 @@ pub fn watch(app: Arc<App>) -> Result<notify::RecommendedWatcher, notify::Error>
                     | notify::EventKind::Remove(_)
             );
             if change
-                && e.paths
-                    .iter()
-                    .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+                && e.paths.iter().any(|p| {
+                    p.file_name()
+                        .is_some_and(|n| names.iter().any(|x| x.as_os_str() == n))
+                })
             {
                 let _ = tx.send(());
             }
         }
     })?;
-    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    let mut dirs: Vec<PathBuf> = files.iter().map(|f| dir_of(f)).collect();
+    dirs.dedup();
+    for dir in &dirs {
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             tokio::time::sleep(Duration::from_millis(150)).await;

@@ -27,12 +27,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::jobs::{page_size, query, submit_new};
+use super::auth::Caller;
+use super::jobs::{page_size, query, submit_new, visible, visible_page};
 use super::{error, ledger_unavailable, App};
 use crate::check::expr::EnumId;
 use crate::jobs::runner::{public, Cancelled, NewJob};
 use crate::jobs::{Job, JobState};
-use crate::ledger::Store;
 use crate::policy::Policy;
 use crate::request::Request;
 
@@ -122,7 +122,7 @@ async fn fields(req: AxRequest, state: &Arc<App>) -> Result<Vec<(String, String)
 }
 
 /// `POST /v1/videos`.
-pub async fn create(AxState(app): AxState<Arc<App>>, req: AxRequest) -> Response {
+pub async fn create(AxState(app): AxState<Arc<App>>, caller: Caller, req: AxRequest) -> Response {
     let router = app.router();
     let policy = router.policy();
     let given = match fields(req, &app).await {
@@ -178,13 +178,16 @@ pub async fn create(AxState(app): AxState<Arc<App>>, req: AxRequest) -> Response
             "`prompt` is required: the text of the video",
         );
     }
-    let request = match Request::from_form(
+    let mut request = match Request::from_form(
         policy,
         request_fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, Some(&e.field), &e.to_string()),
     };
+    if let Err(e) = caller.apply(policy, &mut request) {
+        return error(StatusCode::BAD_REQUEST, Some(&e.field), &e.to_string());
+    }
     let new = NewJob {
         request,
         webhook,
@@ -295,8 +298,12 @@ fn video(app: &App, job: &Job) -> (StatusCode, [(header::HeaderName, String); 1]
 }
 
 /// `GET /v1/videos/{id}`.
-pub async fn retrieve(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
-    match app.store.job(&id).await {
+pub async fn retrieve(
+    AxState(app): AxState<Arc<App>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    match visible(&app, &caller, &id).await {
         Ok(Some(job)) => {
             let (status, headers, body) = video(&app, &job);
             (status, headers, Json(body)).into_response()
@@ -315,8 +322,12 @@ fn not_found(id: &str) -> Response {
 }
 
 /// `GET /v1/videos/{id}/content`: the MP4 bytes.
-pub async fn content(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
-    let job = match app.store.job(&id).await {
+pub async fn content(
+    AxState(app): AxState<Arc<App>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let job = match visible(&app, &caller, &id).await {
         Ok(Some(job)) => job,
         Ok(None) => return not_found(&id),
         Err(e) => return ledger_unavailable(e),
@@ -387,6 +398,7 @@ pub struct Page {
 /// `GET /v1/videos`: newest first.
 pub async fn list(
     AxState(app): AxState<Arc<App>>,
+    caller: Caller,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Response {
     let page = match query(page) {
@@ -404,10 +416,8 @@ pub async fn list(
         Ok(n) => n,
         Err(r) => return *r,
     };
-    match app.store.list_jobs(page.after.as_deref(), limit + 1).await {
-        Ok(mut jobs) => {
-            let has_more = jobs.len() > limit;
-            jobs.truncate(limit);
+    match visible_page(&app, &caller, page.after.as_deref(), limit).await {
+        Ok((jobs, has_more)) => {
             let data: Vec<Value> = jobs.iter().map(|j| video(&app, j).2).collect();
             let (first, last) = (
                 jobs.first().map(|j| j.id.clone()),
@@ -421,7 +431,16 @@ pub async fn list(
 }
 
 /// `DELETE /v1/videos/{id}`.
-pub async fn delete(AxState(app): AxState<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
+pub async fn delete(
+    AxState(app): AxState<Arc<App>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    match visible(&app, &caller, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(&id),
+        Err(e) => return ledger_unavailable(e),
+    }
     match app.runner.cancel(&id).await {
         Ok(Cancelled::Done { job, money }) => Json(json!({
             "id": id, "object": "video.deleted", "deleted": true,
