@@ -342,3 +342,35 @@ fn a_fresh_condition_generates_its_code_on_its_first_evaluation() {
         assert!(native_answer(&c, &ordinary(&[], &[])));
     }
 }
+
+#[test]
+fn budget_levels_send_budget_available_to_the_interpreter_which_reads_them() {
+    let p = policy();
+    let fits = compile(&p, "budget_available", "veo");
+    let veo = p.backend_index("veo").unwrap();
+    let level = |counted: i64| genroute::state::LevelFigures {
+        kind: genroute::levels::LevelKind::Team,
+        label: "team `growth`".into(),
+        backend: None,
+        daily: false,
+        budget: money(1),
+        counted: money(counted),
+    };
+    // Room at the month and at the team: true, from the interpreter.
+    let room = [level(0)];
+    let mut ctx = ordinary(&[], &[]);
+    ctx.levels = &room;
+    ctx.capped = true;
+    assert_eq!(deferred(&fits, &ctx), Ok(true));
+    // The team's budget is spent: false, though the month has room.
+    let full = [level(1)];
+    ctx.levels = &full;
+    assert_eq!(deferred(&fits, &ctx), Ok(false));
+    // A cap on another backend does not bind this one.
+    let other = [genroute::state::LevelFigures {
+        backend: Some(veo + 1),
+        ..level(1)
+    }];
+    ctx.levels = &other;
+    assert_eq!(deferred(&fits, &ctx), Ok(true));
+}
