@@ -146,14 +146,11 @@ impl Loader<'_> {
         }
         // The located tree first: it bounds nesting, which serde_yaml's scanner would
         // take quadratic time over.
-        self.tree = match yaml::parse(text) {
-            Ok(tree) => Some(tree),
-            Err(e) => {
-                if let Some(d) = e.diagnostic() {
-                    self.diags.push(d);
-                    return None;
-                }
-                None
+        self.tree = match yaml::parse_for_loading(text) {
+            Ok(tree) => tree,
+            Err(d) => {
+                self.diags.push(d);
+                return None;
             }
         };
         let raw = self.deserialize()?;

@@ -153,6 +153,19 @@ impl ParseError {
     }
 }
 
+/// [`parse`] for a loader: the located tree, or `None` when the text has none (an empty
+/// file); `Err` with the diagnostic when it cannot be read at all (too deep, malformed),
+/// which ends loading there.
+pub fn parse_for_loading(text: &str) -> Result<Option<Node>, Diagnostic> {
+    match parse(text) {
+        Ok(tree) => Ok(Some(tree)),
+        Err(e) => match e.diagnostic() {
+            Some(d) => Err(d),
+            None => Ok(None),
+        },
+    }
+}
+
 /// Parses `text` into a located tree, refusing nesting deeper than [`MAX_NESTING`].
 ///
 /// Linear in the length of the text: saphyr's scanner does work proportional to the open

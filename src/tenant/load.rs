@@ -139,14 +139,11 @@ impl Loader<'_> {
             return None;
         }
         // The located tree first: it bounds nesting before serde_yaml reads the text.
-        self.tree = match yaml::parse(text) {
-            Ok(tree) => Some(tree),
-            Err(e) => {
-                if let Some(d) = e.diagnostic() {
-                    self.diags.push(d);
-                    return None;
-                }
-                None
+        self.tree = match yaml::parse_for_loading(text) {
+            Ok(tree) => tree,
+            Err(d) => {
+                self.diags.push(d);
+                return None;
             }
         };
         if self.tree.is_none() && is_blank(text) {
