@@ -149,7 +149,7 @@ impl Loader<'_> {
         self.tree = match yaml::parse_for_loading(text) {
             Ok(tree) => tree,
             Err(d) => {
-                self.diags.push(d);
+                self.diags.push(*d);
                 return None;
             }
         };

@@ -156,11 +156,11 @@ impl ParseError {
 /// [`parse`] for a loader: the located tree, or `None` when the text has none (an empty
 /// file); `Err` with the diagnostic when it cannot be read at all (too deep, malformed),
 /// which ends loading there.
-pub fn parse_for_loading(text: &str) -> Result<Option<Node>, Diagnostic> {
+pub fn parse_for_loading(text: &str) -> Result<Option<Node>, Box<Diagnostic>> {
     match parse(text) {
         Ok(tree) => Ok(Some(tree)),
         Err(e) => match e.diagnostic() {
-            Some(d) => Err(d),
+            Some(d) => Err(Box::new(d)),
             None => Ok(None),
         },
     }
