@@ -74,7 +74,10 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             let store = StoreArgs::in_dir(args.data_dir.clone());
             let mut s = block_on(async {
                 let router = router(policy.clone(), &store).await?;
-                router.state(0).await.map_err(|e| e.to_string())
+                router
+                    .state_for(&request, 0)
+                    .await
+                    .map_err(|e| e.to_string())
             })?
             .0;
             s.now = now;

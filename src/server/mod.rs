@@ -616,11 +616,6 @@ fn budgets_shown(
         all
     };
     match (&q.team, &q.key) {
-        (Some(_), Some(_)) => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            Some("(query)"),
-            "give `team` or `key`, not both",
-        ))),
         (Some(team), None) => {
             let tenants = app.tenants().ok_or_else(need_tenants)?;
             if !caller.sees_team(Some(team)) {
@@ -635,15 +630,23 @@ fn budgets_shown(
             })?;
             Ok(Some((json!({"team": team}), with_policy(levels))))
         }
-        (None, Some(key)) => {
+        (team, Some(key)) => {
             let tenants = app.tenants().ok_or_else(need_tenants)?;
-            let t = tenants.tenancy_of(key).ok_or_else(|| {
-                Box::new(error(
-                    StatusCode::NOT_FOUND,
-                    Some("key"),
-                    &format!("no key `{key}` in the tenants file"),
-                ))
-            })?;
+            // With both, the key of that team (its levels include the team's).
+            let t = tenants
+                .tenancy_of(key)
+                .filter(|t| team.as_ref().is_none_or(|team| &t.team == team))
+                .ok_or_else(|| {
+                    let of = team
+                        .as_ref()
+                        .map(|t| format!(" of team `{t}`"))
+                        .unwrap_or_default();
+                    Box::new(error(
+                        StatusCode::NOT_FOUND,
+                        Some("key"),
+                        &format!("no key `{key}`{of} in the tenants file"),
+                    ))
+                })?;
             if !caller.sees_team(Some(&t.team)) {
                 return Err(forbidden("key"));
             }
