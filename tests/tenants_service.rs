@@ -343,6 +343,21 @@ async fn keys_scopes_revocation_and_team_visibility_are_enforced() {
         2,
         "the org's and the team's: {b}"
     );
+    // With both, the key must be of that team.
+    let both = |q: &str| url(&format!("/v1/budget?{q}"));
+    let ops = Some(keys.token("ops"));
+    assert_eq!(
+        call(&c, "get", &both("team=growth&key=web"), ops, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&c, "get", &both("team=research&key=web"), ops, None)
+            .await
+            .0,
+        404
+    );
     // Metrics: by team, never by key.
     let text = c
         .get(url("/metrics"))
