@@ -100,6 +100,22 @@ fn duplicate_rule_names_point_at_the_first() {
 }
 
 #[test]
+fn a_repeated_backend_is_an_error_not_a_silent_replacement() {
+    // serde_yaml would keep the second `pixverse` and drop the first without a word.
+    let yaml = with_rules(&rule("ok", "true", "veo")).replace(
+        "selection_rules:\n",
+        "  pixverse:\n    priority: 3\n    type: cloud_api\n    cost: {per_video_usd: 0.01}\n    quality: {score: 0.5}\n    performance: {avg_generation_time_seconds: 1, max_generation_time_seconds: 9}\nselection_rules:\n",
+    );
+    let out = diagnostics("p.yaml", &yaml);
+    assert!(
+        out.contains("error[duplicate-key]: duplicate key `pixverse`"),
+        "{out}"
+    );
+    assert!(out.contains("p.yaml:22:3"), "{out}");
+    assert!(out.contains("the first `pixverse` is at line 16"), "{out}");
+}
+
+#[test]
 fn yaml_syntax_error_is_located() {
     let out = diagnostics(
         "p.yaml",

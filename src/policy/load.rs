@@ -153,6 +153,13 @@ impl Loader<'_> {
                 return None;
             }
         };
+        if let Some(tree) = &self.tree {
+            let before = self.diags.len();
+            yaml::duplicate_keys(tree, &mut self.diags, self.source);
+            if self.diags.len() > before {
+                return None;
+            }
+        }
         let raw = self.deserialize()?;
         let mut enums = builtin_enums();
         let fields = self.fields("request_fields", &raw.request_fields, &mut enums);

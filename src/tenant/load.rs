@@ -20,7 +20,7 @@ use crate::check::scope::did_you_mean;
 use crate::diag::{Diagnostic, Source};
 use crate::num::Fixed;
 use crate::policy::load::{deserialize_yaml, is_identifier, ticks, unknown_key};
-use crate::policy::yaml::{self, Node, NodeKind, Range, Seg};
+use crate::policy::yaml::{self, Node, Range, Seg};
 
 /// Where the help for a wrong value points.
 const REFERENCE: &str = "\"Tenants and API keys\" in README.md";
@@ -159,7 +159,7 @@ impl Loader<'_> {
         if let Some(tree) = &self.tree {
             // serde_yaml keeps the last of two equal keys in a map: a second `growth-web`
             // would silently replace the first key.
-            duplicate_keys(tree, &mut self.diags, self.source);
+            yaml::duplicate_keys(tree, &mut self.diags, self.source);
         }
         let raw: RawTenants = match deserialize_yaml(text, REFERENCE) {
             Ok((raw, unknown)) => {
@@ -615,33 +615,6 @@ fn tenancy(
         attributes,
         limits: k.limits,
         budgets,
-    }
-}
-
-/// An error for every key that repeats an earlier key of the same mapping, anywhere in the
-/// tree (the nesting is bounded by [`yaml::MAX_NESTING`]).
-fn duplicate_keys(node: &Node, diags: &mut Vec<Diagnostic>, source: &Source) {
-    match &node.kind {
-        NodeKind::Map(entries) => {
-            let mut seen: HashMap<&str, &Node> = HashMap::with_capacity(entries.len());
-            for (k, v) in entries {
-                if let Some(name) = k.scalar() {
-                    if let Some(first) = seen.insert(name, k) {
-                        let line = source.line_col(first.range.start).0;
-                        diags.push(
-                            Diagnostic::error("duplicate-key", format!("duplicate key `{name}`"))
-                                .at(k.range.clone(), "used before")
-                                .help(format!(
-                                    "the first `{name}` is at line {line}; each key may appear once in a mapping, and ids must be unique"
-                                )),
-                        );
-                    }
-                }
-                duplicate_keys(v, diags, source);
-            }
-        }
-        NodeKind::Seq(items) => items.iter().for_each(|i| duplicate_keys(i, diags, source)),
-        NodeKind::Scalar(..) | NodeKind::Alias => {}
     }
 }
 
