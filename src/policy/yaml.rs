@@ -449,6 +449,34 @@ impl OffsetMap {
     }
 }
 
+/// An error for every key that repeats an earlier key of the same mapping, anywhere in the
+/// tree (the nesting is bounded by [`MAX_NESTING`]). serde_yaml keeps the last of two equal
+/// keys of a map, so a repeated backend or key id would otherwise replace the first silently.
+pub fn duplicate_keys(node: &Node, diags: &mut Vec<Diagnostic>, source: &Source) {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            let mut seen: HashMap<&str, &Node> = HashMap::with_capacity(entries.len());
+            for (k, v) in entries {
+                if let Some(name) = k.scalar() {
+                    if let Some(first) = seen.insert(name, k) {
+                        let line = source.line_col(first.range.start).0;
+                        diags.push(
+                            Diagnostic::error("duplicate-key", format!("duplicate key `{name}`"))
+                                .at(k.range.clone(), "used before")
+                                .help(format!(
+                                    "the first `{name}` is at line {line}; each key may appear once in a mapping (YAML readers keep the last, silently replacing the first)"
+                                )),
+                        );
+                    }
+                }
+                duplicate_keys(v, diags, source);
+            }
+        }
+        NodeKind::Seq(items) => items.iter().for_each(|i| duplicate_keys(i, diags, source)),
+        NodeKind::Scalar(..) | NodeKind::Alias => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,33 +615,5 @@ mod tests {
     fn syntax_errors_are_left_to_serde_yaml() {
         assert_eq!(parse("a: [1, 2\nb: 3\n").unwrap_err(), ParseError::Syntax);
         assert_eq!(parse("").unwrap_err(), ParseError::Syntax);
-    }
-}
-
-/// An error for every key that repeats an earlier key of the same mapping, anywhere in the
-/// tree (the nesting is bounded by [`MAX_NESTING`]). serde_yaml keeps the last of two equal
-/// keys of a map, so a repeated backend or key id would otherwise replace the first silently.
-pub fn duplicate_keys(node: &Node, diags: &mut Vec<Diagnostic>, source: &Source) {
-    match &node.kind {
-        NodeKind::Map(entries) => {
-            let mut seen: HashMap<&str, &Node> = HashMap::with_capacity(entries.len());
-            for (k, v) in entries {
-                if let Some(name) = k.scalar() {
-                    if let Some(first) = seen.insert(name, k) {
-                        let line = source.line_col(first.range.start).0;
-                        diags.push(
-                            Diagnostic::error("duplicate-key", format!("duplicate key `{name}`"))
-                                .at(k.range.clone(), "used before")
-                                .help(format!(
-                                    "the first `{name}` is at line {line}; each key may appear once in a mapping (YAML readers keep the last, silently replacing the first)"
-                                )),
-                        );
-                    }
-                }
-                duplicate_keys(v, diags, source);
-            }
-        }
-        NodeKind::Seq(items) => items.iter().for_each(|i| duplicate_keys(i, diags, source)),
-        NodeKind::Scalar(..) | NodeKind::Alias => {}
     }
 }
