@@ -229,12 +229,21 @@ async fn redis_killed_and_restarted_with_aof_loses_nothing_and_replicas_reconnec
         seen = seen.checked_add(cost).unwrap();
     }
     redis.restart(); // kill -9, then the same port and directory
+                     // Ready again once a store call succeeded on the new server: `/readyz` answers from the
+                     // last probe, which may predate the kill.
+    let restarted = chrono::Utc::now();
     for base in [&a.url, &b.url] {
         eventually(
             &client,
             &format!("{base}/readyz"),
             Duration::from_secs(15),
-            |s, _| s == 200,
+            |s, v| {
+                s == 200
+                    && v["store"]["last_success"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .is_some_and(|t| t > restarted)
+            },
         )
         .await;
     }
