@@ -1526,14 +1526,7 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
 /// The keys serde accepts at the mapping that holds `path`'s last key, straight from the
 /// serde types (so suggestions cannot drift from what loads).
 fn known_keys(path: &[Seg]) -> &'static [&'static str] {
-    let shape: Vec<&str> = path[..path.len().saturating_sub(1)]
-        .iter()
-        .map(|s| match s {
-            Seg::Key(k) => k.as_str(),
-            Seg::Index(_) => "#",
-        })
-        .collect();
-    match shape.as_slice() {
+    match yaml::parent_shape(path).as_slice() {
         [] => serde_introspect::<RawPolicy>(),
         ["defaults"] => serde_introspect::<RawDefaults>(),
         ["budget"] => serde_introspect::<RawBudget>(),

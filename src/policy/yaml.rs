@@ -449,6 +449,18 @@ impl OffsetMap {
     }
 }
 
+/// The mapping that holds `path`'s last key, as a shape: its keys, with `#` for every index
+/// (`["backends", "veo"]`), for matching against the serde types that a loader knows.
+pub fn parent_shape(path: &[Seg]) -> Vec<&str> {
+    path[..path.len().saturating_sub(1)]
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => k.as_str(),
+            Seg::Index(_) => "#",
+        })
+        .collect()
+}
+
 /// An error for every key that repeats an earlier key of the same mapping, anywhere in the
 /// tree (the nesting is bounded by [`MAX_NESTING`]). serde_yaml keeps the last of two equal
 /// keys of a map, so a repeated backend or key id would otherwise replace the first silently.

@@ -628,14 +628,7 @@ fn is_blank(text: &str) -> bool {
 
 /// The keys serde accepts at the mapping that holds `path`'s last key, from the serde types.
 fn known_keys(path: &[Seg]) -> &'static [&'static str] {
-    let shape: Vec<&str> = path[..path.len().saturating_sub(1)]
-        .iter()
-        .map(|s| match s {
-            Seg::Key(k) => k.as_str(),
-            Seg::Index(_) => "#",
-        })
-        .collect();
-    match shape.as_slice() {
+    match yaml::parent_shape(path).as_slice() {
         [] => serde_introspect::<RawTenants>(),
         ["orgs", _] => serde_introspect::<RawOrg>(),
         ["teams", _] => serde_introspect::<RawTeam>(),
