@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
 use genroute::exec::{DirSink, Router, SystemClock};
-use genroute::ledger::memory::MemoryStore;
+use genroute::store::memory::MemoryStore;
 use genroute::{Decision, LoadOptions, Policy, Request, RequestBuilder, Source, State, Trace};
 
 fn keys(name: &str) -> Option<String> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use genroute::exec::{DirSink, Router, SystemClock};
-use genroute::ledger::memory::MemoryStore;
+use genroute::store::memory::MemoryStore;
 use genroute::{Policy, RequestBuilder};
 
 fn policy(primary_failure_rate: &str) -> Policy {
@@ -115,14 +115,14 @@ fn redis_server() -> Option<RedisChild> {
 }
 
 fn reserve(c: &mut Criterion) {
-    use genroute::ledger::{LevelLimit, NewReservation, Payer, Store};
+    use genroute::store::{LevelLimit, NewReservation, Payer, Store};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let now = chrono::Utc::now();
     let level = |name: &str| LevelLimit {
-        key: genroute::ledger::level_key(name, false, now),
+        key: genroute::store::level_key(name, false, now),
         budget: "100000000".parse().unwrap(),
     };
     let cases = [
@@ -139,7 +139,7 @@ fn reserve(c: &mut Criterion) {
     let mut stores: Vec<(&str, Arc<dyn Store>)> = vec![(
         "sqlite",
         Arc::new(
-            genroute::ledger::sqlite::SqliteStore::open(&dir.join("ledger.sqlite3"), timeout)
+            genroute::store::sqlite::SqliteStore::open(&dir.join("ledger.sqlite3"), timeout)
                 .unwrap(),
         ),
     )];
@@ -148,7 +148,7 @@ fn reserve(c: &mut Criterion) {
         Some(r) => stores.push((
             "redis",
             Arc::new(
-                rt.block_on(genroute::ledger::redis::RedisStore::open(
+                rt.block_on(genroute::store::redis::RedisStore::open(
                     &format!("redis://127.0.0.1:{}/0", r.1),
                     timeout,
                 ))

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use genroute::exec::{DirSink, Router, SystemClock};
-use genroute::ledger::memory::MemoryStore;
+use genroute::store::memory::MemoryStore;
 use genroute::{Policy, RequestBuilder, State};
 
 #[tokio::main]

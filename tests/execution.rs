@@ -14,9 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router as Axum};
 use chrono::TimeZone;
 use genroute::exec::{DirSink, ManualClock, Router};
-use genroute::ledger::memory::MemoryStore;
-use genroute::ledger::{Month, Store};
 use genroute::output::Verdict;
+use genroute::store::memory::MemoryStore;
+use genroute::store::{Month, Store};
 use genroute::{Fixed, Policy, RequestBuilder};
 
 #[path = "common/scratch.rs"]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genroute::exec::{DirSink, Router, SystemClock};
-use genroute::ledger::sqlite::SqliteStore;
+use genroute::store::sqlite::SqliteStore;
 use genroute::{Policy, RequestBuilder};
 
 /// The split fixture with PixVerse failing every call and a small minimum sample.

@@ -6,7 +6,8 @@
 //! breakers, an unset style, arithmetic outside 64 bits, and the code's lifetime.
 #![cfg(feature = "jit")]
 
-use genroute::eval::{BreakerState, Context, EvalErrorKind, FieldValue};
+use genroute::breaker::BreakerState;
+use genroute::eval::{Context, EvalErrorKind, FieldValue};
 use genroute::{Condition, Fixed, Policy};
 
 const POLICY: &str = r#"
@@ -348,7 +349,7 @@ fn budget_levels_send_budget_available_to_the_interpreter_which_reads_them() {
     let p = policy();
     let fits = compile(&p, "budget_available", "veo");
     let veo = p.backend_index("veo").unwrap();
-    let level = |counted: i64| genroute::state::LevelFigures {
+    let level = |counted: i64| genroute::levels::LevelFigures {
         kind: genroute::levels::LevelKind::Team,
         label: "team `growth`".into(),
         backend: None,
@@ -367,7 +368,7 @@ fn budget_levels_send_budget_available_to_the_interpreter_which_reads_them() {
     ctx.levels = &full;
     assert_eq!(deferred(&fits, &ctx), Ok(false));
     // A cap on another backend does not bind this one.
-    let other = [genroute::state::LevelFigures {
+    let other = [genroute::levels::LevelFigures {
         backend: Some(veo + 1),
         ..level(1)
     }];

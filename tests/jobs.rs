@@ -17,7 +17,7 @@ mod videos_stub;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use genroute::ledger::{EntryState, Month, Store};
+use genroute::store::{EntryState, Month, Store};
 use genroute::Fixed;
 use serde_json::{json, Value};
 use serve::{get, post, replica_env, Replica};
@@ -227,7 +227,7 @@ async fn taken_over_after_kill(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_outlives_its_replica_on_redis() {
     let redis = redis_server::start();
-    let store = genroute::ledger::redis::RedisStore::open(&redis.url(), Duration::from_secs(5))
+    let store = genroute::store::redis::RedisStore::open(&redis.url(), Duration::from_secs(5))
         .await
         .unwrap();
     taken_over_after_kill(redis.url(), Box::new(store), true, 0).await;
@@ -240,7 +240,7 @@ async fn a_job_outlives_its_process_on_one_sqlite_file_and_its_webhook_is_retrie
     let url = format!("sqlite:{}", path.display());
     // The store file is made by the first replica; open it for reading once it exists.
     std::fs::create_dir_all(&dir).unwrap();
-    let store = genroute::ledger::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
+    let store = genroute::store::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
     taken_over_after_kill(url, Box::new(store), true, 2).await;
 }
 
@@ -249,7 +249,7 @@ async fn a_restarted_replica_resumes_its_own_job() {
     let dir = scratch::scratch();
     let path = dir.join("ledger.sqlite3");
     let url = format!("sqlite:{}", path.display());
-    let store = genroute::ledger::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
+    let store = genroute::store::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
     taken_over_after_kill(url, Box::new(store), false, 0).await;
 }
 
@@ -390,7 +390,7 @@ async fn a_create_whose_answer_died_with_its_replica_is_in_doubt_and_never_sent_
         1,
         "never submitted again"
     );
-    let store = genroute::ledger::redis::RedisStore::open(&redis.url(), Duration::from_secs(5))
+    let store = genroute::store::redis::RedisStore::open(&redis.url(), Duration::from_secs(5))
         .await
         .unwrap();
     let now = chrono::Utc::now();

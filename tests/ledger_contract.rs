@@ -12,10 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use genroute::breaker::{BreakerChange, BreakerConfig};
 use genroute::jobs::{Job, JobState};
-use genroute::ledger::memory::MemoryStore;
-use genroute::ledger::redis::RedisStore;
-use genroute::ledger::sqlite::SqliteStore;
-use genroute::ledger::{EntryState, LedgerError, LevelLimit, Month, NewReservation, Payer, Store};
+use genroute::store::memory::MemoryStore;
+use genroute::store::redis::RedisStore;
+use genroute::store::sqlite::SqliteStore;
+use genroute::store::{EntryState, LedgerError, LevelLimit, Month, NewReservation, Payer, Store};
 use genroute::{BreakerState, Fixed};
 
 fn t(day: u32, sec: u32) -> DateTime<Utc> {

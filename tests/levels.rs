@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use genroute::exec::{DirSink, ManualClock, Router};
-use genroute::ledger::memory::MemoryStore;
-use genroute::ledger::redis::RedisStore;
-use genroute::ledger::sqlite::SqliteStore;
-use genroute::ledger::{EntryState, Month, Store};
+use genroute::store::memory::MemoryStore;
+use genroute::store::redis::RedisStore;
+use genroute::store::sqlite::SqliteStore;
+use genroute::store::{EntryState, Month, Store};
 use genroute::{Fixed, Policy, Request, State, Tenancy, Tenants};
 
 const POLICY: &str = r#"
@@ -153,7 +153,7 @@ fn conditions_read_the_tenant_and_its_budgets() {
     );
     // A team near its cap is sent to the cheaper backend.
     let mut near = state.clone();
-    near.levels = vec![genroute::state::LevelFigures {
+    near.levels = vec![genroute::levels::LevelFigures {
         kind: genroute::levels::LevelKind::Team,
         label: "team `growth`".into(),
         backend: None,
@@ -172,7 +172,7 @@ fn explain_names_the_level_that_refuses() {
     let p = policy(POLICY);
     let growth = request_of(&p, Some("web"));
     let mut s = State::new(&p, now());
-    s.levels = vec![genroute::state::LevelFigures {
+    s.levels = vec![genroute::levels::LevelFigures {
         kind: genroute::levels::LevelKind::Team,
         label: "team `growth`".into(),
         backend: None,

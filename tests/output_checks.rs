@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use genroute::exec::{DirSink, ManualClock, Router};
-use genroute::ledger::memory::MemoryStore;
-use genroute::ledger::{EntryState, Store};
 use genroute::output::{self, container, BadOutput, Check, Expect, Frames, Limits, Verdict};
+use genroute::store::memory::MemoryStore;
+use genroute::store::{EntryState, Store};
 use genroute::{Policy, RequestBuilder};
 
 fn ffmpeg() -> PathBuf {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use genroute::ledger::sqlite::SqliteStore;
-use genroute::ledger::{EntryState, Month, Store};
+use genroute::store::sqlite::SqliteStore;
+use genroute::store::{EntryState, Month, Store};
 use genroute::Fixed;
 
 #[path = "common/scratch.rs"]
@@ -65,7 +65,7 @@ fn open(data: &Path) -> SqliteStore {
     SqliteStore::open(&data.join("ledger.sqlite3"), Duration::from_secs(5)).unwrap()
 }
 
-fn totals(data: &Path) -> genroute::ledger::Totals {
+fn totals(data: &Path) -> genroute::store::Totals {
     let now = chrono::Utc::now();
     block_on(open(data).totals(Month::of(now), now)).unwrap()
 }

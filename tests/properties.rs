@@ -641,7 +641,7 @@ proptest! {
         let now = "2026-11-10T12:00:00Z".parse().unwrap();
         let mut state = genroute::State::new(&p, now);
         for (i, _) in open.iter().enumerate().take(weights.len()).filter(|(_, o)| **o) {
-            state.set_breaker(&p, &format!("b{i}"), eval::BreakerState::Open).unwrap();
+            state.set_breaker(&p, &format!("b{i}"), genroute::breaker::BreakerState::Open).unwrap();
         }
         let mut request = genroute::RequestBuilder::new("x").build(&p).unwrap();
         request.id = Some(key);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use genroute::exec::{DirSink, Generation, ManualClock, Router};
-use genroute::ledger::memory::MemoryStore;
+use genroute::store::memory::MemoryStore;
 use genroute::{Policy, RequestBuilder};
 
 fn clip(dir: &Path, name: &str, seconds: &str) -> PathBuf {
@@ -178,7 +178,7 @@ async fn each_retry_is_budget_checked_and_a_refused_one_returns_the_first_video(
     assert_eq!(g.backend.as_deref(), Some("a"));
     assert_eq!(g.cost_usd.to_string(), "0.04");
     let now = "2026-11-10T12:00:00Z".parse().unwrap();
-    let totals = genroute::ledger::Store::totals(&*store, genroute::ledger::Month::of(now), now)
+    let totals = genroute::store::Store::totals(&*store, genroute::store::Month::of(now), now)
         .await
         .unwrap();
     assert_eq!(totals.counted().to_string(), "0.04");

@@ -14,8 +14,8 @@ mod serve;
 
 use std::time::Duration;
 
-use genroute::ledger::redis::RedisStore;
-use genroute::ledger::{Month, Store};
+use genroute::store::redis::RedisStore;
+use genroute::store::{Month, Store};
 use genroute::Fixed;
 
 const POLICY: &str = r#"
@@ -100,7 +100,7 @@ async fn load(urls: Vec<String>, clients: usize, n: usize) -> (Fixed, usize, usi
     total
 }
 
-async fn totals(url: &str, at: chrono::DateTime<chrono::Utc>) -> genroute::ledger::Totals {
+async fn totals(url: &str, at: chrono::DateTime<chrono::Utc>) -> genroute::store::Totals {
     RedisStore::open(url, Duration::from_secs(5))
         .await
         .unwrap()
@@ -193,8 +193,8 @@ async fn killing_a_replica_mid_load_loses_no_committed_spend() {
         .unwrap();
     for e in store.entries(Some(Month::of(later)), later).await.unwrap() {
         match e.state {
-            genroute::ledger::EntryState::Expired => assert!(e.sent.is_none(), "{e:?}"),
-            genroute::ledger::EntryState::InDoubt => assert!(e.sent.is_some(), "{e:?}"),
+            genroute::store::EntryState::Expired => assert!(e.sent.is_none(), "{e:?}"),
+            genroute::store::EntryState::InDoubt => assert!(e.sent.is_some(), "{e:?}"),
             _ => {}
         }
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genroute::exec::{DirSink, SystemClock};
-use genroute::ledger::memory::MemoryStore;
 use genroute::server::{routes, App, Config};
+use genroute::store::memory::MemoryStore;
 use serde_json::{json, Value};
 
 #[path = "common/scratch.rs"]

@@ -1,10 +1,10 @@
 //! Weighted splits and experiments (issue 14 §3): shares, stickiness, ineligible arms,
 //! rollbacks, dynamic weights, explain, `simulate`, and the load errors.
 
-use genroute::eval::BreakerState;
-use genroute::ledger::Month;
+use genroute::breaker::BreakerState;
 use genroute::measure::Measured;
 use genroute::simulate::{simulate, Item};
+use genroute::store::Month;
 use genroute::{Fixed, Policy, Request, RequestBuilder, State};
 
 const SPLIT: &str = include_str!("fixtures/split.yaml");

@@ -16,7 +16,7 @@ mod serve;
 
 use std::time::{Duration, Instant};
 
-use genroute::ledger::Month;
+use genroute::store::Month;
 use genroute::Fixed;
 use serde_json::{json, Value};
 use serve::{eventually, get, post, replica};
@@ -96,9 +96,9 @@ fn message(v: &Value) -> String {
         .to_string()
 }
 
-async fn redis_totals(url: &str) -> genroute::ledger::Totals {
-    use genroute::ledger::Store;
-    let store = genroute::ledger::redis::RedisStore::open(url, Duration::from_secs(5))
+async fn redis_totals(url: &str) -> genroute::store::Totals {
+    use genroute::store::Store;
+    let store = genroute::store::redis::RedisStore::open(url, Duration::from_secs(5))
         .await
         .unwrap();
     let now = chrono::Utc::now();

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use genroute::ledger::{Month, Store};
+use genroute::store::{Month, Store};
 use genroute::tenant::token::Token;
 use genroute::Fixed;
 use serde_json::{json, Value};
@@ -378,7 +378,7 @@ async fn keys_scopes_revocation_and_team_visibility_are_enforced() {
     );
     assert!(!text.contains("web"), "no key id in the metrics");
     // The ledger entry names the key and its team.
-    let store = genroute::ledger::sqlite::SqliteStore::open(
+    let store = genroute::store::sqlite::SqliteStore::open(
         &s.dir.join("ledger.sqlite3"),
         Duration::from_secs(5),
     )
@@ -593,8 +593,7 @@ async fn eight_processes_on_one_sqlite_ledger_hold_every_level() {
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let told = race(&urls, &keys).await;
     drop(replicas);
-    let sqlite =
-        genroute::ledger::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
+    let sqlite = genroute::store::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
     assert_levels(&sqlite, &told).await;
 }
 
@@ -606,7 +605,7 @@ async fn two_replicas_on_redis_hold_every_level() {
     let a = replica(&s, &redis.url(), "a", &[]);
     let b = replica(&s, &redis.url(), "b", &[]);
     let told = race(&[a.url.clone(), b.url.clone()], &keys).await;
-    let store = genroute::ledger::redis::RedisStore::open(&redis.url(), Duration::from_secs(5))
+    let store = genroute::store::redis::RedisStore::open(&redis.url(), Duration::from_secs(5))
         .await
         .unwrap();
     assert_levels(&store, &told).await;
@@ -712,7 +711,7 @@ async fn a_tenants_reload_under_load_keeps_requests_in_flight_on_their_keys() {
     )
     .await;
     assert_eq!(status, 200, "{v}");
-    let store = genroute::ledger::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
+    let store = genroute::store::sqlite::SqliteStore::open(&path, Duration::from_secs(5)).unwrap();
     let entries = store.entries(None, chrono::Utc::now()).await.unwrap();
     assert_eq!(entries.len(), 11);
     let by = |key: &str, team: &str| {

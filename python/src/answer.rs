@@ -5,7 +5,7 @@
 use crate::convert::{decimal_from_fixed, opt_decimal};
 use crate::policy::*;
 use crate::ser::to_py;
-use genroute::Fixed;
+use genroute_core::Fixed;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde::Serialize;
@@ -29,7 +29,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub(crate) fn of(policy: &genroute::Policy, d: &genroute::Decision<'_>) -> Decision {
+    pub(crate) fn of(policy: &genroute_core::Policy, d: &genroute_core::Decision<'_>) -> Decision {
         let name = |i: u16| policy.backends[i as usize].name.clone();
         Decision {
             inner: DecisionView {
@@ -110,7 +110,7 @@ impl Decision {
 /// A decision with everything that led to it.
 #[pyclass(frozen, module = "genroute")]
 pub struct Explanation {
-    pub inner: genroute::Explanation,
+    pub inner: genroute_core::Explanation,
 }
 
 #[pymethods]
@@ -197,7 +197,7 @@ impl Explanation {
 /// One rule's outcome.
 #[pyclass(frozen, module = "genroute")]
 pub struct RuleTrace {
-    inner: genroute::explain::RuleTrace,
+    inner: genroute_core::explain::RuleTrace,
 }
 
 #[pymethods]
@@ -270,7 +270,7 @@ impl RuleTrace {
 /// One clause of a rule's condition, with its value and the names it read.
 #[pyclass(frozen, module = "genroute")]
 pub struct ClauseTrace {
-    inner: genroute::explain::ClauseTrace,
+    inner: genroute_core::explain::ClauseTrace,
 }
 
 #[pymethods]
@@ -320,7 +320,7 @@ impl ClauseTrace {
 /// One backend's standing in a decision.
 #[pyclass(frozen, module = "genroute")]
 pub struct BackendTrace {
-    inner: genroute::explain::BackendTrace,
+    inner: genroute_core::explain::BackendTrace,
 }
 
 #[pymethods]

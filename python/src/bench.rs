@@ -24,7 +24,7 @@ pub fn _bench_decide(
     let r = request(&policy.inner, req)?;
     let s = state(&policy.inner, st)?;
     let p = &policy.inner;
-    let mut out = genroute::Decision::default();
+    let mut out = genroute_core::Decision::default();
     let started = Instant::now();
     for _ in 0..n {
         p.decide_into(std::hint::black_box(&r), std::hint::black_box(&s), &mut out);
@@ -68,19 +68,19 @@ pub fn _bench_generate_standalone(
     n: u32,
 ) -> PyResult<f64> {
     use std::sync::Arc;
-    let r: genroute::Request = (*request(&policy.inner, req)?).clone();
+    let r: genroute_core::Request = (*request(&policy.inner, req)?).clone();
     let p = policy.inner.clone();
     py.detach(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-        let router = genroute::exec::Router::new(
+        let router = genroute_exec::Router::new(
             p,
-            Arc::new(genroute::ledger::memory::MemoryStore::new()),
+            Arc::new(genroute_store::memory::MemoryStore::new()),
             &|_| None,
-            Arc::new(genroute::exec::SystemClock),
-            Arc::new(genroute::exec::DirSink(
+            Arc::new(genroute_exec::SystemClock),
+            Arc::new(genroute_exec::DirSink(
                 std::env::temp_dir().join("genroute-bench-videos"),
             )),
         );

@@ -7,8 +7,8 @@ use std::sync::Arc;
 /// A condition compiled on its own against a policy's names (a guard, a filter).
 #[pyclass(frozen, module = "genroute")]
 pub struct Condition {
-    pub(crate) policy: Arc<genroute::Policy>,
-    pub(crate) inner: genroute::Condition,
+    pub(crate) policy: Arc<genroute_core::Policy>,
+    pub(crate) inner: genroute_core::Condition,
     pub(crate) target: Option<String>,
 }
 

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use genroute::check::expr::Type;
-use genroute::request::Input;
-use genroute::{BreakerState, Fixed};
+use genroute_core::check::expr::Type;
+use genroute_core::request::Input;
+use genroute_core::{BreakerState, Fixed};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -202,11 +202,11 @@ fn input<'a>(v: &'a Bound<'_, PyAny>, field: &str, money: bool) -> PyResult<Inpu
 
 /// Builds and validates a request from a mapping of the JSON request's fields.
 pub fn request_from_mapping(
-    policy: &genroute::Policy,
+    policy: &genroute_core::Policy,
     map: &Bound<'_, PyAny>,
-) -> PyResult<genroute::Request> {
+) -> PyResult<genroute_core::Request> {
     let py = map.py();
-    let mut request = genroute::Request::with_defaults(policy, "");
+    let mut request = genroute_core::Request::with_defaults(policy, "");
     let items = if let Ok(d) = map.cast::<PyDict>() {
         d.items()
     } else if let Ok(m) = map.cast::<PyMapping>() {

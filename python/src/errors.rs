@@ -133,13 +133,13 @@ pub fn request_error(py: Python<'_>, field: &str, reason: &str) -> PyErr {
 }
 
 /// The library's request error as a Python one.
-pub fn from_request_error(py: Python<'_>, e: &genroute::RequestError) -> PyErr {
+pub fn from_request_error(py: Python<'_>, e: &genroute_core::RequestError) -> PyErr {
     request_error(py, &e.field, &e.message)
 }
 
 /// A policy that failed to load: the rendered diagnostics as the message (as `genroute check`
 /// prints them, without colour) and the diagnostics as objects.
-pub fn policy_error(py: Python<'_>, e: &genroute::LoadError, what: &str) -> PyErr {
+pub fn policy_error(py: Python<'_>, e: &genroute_core::LoadError, what: &str) -> PyErr {
     let diagnostics = crate::policy::diagnostics(py, &e.source.name, &e.diagnostics);
     let diagnostics = match diagnostics {
         Ok(d) => d,

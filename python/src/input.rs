@@ -6,8 +6,8 @@ use crate::errors::request_error;
 use crate::policy::*;
 use crate::ser::to_py;
 use chrono::{DateTime, Utc};
-use genroute::check::expr::EnumId;
-use genroute::{BreakerState, Fixed};
+use genroute_core::check::expr::EnumId;
+use genroute_core::{BreakerState, Fixed};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping, PyString};
@@ -17,8 +17,8 @@ use std::sync::Arc;
 /// on it many times skips the validation of a dict.
 #[pyclass(frozen, module = "genroute")]
 pub struct Request {
-    policy: Arc<genroute::Policy>,
-    inner: genroute::Request,
+    policy: Arc<genroute_core::Policy>,
+    inner: genroute_core::Request,
 }
 
 #[pymethods]
@@ -36,7 +36,7 @@ impl Request {
         let inner = match (fields, kwargs) {
             (Some(f), None) => convert::request_from_mapping(&policy.inner, f)?,
             (None, Some(k)) => convert::request_from_mapping(&policy.inner, k.as_any())?,
-            (None, None) => genroute::Request::with_defaults(&policy.inner, ""),
+            (None, None) => genroute_core::Request::with_defaults(&policy.inner, ""),
             (Some(f), Some(k)) => {
                 let merged = PyDict::new(f.py());
                 merged.update(f.cast::<PyMapping>().map_err(|_| {
@@ -102,7 +102,7 @@ impl Request {
             decimal_from_fixed(py, self.inner.quality_threshold)?,
         )?;
         for (f, v) in self.policy.fields.iter().zip(&self.inner.fields) {
-            if let Some(genroute::eval::FieldValue::Num(n)) = v {
+            if let Some(genroute_core::eval::FieldValue::Num(n)) = v {
                 d.set_item(&f.name, decimal_from_fixed(py, *n)?)?;
             }
         }
@@ -124,7 +124,7 @@ impl Request {
     }
 }
 
-fn enum_name(policy: &genroute::Policy, id: EnumId, i: u16) -> String {
+fn enum_name(policy: &genroute_core::Policy, id: EnumId, i: u16) -> String {
     policy
         .enum_values(id)
         .get(i as usize)
@@ -234,8 +234,12 @@ impl State {
     }
 
     /// The library's state for `policy`: unknown backends in `breakers` are refused.
-    pub fn to_state(&self, py: Python<'_>, policy: &genroute::Policy) -> PyResult<genroute::State> {
-        let mut s = genroute::State::new(policy, self.now.unwrap_or_else(Utc::now))
+    pub fn to_state(
+        &self,
+        py: Python<'_>,
+        policy: &genroute_core::Policy,
+    ) -> PyResult<genroute_core::State> {
+        let mut s = genroute_core::State::new(policy, self.now.unwrap_or_else(Utc::now))
             .with_spend(self.spend)
             .with_failures(self.failures);
         for (name, b) in &self.breakers {
@@ -255,7 +259,7 @@ impl State {
     }
 
     /// From the library's state (the router's live figures).
-    pub fn from_state(policy: &genroute::Policy, s: &genroute::State) -> State {
+    pub fn from_state(policy: &genroute_core::Policy, s: &genroute_core::State) -> State {
         State {
             spend: s.spend,
             breakers: policy
@@ -350,13 +354,13 @@ impl State {
 
 /// A request, or a dict of one, as the library's request.
 pub enum Req<'a> {
-    Borrowed(&'a genroute::Request),
-    Owned(genroute::Request),
+    Borrowed(&'a genroute_core::Request),
+    Owned(genroute_core::Request),
 }
 
 impl std::ops::Deref for Req<'_> {
-    type Target = genroute::Request;
-    fn deref(&self) -> &genroute::Request {
+    type Target = genroute_core::Request;
+    fn deref(&self) -> &genroute_core::Request {
         match self {
             Req::Borrowed(r) => r,
             Req::Owned(r) => r,
@@ -365,7 +369,10 @@ impl std::ops::Deref for Req<'_> {
 }
 
 /// A `genroute.Request` built for `policy`, or a mapping validated against it.
-pub fn request<'a>(policy: &Arc<genroute::Policy>, obj: &'a Bound<'_, PyAny>) -> PyResult<Req<'a>> {
+pub fn request<'a>(
+    policy: &Arc<genroute_core::Policy>,
+    obj: &'a Bound<'_, PyAny>,
+) -> PyResult<Req<'a>> {
     if let Ok(r) = obj.cast::<Request>() {
         let r: &'a Request = r.get();
         if !Arc::ptr_eq(&r.policy, policy) {
@@ -382,11 +389,11 @@ pub fn request<'a>(policy: &Arc<genroute::Policy>, obj: &'a Bound<'_, PyAny>) ->
 
 /// A `genroute.State`, a dict of its fields, or `None` (no spend, breakers closed, now).
 pub fn state(
-    policy: &genroute::Policy,
+    policy: &genroute_core::Policy,
     obj: Option<&Bound<'_, PyAny>>,
-) -> PyResult<genroute::State> {
+) -> PyResult<genroute_core::State> {
     match obj.filter(|o| !o.is_none()) {
-        None => Ok(genroute::State::new(policy, Utc::now())),
+        None => Ok(genroute_core::State::new(policy, Utc::now())),
         Some(o) => {
             if let Ok(s) = o.cast::<State>() {
                 return s.get().to_state(o.py(), policy);

@@ -36,8 +36,8 @@ mod ser;
 fn _genroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("DEMO_POLICY", genroute::DEMO_POLICY)?;
-    m.add("EXAMPLE_POLICY", genroute::EXAMPLE_POLICY)?;
+    m.add("DEMO_POLICY", genroute_core::DEMO_POLICY)?;
+    m.add("EXAMPLE_POLICY", genroute_core::EXAMPLE_POLICY)?;
     errors::register(py, m)?;
     m.add_class::<policy::Policy>()?;
     m.add_class::<input::Request>()?;

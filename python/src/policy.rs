@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use genroute::check::expr::Type;
-use genroute::check::scope::BUILTIN_NAMES;
-use genroute::{LoadOptions, Source};
+use genroute_core::check::expr::Type;
+use genroute_core::check::scope::BUILTIN_NAMES;
+use genroute_core::{LoadOptions, Source};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -57,7 +57,8 @@ fn read(path: &str) -> PyResult<String> {
 fn load(py: Python<'_>, name: String, text: String, env: Env) -> PyResult<Policy> {
     let result = py.detach(move || {
         let lookup = |k: &str| env.get(k);
-        let loaded = genroute::Policy::load(Source::new(name, text), &LoadOptions { env: &lookup });
+        let loaded =
+            genroute_core::Policy::load(Source::new(name, text), &LoadOptions { env: &lookup });
         if let Ok(p) = &loaded {
             p.compile_native();
         }
@@ -72,7 +73,7 @@ fn load(py: Python<'_>, name: String, text: String, env: Env) -> PyResult<Policy
 /// A loaded, checked policy. Immutable and safe to share between threads.
 #[pyclass(frozen, module = "genroute")]
 pub struct Policy {
-    pub inner: Arc<genroute::Policy>,
+    pub inner: Arc<genroute_core::Policy>,
 }
 
 #[pymethods]
@@ -114,7 +115,12 @@ impl Policy {
     #[pyo3(signature = (*, env = None))]
     fn demo(py: Python<'_>, env: Option<&Bound<'_, PyAny>>) -> PyResult<Policy> {
         let env = Env::from_py(env)?;
-        load(py, "demo.yaml".into(), genroute::DEMO_POLICY.into(), env)
+        load(
+            py,
+            "demo.yaml".into(),
+            genroute_core::DEMO_POLICY.into(),
+            env,
+        )
     }
 
     /// The file name the policy was loaded under.
@@ -237,7 +243,7 @@ impl Policy {
 }
 
 /// A declared field's type, as `genroute names` writes types.
-fn type_text(policy: &genroute::Policy, ty: Type) -> String {
+fn type_text(policy: &genroute_core::Policy, ty: Type) -> String {
     match ty {
         Type::Bool => "bool".into(),
         Type::Num => "number".into(),
@@ -274,7 +280,7 @@ pub fn check(
     };
     let result = py.detach(move || {
         let lookup = |k: &str| env.get(k);
-        genroute::Policy::load(
+        genroute_core::Policy::load(
             Source::new(name.clone(), text),
             &LoadOptions { env: &lookup },
         )
@@ -291,7 +297,7 @@ pub fn check(
 pub fn diagnostics<'py>(
     py: Python<'py>,
     file: &str,
-    list: &[genroute::Diagnostic],
+    list: &[genroute_core::Diagnostic],
 ) -> PyResult<Bound<'py, PyList>> {
     PyList::new(
         py,
@@ -305,7 +311,7 @@ pub fn diagnostics<'py>(
 /// One problem in a policy file, with its place.
 #[pyclass(frozen, module = "genroute")]
 pub struct Diagnostic {
-    inner: genroute::Diagnostic,
+    inner: genroute_core::Diagnostic,
     file: String,
 }
 
@@ -315,8 +321,8 @@ impl Diagnostic {
     #[getter]
     fn severity(&self) -> &'static str {
         match self.inner.severity {
-            genroute::Severity::Error => "error",
-            genroute::Severity::Warning => "warning",
+            genroute_core::Severity::Error => "error",
+            genroute_core::Severity::Warning => "warning",
         }
     }
     /// Stable kebab-case name, e.g. `unknown-name`.

@@ -12,12 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use genroute::exec::{DirSink, SystemClock};
-use genroute::ledger::guard::Guarded;
-use genroute::ledger::memory::MemoryStore;
-use genroute::ledger::redis::RedisStore;
-use genroute::ledger::sqlite::SqliteStore;
-use genroute::ledger::{Month, Store};
+use genroute_exec::{DirSink, SystemClock};
+use genroute_store::guard::Guarded;
+use genroute_store::memory::MemoryStore;
+use genroute_store::redis::RedisStore;
+use genroute_store::sqlite::SqliteStore;
+use genroute_store::{Month, Store};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use serde::Serialize;
@@ -63,7 +63,7 @@ async fn open_store(url: &str, timeout: Duration) -> Result<Arc<dyn Store>, Stri
     } else {
         return Err(format!(
             "store `{}` is not \"memory\", \"sqlite:PATH\", \"redis://HOST:PORT/DB\" or \"redis-cluster://HOST:PORT[,HOST:PORT...]\"",
-            genroute::ledger::redis::redact(url)
+            genroute_store::redis::redact(url)
         ));
     })
 }
@@ -81,32 +81,32 @@ fn default_videos_dir() -> PathBuf {
 /// Runs requests for real: a policy, a ledger store, API keys and a place for videos.
 #[pyclass(frozen, module = "genroute")]
 pub struct Router {
-    policy: Arc<genroute::Policy>,
+    policy: Arc<genroute_core::Policy>,
     policy_obj: Py<Policy>,
-    inner: Arc<genroute::exec::Router>,
+    inner: Arc<genroute_exec::Router>,
     store: Arc<dyn Store>,
     store_name: String,
 }
 
 /// How a generation ended, before Python sees it.
 enum Outcome {
-    Served(genroute::exec::Generation),
+    Served(genroute_exec::Generation),
     /// Nothing eligible: the explanation, and whether the budget is the reason.
-    Nothing(Option<Box<genroute::Explanation>>, bool),
+    Nothing(Option<Box<genroute_core::Explanation>>, bool),
     /// Every backend failed.
-    Failed(genroute::exec::Generation),
+    Failed(genroute_exec::Generation),
     /// The store failed before or between calls.
-    Store(String, Option<genroute::exec::Generation>),
+    Store(String, Option<genroute_exec::Generation>),
 }
 
-async fn run(router: Arc<genroute::exec::Router>, request: genroute::Request) -> Outcome {
+async fn run(router: Arc<genroute_exec::Router>, request: genroute_core::Request) -> Outcome {
     match router.generate(&request).await {
         Err(e) => Outcome::Store(e.to_string(), None),
         Ok(g) if g.video.is_some() => Outcome::Served(g),
         Ok(g)
             if g.attempts
                 .iter()
-                .any(|a| a.outcome == genroute::exec::LEDGER_ERROR) =>
+                .any(|a| a.outcome == genroute_exec::LEDGER_ERROR) =>
         {
             let message = g
                 .attempts
@@ -118,7 +118,7 @@ async fn run(router: Arc<genroute::exec::Router>, request: genroute::Request) ->
         }
         Ok(g) if g.attempts.is_empty() => match router.explain(&request).await {
             Ok((e, _)) => {
-                let budget = genroute::server::none_eligible_status(&e).as_u16() == 402;
+                let budget = e.unserved() == genroute_core::explain::Unserved::Budget;
                 Outcome::Nothing(Some(Box::new(e)), budget)
             }
             Err(_) => Outcome::Nothing(None, false),
@@ -180,7 +180,7 @@ impl Router {
     pub fn prepare(
         &self,
         request: &Bound<'_, PyAny>,
-    ) -> PyResult<(Arc<genroute::exec::Router>, genroute::Request)> {
+    ) -> PyResult<(Arc<genroute_exec::Router>, genroute_core::Request)> {
         let req = crate::input::request(&self.policy, request)?;
         Ok((self.inner.clone(), (*req).clone()))
     }
@@ -221,7 +221,7 @@ impl Router {
             let bare = rt.block_on(open_store(&url, timeout))?;
             let store: Arc<dyn Store> = Arc::new(Guarded::new(bare, timeout));
             let lookup = |k: &str| env.get(k);
-            let router = genroute::exec::Router::new(
+            let router = genroute_exec::Router::new(
                 p.clone(),
                 store.clone(),
                 &lookup,
@@ -236,7 +236,7 @@ impl Router {
             policy_obj: policy.unbind(),
             inner: Arc::new(router),
             store: store_arc,
-            store_name: genroute::ledger::redis::redact(&store),
+            store_name: genroute_store::redis::redact(&store),
         })
     }
 
@@ -256,7 +256,7 @@ impl Router {
         request: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = crate::input::request(&self.policy, request)?;
-        let req: genroute::Request = (*req).clone();
+        let req: genroute_core::Request = (*req).clone();
         let router = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let o = run(router, req).await;
@@ -268,7 +268,7 @@ impl Router {
     /// (any pending signal handler that raises) cancels it.
     fn generate_sync(&self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Generation> {
         let req = crate::input::request(&self.policy, request)?;
-        let req: genroute::Request = (*req).clone();
+        let req: genroute_core::Request = (*req).clone();
         let router = self.inner.clone();
         let o = block_interruptibly(py, run(router, req))?;
         finish(py, o)
@@ -288,7 +288,7 @@ impl Router {
         let store = self.store.clone();
         let policy = self.policy.clone();
         let summary = block_interruptibly(py, async move {
-            genroute::server::budget_summary(&*store, &policy, month, now).await
+            genroute_exec::budget_summary(&*store, &policy, month, now).await
         })?;
         summary
             .map(|s| Budget { inner: s })
@@ -339,7 +339,7 @@ where
 /// One attempt in a generation.
 #[pyclass(frozen, module = "genroute")]
 pub struct Attempt {
-    inner: genroute::exec::Attempt,
+    inner: genroute_exec::Attempt,
 }
 
 #[pymethods]
@@ -396,7 +396,7 @@ impl Attempt {
 /// The result of a generation, as `genroute generate --format json` prints it.
 #[pyclass(frozen, module = "genroute")]
 pub struct Generation {
-    inner: genroute::exec::Generation,
+    inner: genroute_exec::Generation,
 }
 
 #[pymethods]
@@ -465,7 +465,7 @@ impl Generation {
 /// A month's budget figures from the ledger.
 #[pyclass(frozen, module = "genroute")]
 pub struct Budget {
-    inner: genroute::ledger::Summary,
+    inner: genroute_store::Summary,
 }
 
 #[pymethods]

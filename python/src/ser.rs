@@ -3,8 +3,8 @@
 //! `to_json()`.
 //!
 //! The one difference is numbers: genroute's numbers are exact decimals
-//! ([`genroute::Fixed`]), which JSON prints as plain numbers. A `Fixed` names itself as a
-//! serde newtype struct ([`genroute::num::SERDE_NAME`]), so here it becomes a
+//! ([`genroute_core::Fixed`]), which JSON prints as plain numbers. A `Fixed` names itself as a
+//! serde newtype struct ([`genroute_core::num::SERDE_NAME`]), so here it becomes a
 //! `decimal.Decimal` with its exact value (`Decimal("0.1")`, `Decimal("100")`), never a float.
 //! Plain integers (`latency_ms`, `failures`, `line`) stay `int`, and floats inside free-form
 //! JSON values (a name read by a clause) are decimals too, since every fractional number
@@ -63,7 +63,10 @@ impl<'py> PySer<'py> {
     }
 
     fn decimal_int(self, v: i128) -> R<'py> {
-        match i64::try_from(v).ok().and_then(genroute::Fixed::from_int) {
+        match i64::try_from(v)
+            .ok()
+            .and_then(genroute_core::Fixed::from_int)
+        {
             Some(f) => Ok(decimal_from_fixed(self.py, f)?),
             None => self.obj(v),
         }
@@ -143,7 +146,7 @@ impl<'py> ser::Serializer for PySer<'py> {
         // Every fractional number genroute emits is a six-place decimal; its nearest float
         // converts back exactly. A float that is not one (none is emitted today) stays a float
         // rather than being rounded into a decimal it never was.
-        match genroute::Fixed::from_f64_exact(v) {
+        match genroute_core::Fixed::from_f64_exact(v) {
             Ok(f) => Ok(decimal_from_fixed(self.py, f)?),
             Err(_) => self.obj(v),
         }
@@ -184,7 +187,7 @@ impl<'py> ser::Serializer for PySer<'py> {
     ) -> R<'py> {
         value.serialize(PySer {
             py: self.py,
-            fixed: name == genroute::num::SERDE_NAME,
+            fixed: name == genroute_core::num::SERDE_NAME,
         })
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use genroute::ledger::{Month, Store};
+use genroute::store::{Month, Store};
 
 use super::common::{block_on, load_valid, StoreArgs};
 use super::Format;

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genroute::exec::{DirSink, Router, SystemClock};
-use genroute::ledger::guard::{self, Guarded};
-use genroute::ledger::redis::RedisStore;
-use genroute::ledger::sqlite::SqliteStore;
-use genroute::ledger::Store;
+use genroute::store::guard::{self, Guarded};
+use genroute::store::redis::RedisStore;
+use genroute::store::sqlite::SqliteStore;
+use genroute::store::Store;
 use genroute::{LoadOptions, Policy, Source};
 
 /// Reads a file as a [`Source`] named by its path, for loading and for rendering diagnostics.
@@ -139,7 +139,7 @@ impl StoreArgs {
             Some(other) => {
                 return Err(format!(
                     "--store: `{}` is not sqlite:PATH, redis://HOST:PORT/DB or redis-cluster://HOST:PORT[,HOST:PORT...]",
-                    genroute::ledger::redis::redact(other)
+                    genroute::store::redis::redact(other)
                 ))
             }
         })

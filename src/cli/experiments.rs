@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
                 match &v.rollback {
                     Some(r) => println!(
                         "  ROLLED BACK at {}: {}",
-                        genroute::ledger::rfc3339(r.at_ms),
+                        genroute::store::rfc3339(r.at_ms),
                         r.reason
                     ),
                     None => println!("  running"),

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use genroute::jobs::runner::public;
-use genroute::ledger::Store;
+use genroute::store::Store;
 
 use super::common::{block_on, StoreArgs};
 use super::Format;
@@ -46,7 +46,7 @@ enum Command {
 }
 
 fn ms(t: i64) -> String {
-    genroute::ledger::rfc3339(t)
+    genroute::store::rfc3339(t)
 }
 
 /// Runs the subcommand.

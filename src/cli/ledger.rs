@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use genroute::ledger::Store;
+use genroute::store::Store;
 
 use super::common::{block_on, StoreArgs};
 

@@ -8,8 +8,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use genroute::ledger::Month;
 use genroute::simulate::Item;
+use genroute::store::Month;
 use genroute::{LoadOptions, Policy, Request};
 
 use super::common::read_source;
