@@ -658,7 +658,7 @@ proptest! {
         }
         let split = p.rules[0].split.as_ref().unwrap();
         let ctx = genroute::decide::context(&p, &request, &state);
-        let arms = genroute::split::arms(&p, split, &ctx);
+        let arms = genroute::decide::arms(&p, split, &ctx);
         let drawable: f64 = arms.iter().filter(|a| a.ineligible.is_eligible()).map(|a| a.effective.to_f64()).sum();
         let total: f64 = arms.iter().map(|a| a.share).sum();
         if drawable > 0.0 {

@@ -97,7 +97,7 @@ impl Who {
         &self,
         policy: &genroute::Policy,
     ) -> Result<Vec<genroute::levels::LevelBudget>, String> {
-        let mut out = genroute::levels::of_policy(policy);
+        let mut out = policy.budget_levels();
         let Some(path) = &self.tenants else {
             return Ok(out);
         };

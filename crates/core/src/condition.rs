@@ -6,10 +6,10 @@
 //! rules use, so a condition means the same here as in a policy file.
 
 use crate::check::check_condition;
-use crate::check::expr::CExpr;
 use crate::check::scope::{BackendFacts, Scope, Target};
 use crate::diag::{Diagnostic, Source};
 use crate::eval::{evaluate_bool, Context, EvalError, EvalErrorKind, Program};
+use crate::expr::CExpr;
 use crate::lang::parse::parse_condition;
 use crate::policy::load::facts_of;
 use crate::policy::Policy;

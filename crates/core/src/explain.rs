@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::breaker::BreakerState;
-use crate::check::expr::{CExpr, EnumId, Type};
 use crate::decide::{context, decide_into, eligibility, Decision, Ineligible, RouteTrace};
 use crate::eval::{EvalError, Tracer, Value};
+use crate::expr::{CExpr, EnumId, Type};
 use crate::lang::ast::Span;
 use crate::num::Fixed;
 use crate::policy::{Backend, Policy, Rule};
@@ -456,7 +456,7 @@ fn split_trace(
         crate::split::SplitKey::RequestId if request.id.is_some() => "request id".to_string(),
         crate::split::SplitKey::RequestId => "prompt (the request has no id)".to_string(),
     };
-    let arms: Vec<ArmTrace> = crate::split::arms(policy, sp, &ctx)
+    let arms: Vec<ArmTrace> = crate::decide::arms(policy, sp, &ctx)
         .into_iter()
         .map(|a| {
             let b = &policy.backends[a.backend as usize];
@@ -560,7 +560,7 @@ fn json_value(policy: &Policy, r: &Rule, span: Span, v: Value<'_>) -> serde_json
 }
 
 fn enum_at(e: &CExpr, span: Span) -> Option<EnumId> {
-    use crate::check::expr::CKind;
+    use crate::expr::CKind;
     if e.span == span {
         if let Type::Enum(id) = e.ty {
             return Some(id);

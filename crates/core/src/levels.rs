@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::num::Fixed;
-use crate::policy::Policy;
 
 /// Whose budget a level is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -154,30 +153,4 @@ pub fn level_key(name: &str, daily: bool, now: DateTime<Utc>) -> String {
     } else {
         format!("{name}@{}", now.format("%Y-%m"))
     }
-}
-
-/// The policy's own further budgets: `budget.daily_budget_usd` and the `budget.backends`
-/// caps, monthly then daily.
-pub fn of_policy(policy: &Policy) -> Vec<LevelBudget> {
-    let global = |backend: Option<String>, period, budget| LevelBudget {
-        kind: LevelKind::Global,
-        id: String::new(),
-        backend,
-        period,
-        budget,
-    };
-    let mut out = Vec::new();
-    if let Some(d) = policy.budget.daily {
-        out.push(global(None, Period::Day, d));
-    }
-    for cap in &policy.budget.caps {
-        let name = policy.backends[cap.backend as usize].name.clone();
-        if let Some(m) = cap.monthly {
-            out.push(global(Some(name.clone()), Period::Month, m));
-        }
-        if let Some(d) = cap.daily {
-            out.push(global(Some(name), Period::Day, d));
-        }
-    }
-    out
 }

@@ -292,7 +292,7 @@ impl Router {
     /// Every budget beside the monthly one that applies to `request`: the policy's own
     /// (daily, per backend), then its caller's (organisation, team, key).
     pub fn budgets(&self, request: &Request) -> Vec<genroute_core::levels::LevelBudget> {
-        let mut out = genroute_core::levels::of_policy(&self.policy);
+        let mut out = self.policy.budget_levels();
         if let Some(t) = &request.tenancy {
             out.extend(t.budgets.iter().cloned());
         }

@@ -558,7 +558,7 @@ fn budgets_shown(
     caller: &auth::Caller,
     q: &BudgetQuery,
 ) -> Result<Option<(serde_json::Value, Vec<genroute_core::levels::LevelBudget>)>, Early> {
-    let policy_levels = genroute_core::levels::of_policy(app.router().policy());
+    let policy_levels = app.router().policy().budget_levels();
     let need_tenants = || {
         Box::new(error(
             StatusCode::NOT_FOUND,

@@ -4,11 +4,11 @@
 //! subtree with an error yields `None`, and its siblings are still checked.
 
 pub mod err;
-pub mod expr;
+pub use crate::expr;
 pub mod scope;
 
+use crate::expr::{Arith, CExpr, CKind, Cmp, EnumId, Lit, Type};
 use err::CheckError;
-use expr::{Arith, CExpr, CKind, Cmp, EnumId, Lit, Type};
 use scope::{did_you_mean, Scope, Unresolved};
 
 use crate::lang::ast::{BinOp, Expr, ExprKind, Span, UnOp};

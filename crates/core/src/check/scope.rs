@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::expr::{EnumId, Slot, Type};
+use crate::expr::{EnumId, Slot, Type};
 use crate::num::Fixed;
 
 /// An enum type: its name and its values, whose indices are the runtime representation.
@@ -424,7 +424,7 @@ fn level(name: &str) -> Option<(Slot, Type)> {
         "key" => LevelKind::Key,
         _ => return None,
     };
-    let prop = super::expr::LevelProp::parse(prop)?;
+    let prop = crate::expr::LevelProp::parse(prop)?;
     Some((Slot::Level(kind, prop), Type::Money))
 }
 

@@ -16,7 +16,7 @@ pub use err::{EvalError, EvalErrorKind};
 pub use program::Program;
 
 use crate::breaker::BreakerState;
-use crate::check::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot};
+use crate::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot};
 use crate::lang::ast::Span;
 use crate::num::Fixed;
 
@@ -146,9 +146,9 @@ impl Context<'_> {
     pub fn level(
         &self,
         kind: crate::levels::LevelKind,
-        prop: crate::check::expr::LevelProp,
+        prop: crate::expr::LevelProp,
     ) -> Result<Fixed, EvalErrorKind> {
-        use crate::check::expr::LevelProp;
+        use crate::expr::LevelProp;
         let of_kind = || {
             self.levels
                 .iter()

@@ -23,7 +23,7 @@
 //! to the node interpreter below, which stays the definition. A program with a tree-walker
 //! node, or a host without a JIT, has no machine code and runs in the interpreter.
 
-use crate::check::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot, Type};
+use crate::expr::{Arith, CExpr, CKind, Cmp, Lit, Slot, Type};
 use crate::num::Fixed;
 
 use super::{arith, evaluate, evaluate_bool, Context, EvalErrorKind, FieldValue, Value};

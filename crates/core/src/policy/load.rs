@@ -15,11 +15,11 @@ use super::raw::{
 use super::yaml::{self, Node, NodeKind, OffsetMap, Seg};
 use super::{Api, Backend, Budget, Cost, Criteria, Defaults, Model, Policy, Rule};
 use crate::check::check_condition;
-use crate::check::expr::{EnumId, Type};
 use crate::check::scope::{
     builtin_enums, did_you_mean, BackendFacts, EnumDef, FieldDef, Lookup, Scope, Target,
 };
 use crate::diag::{Diagnostic, Source};
+use crate::expr::{EnumId, Type};
 use crate::lang::parse::parse_condition;
 use crate::num::Fixed;
 
@@ -63,7 +63,7 @@ pub fn load(source: &Source, options: &LoadOptions<'_>) -> Result<Policy, Vec<Di
                 tree: cx.tree.as_ref(),
                 rules: &p.rules,
             };
-            let mut warnings: Vec<Diagnostic> = crate::lint::lint(&p, &at)
+            let mut warnings: Vec<Diagnostic> = crate::policy::lint::lint(&p, &at)
                 .into_iter()
                 .map(|d| source.locate(d))
                 .collect();
@@ -99,7 +99,7 @@ impl Locator<'_> {
     }
 }
 
-impl crate::lint::Locate for Locator<'_> {
+impl crate::policy::lint::Locate for Locator<'_> {
     fn condition(&self, rule: usize, span: crate::lang::ast::Span) -> Option<yaml::Range> {
         let node = self.rule_node(rule)?;
         let text = self.source.text.as_str();
@@ -364,7 +364,7 @@ impl Loader<'_> {
                 default: None,
             };
             if let Some(v) = &f.default {
-                match crate::request::field_value(enums, &def, v.clone()) {
+                match crate::input::field_value(enums, &def, v.clone()) {
                     Ok(value) => def.default = Some(value),
                     Err(e) => {
                         let p = [key(section), key(name), key("default")];
@@ -1030,7 +1030,7 @@ impl Loader<'_> {
 
     /// Validates `allow:` lint names.
     fn allow_list(&mut self, names: &[String], path: &[Seg]) -> Vec<String> {
-        let known: Vec<&str> = crate::lint::LINTS.iter().map(|(n, _)| *n).collect();
+        let known: Vec<&str> = crate::policy::lint::LINTS.iter().map(|(n, _)| *n).collect();
         for (i, name) in names.iter().enumerate() {
             if !known.contains(&name.as_str()) {
                 let help = match did_you_mean(name, known.iter().copied()) {
@@ -1057,7 +1057,7 @@ impl Loader<'_> {
         i: usize,
         r: &RawRule,
         scope: &Scope<'_>,
-    ) -> Option<crate::check::expr::CExpr> {
+    ) -> Option<crate::expr::CExpr> {
         let path = [key("selection_rules"), Seg::Index(i), key("condition")];
         let text = self.source.text.as_str();
         let map = self

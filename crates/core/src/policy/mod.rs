@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod fmt;
+pub mod lint;
 pub mod load;
 pub mod raw;
 pub mod schema;
@@ -14,8 +15,9 @@ pub mod yaml;
 
 pub use load::{load, LoadOptions};
 
-use crate::check::expr::CExpr;
 use crate::check::scope::{EnumDef, FieldDef};
+use crate::expr::CExpr;
+use crate::levels::{LevelBudget, LevelKind, Period};
 use crate::num::Fixed;
 
 /// A policy ready for decisions. Immutable; share it behind an `Arc` to swap it atomically.
@@ -46,7 +48,7 @@ pub struct Policy {
     pub experiments: Vec<crate::experiment::Experiment>,
     /// `execution.quality_retry`.
     pub quality_retry: Option<QualityRetry>,
-    /// Lint warnings found while loading (see [`crate::lint`]).
+    /// Lint warnings found while loading (see [`crate::policy::lint`]).
     pub warnings: Vec<crate::diag::Diagnostic>,
     /// Backend indices in preference order: priority number, then name.
     pub(crate) by_priority: Vec<u16>,
@@ -426,6 +428,32 @@ impl Backend {
 }
 
 impl Policy {
+    /// The policy's own further budgets: `budget.daily_budget_usd` and the `budget.backends`
+    /// caps, monthly then daily.
+    pub fn budget_levels(&self) -> Vec<LevelBudget> {
+        let global = |backend: Option<String>, period, budget| LevelBudget {
+            kind: LevelKind::Global,
+            id: String::new(),
+            backend,
+            period,
+            budget,
+        };
+        let mut out = Vec::new();
+        if let Some(d) = self.budget.daily {
+            out.push(global(None, Period::Day, d));
+        }
+        for cap in &self.budget.caps {
+            let name = self.backends[cap.backend as usize].name.clone();
+            if let Some(m) = cap.monthly {
+                out.push(global(Some(name.clone()), Period::Month, m));
+            }
+            if let Some(d) = cap.daily {
+                out.push(global(Some(name), Period::Day, d));
+            }
+        }
+        out
+    }
+
     /// Generates machine code for every rule's condition now, instead of on the first
     /// decision, and returns how many run as machine code. A service calls it before the
     /// policy takes traffic, so that no request waits for code generation. See
@@ -475,7 +503,7 @@ impl Policy {
     }
 
     /// The values of an enum type.
-    pub fn enum_values(&self, id: crate::check::expr::EnumId) -> &[String] {
+    pub fn enum_values(&self, id: crate::expr::EnumId) -> &[String] {
         self.enums
             .get(id.0 as usize)
             .map_or(&[], |d| d.values.as_slice())

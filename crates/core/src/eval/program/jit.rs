@@ -40,8 +40,8 @@ use cranelift_module::{default_libcall_names, FuncId, Module};
 
 use super::{Node, NumNode};
 use crate::breaker::BreakerState;
-use crate::check::expr::{Arith, Cmp, Slot};
 use crate::eval::{Context, FieldValue};
+use crate::expr::{Arith, Cmp, Slot};
 use crate::measure::MeasuredProp;
 use crate::num::SCALE;
 

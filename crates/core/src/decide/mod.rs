@@ -25,6 +25,10 @@
 //! conditions run as their compiled [`crate::eval::Program`], and a decision into a reused
 //! [`Decision`] allocates nothing; a tracer that wants clauses gets the checked tree walked.
 
+mod draw;
+
+pub use draw::{arms, pick, ArmDraw};
+
 use crate::eval::{self, Context, EvalError, NoTrace, Tracer};
 use crate::num::Fixed;
 use crate::policy::{Backend, Policy};
@@ -242,7 +246,7 @@ pub fn decide_into<'p: 'a, 'a, T: RouteTrace<'a>>(
         let mut arm = None;
         let target = match (&outcome, &rule.split, policy.backend(rule.backend)) {
             (Ok(true), Some(split), _) => {
-                let (picked, why) = crate::split::pick(policy, split, ctx);
+                let (picked, why) = pick(policy, split, ctx);
                 arm = picked;
                 Some(why)
             }

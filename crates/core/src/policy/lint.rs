@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::check::expr::{CExpr, CKind, Cmp, Lit, Slot, Type};
 use crate::diag::{Diagnostic, Severity};
+use crate::expr::{CExpr, CKind, Cmp, Lit, Slot, Type};
 use crate::lang::ast::Span;
 use crate::num::Fixed;
 use crate::policy::Policy;
