@@ -10,6 +10,7 @@ pub mod fmt;
 pub mod lint;
 pub mod load;
 pub mod raw;
+pub mod read;
 pub mod schema;
 pub mod yaml;
 

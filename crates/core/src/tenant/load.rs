@@ -2,7 +2,7 @@
 //!
 //! The policy loader's machinery does the reading: [`crate::policy::yaml`] builds the located
 //! tree (and bounds nesting before serde_yaml sees the text), and
-//! [`crate::policy::load::deserialize_yaml`] and [`crate::policy::load::unknown_key`] turn
+//! [`crate::policy::read::deserialize_yaml`] and [`crate::policy::read::unknown_key`] turn
 //! serde's errors and ignored keys into located diagnostics. What is here is the meaning:
 //! ids that follow the rule, references that resolve, amounts that are not negative, scopes
 //! and limits that exist.
@@ -19,7 +19,7 @@ use super::{
 use crate::check::scope::did_you_mean;
 use crate::diag::{Diagnostic, Source};
 use crate::num::Fixed;
-use crate::policy::load::{deserialize_yaml, is_identifier, ticks, unknown_key};
+use crate::policy::read::{deserialize_yaml, is_identifier, ticks, unknown_key};
 use crate::policy::yaml::{self, Node, Range, Seg};
 
 /// Where the help for a wrong value points.

@@ -109,7 +109,7 @@ impl std::str::FromStr for Scope {
                 Some(n) => format!("unknown scope `{s}`; did you mean `{n}`?"),
                 None => format!(
                     "unknown scope `{s}`; scopes are {}",
-                    crate::policy::load::ticks(&names)
+                    crate::policy::read::ticks(&names)
                 ),
             }
         })
