@@ -1,11 +1,28 @@
-//! genroute: a rule engine that decides which generation backend serves a request, within a
-//! monthly budget, and explains every decision.
+//! genroute-core: the pure core of genroute. It decides which generation backend serves a
+//! request, within a budget, and explains every decision.
 //!
 //! A policy (YAML) declares backends with their cost, quality and latency, and selection
 //! rules whose conditions are written in a small expression language. Loading a policy parses
 //! and checks every condition, so a policy that loads cannot hit a type error later.
 //! Deciding is pure: the request and a [`State`] snapshot (spend, breakers, failures, time)
 //! go in, a [`Decision`] or a full [`Explanation`] comes out.
+//!
+//! **What it holds**: the condition language (grammar → [`lang`] → [`check`] → [`expr`] →
+//! [`eval`], with the Cranelift JIT behind the `jit` feature), policy loading, formatting,
+//! schema and lints ([`policy`]), decisions and splits ([`decide`], [`split`]), explanations
+//! ([`explain`]), budget levels ([`levels`]), breakers as a state machine ([`breaker`]),
+//! measured figures and experiments ([`measure`], [`experiment`]), tenants and API keys
+//! ([`tenant`]), requests ([`request`], [`input`]), output judging ([`output`]), exact money
+//! ([`num`]) and diagnostics ([`diag`]).
+//!
+//! **What it may depend on**: pure libraries only (parsing, serde, hashing, the JIT). Nothing
+//! from the workspace.
+//!
+//! **What it must never do**: IO of any kind (files, network, processes, the clock, the
+//! environment) or anything async. No tokio, reqwest, rusqlite, redis or axum: the clock, the
+//! state, the environment and the request come in as values (`tests/layers.rs` and `.ci/run`
+//! check the manifest and the dependency tree). Its modules form no cycle: each imports only
+//! those below it (`ARCHITECTURE.md` has the order).
 //!
 //! ```
 //! use genroute_core::{Policy, RequestBuilder, State};
@@ -36,6 +53,7 @@ pub mod eval;
 pub mod experiment;
 pub mod explain;
 pub mod expr;
+pub mod front;
 pub mod input;
 pub mod lang;
 pub mod levels;
@@ -54,6 +72,7 @@ pub use condition::Condition;
 pub use decide::{Decision, Ineligible};
 pub use diag::{Diagnostic, Severity, Source};
 pub use explain::{Explanation, Trace};
+pub use front::LoadError;
 pub use lang::parse::parse_condition;
 pub use num::Fixed;
 pub use policy::{lint, LoadOptions, Policy};
@@ -67,56 +86,3 @@ pub const EXAMPLE_POLICY: &str = include_str!("../../../policies/videogen.yaml")
 
 /// `policies/demo.yaml`, built in: the same backends and rules, simulated.
 pub const DEMO_POLICY: &str = include_str!("../../../policies/demo.yaml");
-
-/// A policy that failed to load, with every diagnostic. `Display` renders them like rustc.
-#[derive(Debug, Clone)]
-pub struct LoadError {
-    /// The file.
-    pub source: Source,
-    /// What is wrong with it.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.source.render(&self.diagnostics, false))
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-impl Policy {
-    /// Loads a policy from YAML text, with no environment overrides.
-    pub fn from_yaml(name: &str, text: &str) -> Result<Policy, LoadError> {
-        Policy::load(Source::new(name, text), &LoadOptions::default())
-    }
-
-    /// Loads a policy with explicit options (such as an environment for feature flags).
-    pub fn load(source: Source, options: &LoadOptions<'_>) -> Result<Policy, LoadError> {
-        policy::load(&source, options).map_err(|diagnostics| LoadError {
-            source,
-            diagnostics,
-        })
-    }
-
-    /// Decides which backend serves `request`.
-    pub fn decide(&self, request: &Request, state: &State) -> Decision<'_> {
-        decide::decide(self, request, state)
-    }
-
-    /// Decides into `out`, reusing its buffer, so that repeated decisions allocate nothing.
-    pub fn decide_into<'p>(&'p self, request: &Request, state: &State, out: &mut Decision<'p>) {
-        decide::decide_reusing(self, request, state, out)
-    }
-
-    /// Decides and records everything that led to the decision into `out`, reusing its
-    /// buffers; [`explain::render`] turns the record into an [`Explanation`].
-    pub fn trace_into<'a>(&'a self, request: &'a Request, state: &'a State, out: &mut Trace<'a>) {
-        explain::trace_into(self, request, state, out)
-    }
-
-    /// Decides and explains why.
-    pub fn explain(&self, request: &Request, state: &State) -> Explanation {
-        explain::explain(self, request, state)
-    }
-}
