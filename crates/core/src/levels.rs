@@ -126,10 +126,7 @@ pub struct LevelFigures {
 impl LevelFigures {
     /// Budget minus what is counted (never below zero).
     pub fn remaining(&self) -> Fixed {
-        self.budget
-            .checked_sub(self.counted)
-            .filter(|r| !r.is_negative())
-            .unwrap_or(Fixed::ZERO)
+        remaining(self.budget, self.counted)
     }
 
     /// Whether `cost` more fits: `counted + cost <= budget`.
@@ -153,4 +150,27 @@ pub fn level_key(name: &str, daily: bool, now: DateTime<Utc>) -> String {
     } else {
         format!("{name}@{}", now.format("%Y-%m"))
     }
+}
+
+/// What is left of `budget` once `counted` (spent or reserved) is taken: never below zero.
+/// The one place that says it, for every budget: the month's, each level's, in decisions,
+/// refusals and summaries.
+pub fn remaining(budget: Fixed, counted: Fixed) -> Fixed {
+    budget
+        .checked_sub(counted)
+        .filter(|r| !r.is_negative())
+        .unwrap_or(Fixed::ZERO)
+}
+
+/// The sentence that says why a budget refuses a spend, in the budget's own figures: "team
+/// `growth` has $0.03 left of $50.00; veo costs $0.15". Explain (a decision) and the walk (a
+/// reservation the store refused) both say it this way.
+pub fn refusal(who: &str, left: Fixed, budget: Fixed, backend: &str, cost: Fixed) -> String {
+    use crate::num::Usd;
+    format!(
+        "{who} has {} left of {}; {backend} costs {}",
+        Usd(left),
+        Usd(budget),
+        Usd(cost)
+    )
 }
