@@ -1,8 +1,8 @@
 //! `Diagnostic`: one problem in a policy file, as `genroute check` reports it.
 //!
-//! Its own module because two layers hand diagnostics out: `PolicyError.diagnostics` (built in
-//! `errors`, the bottom of the crate's error handling) and `Policy.check()` / `check()`. It
-//! uses only `ser`.
+//! Its own module because diagnostics are handed out at two heights: in
+//! `PolicyError.diagnostics`, built by `errors` near the bottom of the crate, and by `check()`
+//! and `Policy.check()` above it. It uses only `ser`.
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
