@@ -1,10 +1,11 @@
 //! What deciding returns: `Decision` and `Explanation` (with its `RuleTrace`, `ClauseTrace`
 //! and `BackendTrace`). Each holds the library's own serde type, so `to_json()` is what the
 //! CLI prints and the server answers.
+//!
+//! They are plain records built from the library's answer, so this uses only `ser`; the
+//! methods that produce them (`Policy.decide`, `.explain`, the router's errors) sit above.
 
-use crate::convert::{decimal_from_fixed, opt_decimal};
-use crate::policy::*;
-use crate::ser::to_py;
+use crate::ser::{decimal_from_fixed, json, opt_decimal, py_str, to_py};
 use genroute_core::Fixed;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -1,13 +1,14 @@
 //! Timing helpers for `python/bench`: the same Rust calls the Python methods make, looped in
 //! Rust, so that one benchmark run can put "from Python" beside "in Rust" on the same machine
-//! and build. Not part of the API (underscore names, not in the stubs).
+//! and build. Not part of the API (underscore names, not in the stubs). It sits on top: it
+//! uses `input`, `load` and `router`, and nothing uses it but the module.
 
 use std::time::Instant;
 
 use pyo3::prelude::*;
 
 use crate::input::{request, state};
-use crate::policy::Policy;
+use crate::load::Policy;
 use crate::router::Router;
 
 /// Nanoseconds per `Policy::decide` of the Rust library, over `n` calls (request and state

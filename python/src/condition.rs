@@ -1,5 +1,8 @@
 //! `Condition`: one condition compiled against a policy (and a backend target), evaluated on
 //! a request and a state.
+//!
+//! Above `input` (it reads a request and a state as `Policy.decide` does) and `errors`; below
+//! `policy`, whose `condition()` builds one.
 
 use pyo3::prelude::*;
 use std::sync::Arc;

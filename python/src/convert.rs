@@ -1,10 +1,13 @@
 //! Python values in: money as `decimal.Decimal` (or a string, or an int), instants as aware
-//! `datetime`s (or RFC 3339 strings), requests as dicts (or [`crate::policy::Request`]),
-//! states as [`crate::policy::State`] (or dicts).
+//! `datetime`s (or RFC 3339 strings), requests as dicts, breaker states as names, `env=`
+//! mappings. The classes that also take a `genroute.Request` or `genroute.State` are in
+//! `input`, above this; the way back out (`Decimal`s, dicts) is `ser`, below it.
 //!
 //! A float is never taken where money is expected: `TypeError`, saying to use `Decimal` or a
 //! string. Everything else that is refused is a `genroute.RequestError` naming the field and
 //! what to give instead, the same words as the JSON request's errors.
+//!
+//! It uses `errors` (for those exceptions) and `ser` (for `decimal.Decimal`), nothing above.
 
 use std::collections::HashMap;
 
@@ -18,27 +21,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyMapping, PyString, PyType};
 
 use crate::errors::{from_request_error, request_error};
+use crate::ser::decimal_type;
 
-static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DATETIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-
-/// `decimal.Decimal`.
-pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    DECIMAL.import(py, "decimal", "Decimal")
-}
-
-/// `Decimal(str(f))`: the exact value, never through a float.
-pub fn decimal_from_fixed(py: Python<'_>, f: Fixed) -> PyResult<Bound<'_, PyAny>> {
-    decimal_type(py)?.call1((f.to_string(),))
-}
-
-/// An optional `Fixed` as an optional Decimal.
-pub fn opt_decimal(py: Python<'_>, f: Option<Fixed>) -> PyResult<Bound<'_, PyAny>> {
-    match f {
-        Some(f) => decimal_from_fixed(py, f),
-        None => Ok(py.None().into_bound(py)),
-    }
-}
 
 /// The message for a float where money belongs.
 fn float_money(field: &str) -> PyErr {

@@ -14,6 +14,10 @@
 //! Each exception's message is the one line the CLI prints for the same error; the fields
 //! carry the structure, so nobody parses messages. Messages never hold a secret: API keys are
 //! held by the library in a type that prints as `***`, and store URLs are redacted.
+//!
+//! Near the bottom of the crate, since every layer raises: it uses only `diagnostic` (the
+//! objects in `PolicyError.diagnostics`). The exceptions that carry an answer
+//! (`NoBackendAvailable`, `GenerationFailed`, `StoreError`) are given it, built by the caller.
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -140,7 +144,7 @@ pub fn from_request_error(py: Python<'_>, e: &genroute_core::RequestError) -> Py
 /// A policy that failed to load: the rendered diagnostics as the message (as `genroute check`
 /// prints them, without colour) and the diagnostics as objects.
 pub fn policy_error(py: Python<'_>, e: &genroute_core::LoadError, what: &str) -> PyErr {
-    let diagnostics = crate::policy::diagnostics(py, &e.source.name, &e.diagnostics);
+    let diagnostics = crate::diagnostic::diagnostics(py, &e.source.name, &e.diagnostics);
     let diagnostics = match diagnostics {
         Ok(d) => d,
         Err(err) => return err,

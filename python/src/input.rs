@@ -1,10 +1,14 @@
 //! `Request` and `State`: what a decision reads, built from dicts or by keyword, checked
 //! against the policy's fields, with money as `Decimal`.
+//!
+//! `request()` and `state()` are what every method that decides calls to accept a `Request`
+//! or a dict, a `State`, a dict or `None`. It uses `convert`, `errors`, `ser` and the
+//! `Policy` struct from `load`; `policy`, `condition` and `router` use it.
 
-use crate::convert::{self, decimal_from_fixed};
+use crate::convert;
 use crate::errors::request_error;
-use crate::policy::*;
-use crate::ser::to_py;
+use crate::load::Policy;
+use crate::ser::{decimal_from_fixed, json, to_py};
 use chrono::{DateTime, Utc};
 use genroute_core::check::expr::EnumId;
 use genroute_core::{BreakerState, Fixed};

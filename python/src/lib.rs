@@ -18,6 +18,11 @@
 //!   never a `RuntimeError` holding JSON text; and no panic crosses into Python: PyO3 turns
 //!   one into `pyo3_runtime.PanicException`, and the library is written not to panic on
 //!   input.
+//!
+//! The modules, bottom to top (each uses only those before it): `ser` (the way out:
+//! `Decimal`s, dicts, JSON text), `diagnostic`, `errors`, `convert` (the way in), `load` (the
+//! `Policy` struct and loading), `input` (`Request`, `State`), `answer`, `condition`,
+//! `policy` (`Policy`'s methods), `router`, `bench`.
 
 use pyo3::prelude::*;
 
@@ -25,8 +30,10 @@ mod answer;
 mod bench;
 mod condition;
 mod convert;
+mod diagnostic;
 mod errors;
 mod input;
+mod load;
 mod policy;
 mod router;
 mod ser;
@@ -39,7 +46,7 @@ fn _genroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEMO_POLICY", genroute_core::DEMO_POLICY)?;
     m.add("EXAMPLE_POLICY", genroute_core::EXAMPLE_POLICY)?;
     errors::register(py, m)?;
-    m.add_class::<policy::Policy>()?;
+    m.add_class::<load::Policy>()?;
     m.add_class::<input::Request>()?;
     m.add_class::<input::State>()?;
     m.add_class::<answer::Decision>()?;
@@ -47,14 +54,14 @@ fn _genroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<answer::RuleTrace>()?;
     m.add_class::<answer::ClauseTrace>()?;
     m.add_class::<answer::BackendTrace>()?;
-    m.add_class::<policy::Diagnostic>()?;
+    m.add_class::<diagnostic::Diagnostic>()?;
     m.add_class::<policy::Name>()?;
     m.add_class::<condition::Condition>()?;
     m.add_class::<router::Router>()?;
     m.add_class::<router::Generation>()?;
     m.add_class::<router::Attempt>()?;
     m.add_class::<router::Budget>()?;
-    m.add_function(wrap_pyfunction!(policy::check, m)?)?;
+    m.add_function(wrap_pyfunction!(load::check, m)?)?;
     // Timing helpers for python/bench, kept out of `__all__` and the stubs.
     m.setattr("_bench_decide", wrap_pyfunction!(bench::_bench_decide, m)?)?;
     m.setattr(

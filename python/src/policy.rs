@@ -1,80 +1,26 @@
-//! `Policy`: loading, checking, deciding and explaining, with its `Diagnostic`s and `Name`s.
-//! The inputs are in `input.rs` (`Request`, `State`), the answers in `answer.rs` (`Decision`,
-//! `Explanation` and its traces), a lone condition in `condition.rs`.
+//! `Policy`'s methods: loading (`from_file`, `from_yaml`, `demo`), its lints, deciding and
+//! explaining, the names a condition can read (`Name`), and compiling a `Condition`.
+//!
+//! The class's data and the loading itself are in `load`, below the classes that take a
+//! `Policy` (`Request` in `input`, `Condition`, the router); these methods build those classes
+//! and the answers (`Decision`, `Explanation` in `answer`), so they sit above them all.
 //!
 //! Every result holds the library's own serde type, so `to_json()` is byte for byte what the
 //! CLI prints (`genroute explain --format json`) and what the server answers, and
 //! `to_dict()` is the same tree with money as `Decimal`.
 
-use std::sync::Arc;
-
 use genroute_core::check::expr::Type;
 use genroute_core::check::scope::BUILTIN_NAMES;
-use genroute_core::{LoadOptions, Source};
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use serde::Serialize;
 
-use crate::answer::*;
-use crate::condition::*;
+use crate::answer::{Decision, Explanation};
+use crate::condition::Condition;
 use crate::convert::Env;
-use crate::errors::{self};
-use crate::ser::to_py;
-
-/// `'text'` or `None`, as Python writes an optional string.
-pub fn py_str(v: Option<&str>) -> String {
-    match v {
-        Some(s) => format!("{s:?}"),
-        None => "None".into(),
-    }
-}
-
-/// Serializes to JSON the way the CLI does (`pretty`) or compactly.
-pub(crate) fn json<T: Serialize>(v: &T, pretty: bool) -> PyResult<String> {
-    let out = if pretty {
-        serde_json::to_string_pretty(v)
-    } else {
-        serde_json::to_string(v)
-    };
-    out.map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
-}
-
-/// Reads a policy file, with the path in the error.
-fn read(path: &str) -> PyResult<String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        let message = format!("cannot read `{path}`: {e}");
-        match e.kind() {
-            std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(message),
-            std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(message),
-            _ => PyOSError::new_err(message),
-        }
-    })
-}
-
-/// Loads a policy with the GIL released (loading and checking a policy takes a fraction of a
-/// millisecond to a few milliseconds, and generates the rules' machine code).
-fn load(py: Python<'_>, name: String, text: String, env: Env) -> PyResult<Policy> {
-    let result = py.detach(move || {
-        let lookup = |k: &str| env.get(k);
-        let loaded =
-            genroute_core::Policy::load(Source::new(name, text), &LoadOptions { env: &lookup });
-        if let Ok(p) = &loaded {
-            p.compile_native();
-        }
-        loaded
-    });
-    match result {
-        Ok(p) => Ok(Policy { inner: Arc::new(p) }),
-        Err(e) => Err(errors::policy_error(py, &e, "policy")),
-    }
-}
-
-/// A loaded, checked policy. Immutable and safe to share between threads.
-#[pyclass(frozen, module = "genroute")]
-pub struct Policy {
-    pub inner: Arc<genroute_core::Policy>,
-}
+use crate::diagnostic::diagnostics;
+use crate::errors;
+use crate::input;
+use crate::load::{load, read, Policy};
 
 #[pymethods]
 impl Policy {
@@ -161,8 +107,8 @@ impl Policy {
         request: &Bound<'_, PyAny>,
         state: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Decision> {
-        let r = crate::input::request(&self.inner, request)?;
-        let s = crate::input::state(&self.inner, state)?;
+        let r = input::request(&self.inner, request)?;
+        let s = input::state(&self.inner, state)?;
         let d = self.inner.decide(&r, &s);
         Ok(Decision::of(&self.inner, &d))
     }
@@ -175,8 +121,8 @@ impl Policy {
         request: &Bound<'_, PyAny>,
         state: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Explanation> {
-        let r = crate::input::request(&self.inner, request)?;
-        let s = crate::input::state(&self.inner, state)?;
+        let r = input::request(&self.inner, request)?;
+        let s = input::state(&self.inner, state)?;
         Ok(Explanation {
             inner: self.inner.explain(&r, &s),
         })
@@ -250,144 +196,6 @@ fn type_text(policy: &genroute_core::Policy, ty: Type) -> String {
         Type::Money => "money".into(),
         Type::Str => "string".into(),
         Type::Enum(id) => format!("enum {}", policy.enum_values(id).join("|")),
-    }
-}
-
-/// Checks a policy without raising: every error (or, for a valid policy, every warning).
-/// Give `path`, or `text` (with `name` for the diagnostics).
-#[pyfunction]
-#[pyo3(signature = (path = None, *, text = None, name = None, env = None))]
-pub fn check(
-    py: Python<'_>,
-    path: Option<std::path::PathBuf>,
-    text: Option<String>,
-    name: Option<String>,
-    env: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Py<PyList>> {
-    let env = Env::from_py(env)?;
-    let (name, text) = match (path, text) {
-        (Some(p), None) => {
-            let n = p.display().to_string();
-            let t = read(&n)?;
-            (name.unwrap_or(n), t)
-        }
-        (None, Some(t)) => (name.unwrap_or_else(|| "policy.yaml".into()), t),
-        _ => {
-            return Err(PyTypeError::new_err(
-                "check: give either a path or text=, not both",
-            ))
-        }
-    };
-    let result = py.detach(move || {
-        let lookup = |k: &str| env.get(k);
-        genroute_core::Policy::load(
-            Source::new(name.clone(), text),
-            &LoadOptions { env: &lookup },
-        )
-        .map(|p| (p.source_name.clone(), p.warnings.clone()))
-        .map_err(|e| (e.source.name.clone(), e.diagnostics))
-    });
-    let (file, list) = match result {
-        Ok(v) | Err(v) => v,
-    };
-    Ok(diagnostics(py, &file, &list)?.unbind())
-}
-
-/// Diagnostics as a list of `Diagnostic`.
-pub fn diagnostics<'py>(
-    py: Python<'py>,
-    file: &str,
-    list: &[genroute_core::Diagnostic],
-) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(
-        py,
-        list.iter().map(|d| Diagnostic {
-            inner: d.clone(),
-            file: file.to_string(),
-        }),
-    )
-}
-
-/// One problem in a policy file, with its place.
-#[pyclass(frozen, module = "genroute")]
-pub struct Diagnostic {
-    inner: genroute_core::Diagnostic,
-    file: String,
-}
-
-#[pymethods]
-impl Diagnostic {
-    /// `error` or `warning`.
-    #[getter]
-    fn severity(&self) -> &'static str {
-        match self.inner.severity {
-            genroute_core::Severity::Error => "error",
-            genroute_core::Severity::Warning => "warning",
-        }
-    }
-    /// Stable kebab-case name, e.g. `unknown-name`.
-    #[getter]
-    fn code(&self) -> &'static str {
-        self.inner.code
-    }
-    /// What is wrong.
-    #[getter]
-    fn message(&self) -> &str {
-        &self.inner.message
-    }
-    /// The label of the underlined text.
-    #[getter]
-    fn label(&self) -> &str {
-        &self.inner.label
-    }
-    /// How to fix it, when there is a suggestion.
-    #[getter]
-    fn help(&self) -> Option<&str> {
-        self.inner.help.as_deref()
-    }
-    /// The file (the name the policy was loaded under).
-    #[getter]
-    fn file(&self) -> &str {
-        &self.file
-    }
-    /// 1-based line, when the problem has a place.
-    #[getter]
-    fn line(&self) -> Option<usize> {
-        self.inner.line
-    }
-    /// 1-based column, in characters.
-    #[getter]
-    fn column(&self) -> Option<usize> {
-        self.inner.column
-    }
-    /// As in `genroute check --format json`.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner)
-    }
-    #[pyo3(signature = (*, pretty = false))]
-    fn to_json(&self, pretty: bool) -> PyResult<String> {
-        json(&self.inner, pretty)
-    }
-    fn __str__(&self) -> String {
-        let place = match (self.inner.line, self.inner.column) {
-            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
-            _ => self.file.clone(),
-        };
-        let help = self
-            .inner
-            .help
-            .as_deref()
-            .map(|h| format!(" (help: {h})"))
-            .unwrap_or_default();
-        format!(
-            "{place}: {}[{}]: {}{help}",
-            self.severity(),
-            self.inner.code,
-            self.inner.message
-        )
-    }
-    fn __repr__(&self) -> String {
-        format!("<genroute.Diagnostic {}>", self.__str__())
     }
 }
 

@@ -7,6 +7,9 @@
 //! expires, exactly as when a server's client disconnects). `router.generate_sync(request)`
 //! blocks on the same future with the GIL released, waking every 50 ms to let Ctrl-C through
 //! (which cancels the future the same way).
+//!
+//! The top of the crate with `policy`: it uses `load` (the `Policy` it is built on), `input`,
+//! `answer` (the explanation in `NoBackendAvailable`), `convert`, `errors` and `ser`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,16 +21,15 @@ use genroute_store::memory::MemoryStore;
 use genroute_store::redis::RedisStore;
 use genroute_store::sqlite::SqliteStore;
 use genroute_store::{Month, Store};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use serde::Serialize;
 
 use crate::answer::Explanation;
-use crate::convert::{decimal_from_fixed, opt_decimal, Env};
+use crate::convert::Env;
 use crate::errors::{self, with_fields, BudgetExceeded, GenerationFailed, NoBackendAvailable};
 use crate::input::State;
-use crate::policy::Policy;
-use crate::ser::to_py;
+use crate::load::Policy;
+use crate::ser::{decimal_from_fixed, json, opt_decimal, py_str, to_py};
 
 /// The runtime every router runs on (pyo3-async-runtimes' tokio runtime: multi-threaded,
 /// one worker per core, started on first use).
@@ -454,8 +456,8 @@ impl Generation {
     fn __repr__(&self) -> String {
         format!(
             "<genroute.Generation backend={} model={} cost_usd=Decimal('{}') attempts={}>",
-            crate::policy::py_str(self.inner.backend.as_deref()),
-            crate::policy::py_str(self.inner.model.as_deref()),
+            py_str(self.inner.backend.as_deref()),
+            py_str(self.inner.model.as_deref()),
             self.inner.cost_usd,
             self.inner.attempts.len()
         )
@@ -528,13 +530,4 @@ impl Budget {
             self.inner.month, self.inner.spent_usd, self.inner.remaining_usd
         )
     }
-}
-
-fn json<T: Serialize>(v: &T, pretty: bool) -> PyResult<String> {
-    let out = if pretty {
-        serde_json::to_string_pretty(v)
-    } else {
-        serde_json::to_string(v)
-    };
-    out.map_err(|e| PyTypeError::new_err(e.to_string()))
 }

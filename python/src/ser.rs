@@ -9,12 +9,55 @@
 //! Plain integers (`latency_ms`, `failures`, `line`) stay `int`, and floats inside free-form
 //! JSON values (a name read by a clause) are decimals too, since every fractional number
 //! genroute emits is a `Fixed`.
+//!
+//! This is the way out to Python for every class, not only for `to_dict()`: a `Fixed` getter
+//! returns [`decimal_from_fixed`], `to_json()` is [`json`], a `__repr__` writes an optional
+//! string with [`py_str`]. It sits at the bottom of the crate and uses none of its modules,
+//! so that anything, the error constructors included, can use it.
 
+use genroute_core::Fixed;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use serde::ser::{self, Serialize};
 
-use crate::convert::decimal_from_fixed;
+static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// `decimal.Decimal`.
+pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    DECIMAL.import(py, "decimal", "Decimal")
+}
+
+/// `Decimal(str(f))`: the exact value, never through a float.
+pub fn decimal_from_fixed(py: Python<'_>, f: Fixed) -> PyResult<Bound<'_, PyAny>> {
+    decimal_type(py)?.call1((f.to_string(),))
+}
+
+/// An optional `Fixed` as an optional Decimal.
+pub fn opt_decimal(py: Python<'_>, f: Option<Fixed>) -> PyResult<Bound<'_, PyAny>> {
+    match f {
+        Some(f) => decimal_from_fixed(py, f),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// Serializes to JSON the way the CLI does (`pretty`) or compactly: every `to_json()`.
+pub fn json<T: Serialize>(v: &T, pretty: bool) -> PyResult<String> {
+    let out = if pretty {
+        serde_json::to_string_pretty(v)
+    } else {
+        serde_json::to_string(v)
+    };
+    out.map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
+/// `'text'` or `None`, as Python writes an optional string (for `__repr__`s).
+pub fn py_str(v: Option<&str>) -> String {
+    match v {
+        Some(s) => format!("{s:?}"),
+        None => "None".into(),
+    }
+}
 
 /// A Python exception carried through serde.
 #[derive(Debug)]
@@ -63,10 +106,7 @@ impl<'py> PySer<'py> {
     }
 
     fn decimal_int(self, v: i128) -> R<'py> {
-        match i64::try_from(v)
-            .ok()
-            .and_then(genroute_core::Fixed::from_int)
-        {
+        match i64::try_from(v).ok().and_then(Fixed::from_int) {
             Some(f) => Ok(decimal_from_fixed(self.py, f)?),
             None => self.obj(v),
         }
