@@ -7,7 +7,7 @@
 //! Commit, release, in-doubt and "create sent" are scripts too, so an entry and the month's
 //! totals always change together ([`scripts`]).
 //!
-//! **Key layout**: see [`keys`]; every key a script touches is in its `KEYS`, and the braces
+//! **Key layout**: see `keys.rs`; every key a script touches is in its `KEYS`, and the braces
 //! are hash tags, so each script touches one cluster slot.
 //!
 //! A reservation id names its month ([`crate::ledger::new_id`]), so commit and release find
@@ -19,7 +19,7 @@
 //! random id, created once with the ledger; each month carries a copy, and every month script
 //! first checks that copy against the id this process has seen. A process that has seen the
 //! ledger and then finds the marker gone or changed fails closed ([`LedgerError::EpochLost`])
-//! for every call that moves money ([`epoch`]), until an operator accepts the ledger as it now is
+//! for every call that moves money (`epoch.rs`), until an operator accepts the ledger as it now is
 //! ([`Store::accept_empty`]: `POST /v1/admin/ledger/accept-empty`, or `genroute ledger
 //! accept-empty`), which writes a new marker stamped with Redis' own clock and appends a
 //! record to `{meta}:epoch_log`. A replica adopts an accepted marker only if it was accepted
@@ -38,11 +38,11 @@
 //! **Breakers** are updated by compare-and-set: read, apply the change in Rust
 //! ([`genroute_core::breaker`]), write only if no other replica wrote in between, else retry.
 //!
-//! **Where things are.** This file holds the store's handle, its opening, and the [`Store`]
-//! contract, each method a call into the module that owns it: [`entries`] (money), [`epoch`]
-//! (the marker), [`breakers`], [`levels`] (budget levels and bounded sets), [`jobs`],
-//! [`stats`] (samples, figures and marks); [`scripts`] holds the Lua, [`conn`] the
-//! connection, [`keys`] the key layout.
+//! **Where things are.** This file holds the store's handle, its opening, and the `Store`
+//! contract, each method a call into the module that owns it: `entries` (money), `epoch`
+//! (the marker), `breakers`, `levels` (budget levels and bounded sets), `jobs`,
+//! `stats` (samples, figures and marks); `scripts` holds the Lua, `conn` the
+//! connection, `keys` the key layout.
 
 mod breakers;
 mod conn;
