@@ -234,7 +234,8 @@ impl Guarded {
 
 /// Writes out `impl Store for Guarded`: each method listed by its signature forwards to the
 /// wrapped store through [`Guarded::call`], gated (so it fails fast while the store is down)
-/// and under the deadline. The methods after `@rest` behave otherwise and are written out.
+/// and under the deadline; `-> T` in the list stands for `-> Result<T, LedgerError>`. The
+/// methods after `@rest` behave otherwise and are written out.
 ///
 /// **Why a macro.** The forwarding is the same for every method; written out, a method added
 /// to [`Store`] would be one more copy to get right, and a copy that forgot the gate or the
