@@ -23,8 +23,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Entry, LedgerError, Month, NewReservation, Store, Totals};
+use crate::error::LedgerError;
 use crate::job::Job;
+use crate::ledger::{Entry, Month, NewReservation, Totals};
+use crate::store::{Counters, Store};
 use genroute_core::breaker::BreakerState;
 use genroute_core::breaker::{Breaker, BreakerChange, BreakerConfig};
 use genroute_core::num::Fixed;
@@ -230,203 +232,84 @@ impl Guarded {
     }
 }
 
-#[async_trait::async_trait]
-impl Store for Guarded {
-    async fn reserve(
-        &self,
-        r: &NewReservation,
-        budget: Fixed,
-        now: DateTime<Utc>,
-    ) -> Result<String, LedgerError> {
-        self.call(true, self.store.reserve(r, budget, now)).await
-    }
+/// Writes out `impl Store for Guarded`: each method listed by its signature forwards to the
+/// wrapped store through [`Guarded::call`], gated (so it fails fast while the store is down)
+/// and under the deadline; `-> T` in the list stands for `-> Result<T, LedgerError>`. The
+/// methods after `@rest` behave otherwise and are written out.
+///
+/// **Why a macro.** The forwarding is the same for every method; written out, a method added
+/// to [`Store`] would be one more copy to get right, and a copy that forgot the gate or the
+/// deadline would look like every other.
+macro_rules! forward_gated {
+    (
+        $(async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*
+        @rest $($rest:tt)*
+    ) => {
+        #[async_trait::async_trait]
+        impl Store for Guarded {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, LedgerError> {
+                    self.call(true, self.store.$name($($arg),*)).await
+                }
+            )*
+            $($rest)*
+        }
+    };
+}
 
-    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.call(true, self.store.mark_sent(id, now)).await
-    }
-
-    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.call(true, self.store.commit(id, now)).await
-    }
-
-    async fn commit_noted(
-        &self,
-        id: &str,
-        note: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        self.call(true, self.store.commit_noted(id, note, now))
-            .await
-    }
-
-    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.call(true, self.store.release(id, note, now)).await
-    }
-
-    async fn keep_in_doubt(
-        &self,
-        id: &str,
-        note: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        self.call(true, self.store.keep_in_doubt(id, note, now))
-            .await
-    }
-
-    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
-        self.call(true, self.store.totals(month, now)).await
-    }
-
-    async fn level_totals(
-        &self,
-        levels: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Totals>, LedgerError> {
-        self.call(true, self.store.level_totals(levels, now)).await
-    }
-
+forward_gated! {
+    async fn reserve(&self, r: &NewReservation, budget: Fixed, now: DateTime<Utc>) -> String;
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> ();
+    async fn commit(&self, id: &str, now: DateTime<Utc>) -> ();
+    async fn commit_noted(&self, id: &str, note: &str, now: DateTime<Utc>) -> ();
+    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> ();
+    async fn keep_in_doubt(&self, id: &str, note: &str, now: DateTime<Utc>) -> ();
+    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Totals;
+    async fn level_totals(&self, levels: &[String], now: DateTime<Utc>) -> Vec<Totals>;
     async fn take_slot(
         &self,
         set: &str,
         member: &str,
         limit: u32,
         until_ms: i64,
-        now_ms: i64,
-    ) -> Result<Option<i64>, LedgerError> {
-        self.call(
-            true,
-            self.store.take_slot(set, member, limit, until_ms, now_ms),
-        )
-        .await
-    }
-
-    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
-        self.call(true, self.store.drop_slot(set, member)).await
-    }
-
-    async fn entries(
-        &self,
-        month: Option<Month>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Entry>, LedgerError> {
-        self.call(true, self.store.entries(month, now)).await
-    }
-
-    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, LedgerError> {
-        self.call(true, self.store.breakers(backends)).await
-    }
-
+        now_ms: i64
+    ) -> Option<i64>;
+    async fn drop_slot(&self, set: &str, member: &str) -> ();
+    async fn entries(&self, month: Option<Month>, now: DateTime<Utc>) -> Vec<Entry>;
+    async fn breakers(&self, backends: &[String]) -> Vec<Breaker>;
     async fn update_breaker(
         &self,
         backend: &str,
         change: BreakerChange,
         now_ms: i64,
-        cfg: BreakerConfig,
-    ) -> Result<(Breaker, bool), LedgerError> {
-        self.call(
-            true,
-            self.store.update_breaker(backend, change, now_ms, cfg),
-        )
-        .await
-    }
+        cfg: BreakerConfig
+    ) -> (Breaker, bool);
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> ();
+    async fn samples(&self, keys: &[String], limit: usize) -> Vec<Vec<String>>;
+    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Counters;
+    async fn counters(&self, keys: &[String]) -> Vec<Counters>;
+    async fn put_mark(&self, key: &str, value: &str) -> bool;
+    async fn marks(&self, keys: &[String]) -> Vec<Option<String>>;
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> ();
+    async fn create_job(&self, job: &Job) -> ();
+    async fn job(&self, id: &str) -> Option<Job>;
+    async fn save_job(&self, job: &Job) -> bool;
+    async fn claim_jobs(&self, owner: &str, now_ms: i64, until_ms: i64, limit: usize) -> Vec<Job>;
+    async fn take_job(&self, id: &str, owner: &str, until_ms: i64) -> Option<Job>;
+    async fn renew_jobs(&self, owner: &str, ids: &[String], until_ms: i64) -> Vec<String>;
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Vec<Job>;
+    async fn purge_jobs(&self, before_ms: i64) -> usize;
+    async fn ping(&self) -> ();
 
-    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
-        self.call(true, self.store.push_sample(key, sample, keep))
-            .await
-    }
-
-    async fn samples(
-        &self,
-        keys: &[String],
-        limit: usize,
-    ) -> Result<Vec<Vec<String>>, LedgerError> {
-        self.call(true, self.store.samples(keys, limit)).await
-    }
-
-    async fn add_counters(
-        &self,
-        key: &str,
-        by: &[(&str, i64)],
-    ) -> Result<super::Counters, LedgerError> {
-        self.call(true, self.store.add_counters(key, by)).await
-    }
-
-    async fn counters(&self, keys: &[String]) -> Result<Vec<super::Counters>, LedgerError> {
-        self.call(true, self.store.counters(keys)).await
-    }
-
-    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
-        self.call(true, self.store.put_mark(key, value)).await
-    }
-
-    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
-        self.call(true, self.store.marks(keys)).await
-    }
-
-    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
-        self.call(true, self.store.clear_mark(key, counters)).await
-    }
-
-    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
-        self.call(true, self.store.create_job(job)).await
-    }
-
-    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
-        self.call(true, self.store.job(id)).await
-    }
-
-    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
-        self.call(true, self.store.save_job(job)).await
-    }
-
-    async fn claim_jobs(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        until_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<Job>, LedgerError> {
-        self.call(true, self.store.claim_jobs(owner, now_ms, until_ms, limit))
-            .await
-    }
-
-    async fn take_job(
-        &self,
-        id: &str,
-        owner: &str,
-        until_ms: i64,
-    ) -> Result<Option<Job>, LedgerError> {
-        self.call(true, self.store.take_job(id, owner, until_ms))
-            .await
-    }
-
-    async fn renew_jobs(
-        &self,
-        owner: &str,
-        ids: &[String],
-        until_ms: i64,
-    ) -> Result<Vec<String>, LedgerError> {
-        self.call(true, self.store.renew_jobs(owner, ids, until_ms))
-            .await
-    }
-
-    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
-        self.call(true, self.store.list_jobs(after, limit)).await
-    }
-
-    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
-        self.call(true, self.store.purge_jobs(before_ms)).await
-    }
-
-    async fn ping(&self) -> Result<(), LedgerError> {
-        self.call(true, self.store.ping()).await
-    }
+    @rest
 
     /// Never failed fast: the acceptance must reach a store that refuses everything else.
     async fn accept_empty(&self, note: &str) -> Result<String, LedgerError> {
         self.call(false, self.store.accept_empty(note)).await
     }
 
+    /// Asked of the store itself, never of the guard's own record, so no other call's
+    /// success can hide a lost ledger; no deadline, it answers from memory.
     fn lost(&self) -> Option<String> {
         self.store.lost()
     }

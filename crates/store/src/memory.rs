@@ -9,11 +9,13 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    admits_all, check_levels, finish_move, millis, new_id, rfc3339, Entry, EntryState, LedgerError,
-    Month, NewReservation, Store, Totals, EXPIRED_AFTER_SEND,
-};
+use crate::error::LedgerError;
 use crate::job::Job;
+use crate::ledger::{
+    admits_all, check_levels, finish_move, millis, new_id, rfc3339, Entry, EntryState, Month,
+    NewReservation, Totals, EXPIRED_AFTER_SEND,
+};
+use crate::store::{Counters, Store};
 use genroute_core::breaker::{Breaker, BreakerChange, BreakerConfig};
 use genroute_core::num::Fixed;
 
@@ -29,7 +31,7 @@ struct Inner {
     /// Jobs by creation, for listing newest first.
     job_order: BTreeSet<(i64, String)>,
     samples: HashMap<String, std::collections::VecDeque<String>>,
-    counters: HashMap<String, super::Counters>,
+    counters: HashMap<String, Counters>,
     marks: HashMap<String, String>,
     /// Bounded sets: member → until (ms).
     slots: HashMap<String, HashMap<String, i64>>,
@@ -343,11 +345,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn add_counters(
-        &self,
-        key: &str,
-        by: &[(&str, i64)],
-    ) -> Result<super::Counters, LedgerError> {
+    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, LedgerError> {
         let mut inner = self.lock()?;
         let c = inner.counters.entry(key.to_string()).or_default();
         for (field, n) in by {
@@ -357,7 +355,7 @@ impl Store for MemoryStore {
         Ok(c.clone())
     }
 
-    async fn counters(&self, keys: &[String]) -> Result<Vec<super::Counters>, LedgerError> {
+    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, LedgerError> {
         let inner = self.lock()?;
         Ok(keys
             .iter()

@@ -7,7 +7,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
-use crate::LedgerError;
+use crate::error::LedgerError;
 
 /// A cheap-to-clone connection: clones share the one multiplexed socket (per node).
 #[derive(Clone)]

@@ -14,8 +14,8 @@
 use redis::Script;
 
 use super::{store_err, RedisStore};
+use crate::error::LedgerError;
 use crate::job::{Job, MAX_ID};
-use crate::LedgerError;
 
 /// Writes a job. KEYS: job, active, created, finished. ARGV: json, owner, lease, active (0/1),
 /// created ms, finished ms ('' if not ended), mode (`create` or `save`), id. A save is refused

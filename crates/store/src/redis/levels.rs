@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{store_err, RedisStore};
-use crate::{millis, LedgerError, Month, Totals};
+use crate::error::LedgerError;
+use crate::ledger::{millis, Month, Totals};
 use genroute_core::num::Fixed;
 
 /// The month a level key's period belongs to (`team:x@2026-12-01` → 2026-12).

@@ -3,7 +3,7 @@
 //!
 //! **Cluster rule.** Every key a script touches is passed in `KEYS`, and the keys of one
 //! script share one hash tag, so each script touches one slot: the month scripts take the
-//! five keys of [`super::MonthKeys`] (`{m:YYYY-MM}`), the epoch scripts the one key of the
+//! five keys of [`super::keys::MonthKeys`] (`{m:YYYY-MM}`), the epoch scripts the one key of the
 //! `{meta}` slot, and the breaker script one key of the `{breakers}` slot.
 //!
 //! Entries live as fields of the month's `entries` hash, named `<id>:<field>` (`s` state,

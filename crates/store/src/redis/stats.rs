@@ -6,7 +6,8 @@
 //! multi-key read or clear stays one command.
 
 use super::{store_err, RedisStore};
-use crate::{Counters, LedgerError};
+use crate::error::LedgerError;
+use crate::store::Counters;
 
 impl RedisStore {
     fn stats_key(&self, kind: &str, key: &str) -> String {

@@ -5,8 +5,8 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, store_err};
+use crate::error::LedgerError;
 use crate::job::Job;
-use crate::LedgerError;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (

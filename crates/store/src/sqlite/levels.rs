@@ -10,7 +10,8 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, row, store_err};
-use crate::{LedgerError, Totals};
+use crate::error::LedgerError;
+use crate::ledger::Totals;
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entry_levels (
@@ -63,7 +64,7 @@ pub fn finish(tx: &Transaction<'_>, id: &str, by: [i64; 3]) -> Result<(), Ledger
     Ok(())
 }
 
-/// Settles, on their levels, the reservations that [`super::expire`] is about to settle
+/// Settles, on their levels, the reservations that [`super::entries::expire`] is about to settle
 /// (run before it changes their state).
 pub fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
     exec(
@@ -99,7 +100,7 @@ pub fn totals(tx: &Transaction<'_>, level: &str, now_ms: i64) -> Result<Totals, 
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .map_err(store_err)?;
-    Ok(super::settled(c, d, r, unsent, sent))
+    Ok(super::entries::settled(c, d, r, unsent, sent))
 }
 
 /// A totals row as stored (zero when absent).

@@ -6,7 +6,8 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, store_err};
-use crate::{Counters, LedgerError};
+use crate::error::LedgerError;
+use crate::store::Counters;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS samples (

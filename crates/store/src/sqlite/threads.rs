@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::LedgerError;
+use crate::error::LedgerError;
 
 /// Operations waiting for the writer, at most.
 pub const WRITE_QUEUE: usize = 65_536;
