@@ -299,10 +299,7 @@ impl Summary {
             in_doubt_usd: t.in_doubt,
             reserved_usd: t.reserved,
             budget_usd: budget,
-            remaining_usd: budget
-                .checked_sub(t.counted())
-                .filter(|r| !r.is_negative())
-                .unwrap_or(Fixed::ZERO),
+            remaining_usd: genroute_core::levels::remaining(budget, t.counted()),
             cost_threshold_usd: threshold,
             utilization_percent: t
                 .spent()
