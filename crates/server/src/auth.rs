@@ -29,7 +29,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
-use super::{error, too_many, App};
+use crate::app::App;
+use crate::error::{error, too_many};
 use genroute_core::tenant::{Scope, Tenancy};
 use genroute_store::Store;
 
