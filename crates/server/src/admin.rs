@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::auth::AdminAllowed;
 use crate::error::{error, ledger_unavailable, Early};
+use genroute_core::tenant::token::constant_time_eq;
 use genroute_store::Store;
 
 /// The auth middleware's mark on a request it let into an admin endpoint.
@@ -43,11 +44,6 @@ fn authorized(app: &App, headers: &HeaderMap, allowed: Allowed) -> Result<(), Ea
             "a valid `Authorization: Bearer <token>` header is required",
         ))),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
 }
 
 /// `POST /v1/admin/reload`.
