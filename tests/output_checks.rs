@@ -2,6 +2,8 @@
 //! pass with their facts, broken ones give `bad_output` with the right reason, and through the
 //! router a bad video is paid for, counted against its backend, and fallen back from.
 
+#[path = "common/clips.rs"]
+mod clips;
 mod common;
 #[path = "common/scratch.rs"]
 mod scratch;
@@ -19,40 +21,8 @@ use genroute::store::memory::MemoryStore;
 use genroute::store::{EntryState, Store};
 use genroute::{Policy, RequestBuilder};
 
-fn ffmpeg() -> PathBuf {
-    output::frames::find_ffmpeg().expect(
-        "ffmpeg is not on the PATH: these tests make their MP4s with it (apt-get install ffmpeg)",
-    )
-}
-
-/// Makes `name` in `dir` from a lavfi source with extra output arguments.
-fn make(dir: &Path, name: &str, source: &str, extra: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let status = std::process::Command::new(ffmpeg())
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            source,
-        ])
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .args(extra)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(
-        status.success(),
-        "ffmpeg could not make {name} from {source}"
-    );
-    out
-}
-
 fn good(dir: &Path) -> PathBuf {
-    make(
+    clips::clip(
         dir,
         "good.mp4",
         "testsrc2=size=320x180:rate=24",
@@ -66,7 +36,7 @@ const WIDE: Expect = Expect {
 };
 
 async fn check(path: &Path) -> Check {
-    let ff = ffmpeg();
+    let ff = clips::ffmpeg();
     output::check_file(
         path,
         &WIDE,
@@ -112,7 +82,7 @@ async fn a_good_clip_passes_with_its_facts() {
 async fn truncated_files_are_caught_with_moov_first_and_last() {
     let dir = scratch::scratch();
     let last = good(&dir);
-    let first = make(
+    let first = clips::clip(
         &dir,
         "faststart.mp4",
         "testsrc2=size=320x180:rate=24",
@@ -167,23 +137,7 @@ async fn random_bytes_are_not_a_video() {
 #[tokio::test]
 async fn no_video_track_is_bad_output() {
     let dir = scratch::scratch();
-    let out = dir.join("tone.mp4");
-    let status = std::process::Command::new(ffmpeg())
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=2",
-        ])
-        .args(["-c:a", "aac"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = clips::lavfi(&dir, "tone.mp4", "sine=duration=2", &["-c:a", "aac"]);
     let c = check(&out).await;
     assert_eq!(c.verdict, Verdict::BadOutput);
     assert_eq!(
@@ -197,19 +151,19 @@ async fn a_short_clip_a_square_clip_a_black_clip_and_a_frozen_clip_fail() {
     let dir = scratch::scratch();
     let cases = [
         (
-            make(&dir, "short.mp4", "testsrc2=size=320x180:rate=24", &["-t", "2"]),
+            clips::clip(&dir, "short.mp4", "testsrc2=size=320x180:rate=24", &["-t", "2"]),
             "duration 2.0 s, asked for 8 s",
         ),
         (
-            make(&dir, "square.mp4", "testsrc2=size=240x240:rate=24", &["-t", "8"]),
+            clips::clip(&dir, "square.mp4", "testsrc2=size=240x240:rate=24", &["-t", "8"]),
             "aspect ratio 1:1 (240x240), asked for 16:9",
         ),
         (
-            make(&dir, "black.mp4", "color=black:size=320x180:rate=24", &["-t", "8"]),
+            clips::clip(&dir, "black.mp4", "color=black:size=320x180:rate=24", &["-t", "8"]),
             "black for 100 % of the clip",
         ),
         (
-            make(
+            clips::clip(
                 &dir,
                 "frozen.mp4",
                 "testsrc2=size=320x180:rate=24,trim=duration=0.5,tpad=stop_mode=clone:stop_duration=7.5",
@@ -234,7 +188,7 @@ async fn a_short_clip_a_square_clip_a_black_clip_and_a_frozen_clip_fail() {
 #[tokio::test]
 async fn without_ffmpeg_the_frame_checks_are_skipped() {
     let dir = scratch::scratch();
-    let black = make(
+    let black = clips::clip(
         &dir,
         "black.mp4",
         "color=black:size=320x180:rate=24",
@@ -291,7 +245,7 @@ selection_rules:
 #[tokio::test]
 async fn a_bad_video_is_paid_for_and_falls_back_to_the_next_backend() {
     let dir = scratch::scratch();
-    let short = make(
+    let short = clips::clip(
         &dir,
         "short.mp4",
         "testsrc2=size=320x180:rate=24",

@@ -3,13 +3,15 @@
 //! budget like any attempt; the first video comes back when every retry is poor or refused.
 //! Real MP4s from ffmpeg's test sources, served by `/v1/videos` stubs.
 
+#[path = "common/clips.rs"]
+mod clips;
 mod common;
 #[path = "common/scratch.rs"]
 mod scratch;
 #[path = "common/videos_stub.rs"]
 mod videos_stub;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,30 +19,6 @@ use chrono::TimeZone;
 use genroute::exec::{DirSink, Generation, ManualClock, Router};
 use genroute::store::memory::MemoryStore;
 use genroute::{Policy, RequestBuilder};
-
-fn clip(dir: &Path, name: &str, seconds: &str) -> PathBuf {
-    let ffmpeg = genroute::output::frames::find_ffmpeg().expect(
-        "ffmpeg is not on the PATH: these tests make their MP4s with it (apt-get install ffmpeg)",
-    );
-    let out = dir.join(name);
-    let status = std::process::Command::new(ffmpeg)
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("testsrc2=size=320x180:rate=24")
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-t", seconds])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
-    out
-}
 
 /// Three `/v1/videos` backends in priority order a, b, c, each 0.02 a video.
 fn policy(urls: [&str; 3], max_retries: u32, budget: &str) -> Policy {
@@ -69,7 +47,11 @@ backends:{backends}
 /// their tolerance, but `when` judges it poor) and c an 8 s one.
 async fn run(max_retries: u32, budget: &str) -> (Generation, [PathBuf; 2], Arc<MemoryStore>) {
     let dir = scratch::scratch();
-    let (short, long) = (clip(&dir, "seven.mp4", "7"), clip(&dir, "eight.mp4", "8"));
+    let testsrc = "testsrc2=size=320x180:rate=24";
+    let (short, long) = (
+        clips::clip(&dir, "seven.mp4", testsrc, &["-t", "7"]),
+        clips::clip(&dir, "eight.mp4", testsrc, &["-t", "8"]),
+    );
     let stubs: Vec<_> = (0..3)
         .map(|_| videos_stub::start(Duration::from_millis(200)))
         .collect();

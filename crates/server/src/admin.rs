@@ -10,11 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{error, ledger_unavailable, App, Early};
+use crate::app::App;
+use crate::auth::AdminAllowed;
+use crate::error::{error, ledger_unavailable, Early};
+use genroute_core::tenant::token::constant_time_eq;
 use genroute_store::Store;
 
 /// The auth middleware's mark on a request it let into an admin endpoint.
-type Allowed = Option<axum::Extension<super::auth::AdminAllowed>>;
+type Allowed = Option<axum::Extension<AdminAllowed>>;
 
 /// Whether the request may use an admin endpoint: the auth middleware let it in (a key with
 /// the `admin` scope, or the admin token, with a tenants file), or it carries the admin token.
@@ -41,11 +44,6 @@ fn authorized(app: &App, headers: &HeaderMap, allowed: Allowed) -> Result<(), Ea
             "a valid `Authorization: Bearer <token>` header is required",
         ))),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
 }
 
 /// `POST /v1/admin/reload`.

@@ -27,9 +27,10 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use subtle::ConstantTimeEq;
 
-use super::{error, too_many, App};
+use crate::app::App;
+use crate::error::{error, too_many};
+use genroute_core::tenant::token::constant_time_eq;
 use genroute_core::tenant::{Scope, Tenancy};
 use genroute_store::Store;
 
@@ -156,7 +157,7 @@ pub async fn authenticate(
     // The admin token still opens the admin endpoints (and only them).
     if need == Need::Scope(Scope::Admin) {
         if let Some(admin) = &app.admin_token {
-            if !token.is_empty() && bool::from(token.as_bytes().ct_eq(admin.expose().as_bytes())) {
+            if !token.is_empty() && constant_time_eq(token.as_bytes(), admin.expose().as_bytes()) {
                 req.extensions_mut().insert(AdminAllowed);
                 return next.run(req).await;
             }

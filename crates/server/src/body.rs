@@ -20,6 +20,8 @@ use tokio::time::{timeout_at, Instant};
 
 use genroute_core::request::MAX_REQUEST_BYTES;
 
+use crate::error::error;
+
 /// How much of an oversized body is read and discarded, at most.
 pub const DRAIN_BYTES: usize = 64 << 20;
 /// How long an oversized body is drained, at most.
@@ -28,7 +30,7 @@ pub const DRAIN_TIME: Duration = Duration::from_secs(5);
 pub const READ_TIME: Duration = Duration::from_secs(30);
 
 fn too_large(drained: bool) -> Response {
-    let mut resp = super::error(
+    let mut resp = error(
         StatusCode::PAYLOAD_TOO_LARGE,
         Some("(body)"),
         &format!(
@@ -81,14 +83,14 @@ pub async fn bounded(req: Request, next: Next) -> Response {
                 buf.extend_from_slice(&chunk);
             }
             Ok(Some(Err(e))) => {
-                return super::error(
+                return error(
                     StatusCode::BAD_REQUEST,
                     Some("(body)"),
                     &format!("the body could not be read: {e}"),
                 )
             }
             Err(_) => {
-                let mut resp = super::error(
+                let mut resp = error(
                     StatusCode::REQUEST_TIMEOUT,
                     Some("(body)"),
                     &format!("the body did not arrive within {} s", READ_TIME.as_secs()),

@@ -13,13 +13,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
-use super::metrics::Metrics;
-use super::{error, ledger_unavailable, none_eligible_status, unavailable_message, App, Early};
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::{
+    error, ledger_unavailable, none_eligible_status, query, too_many, unavailable_message, Early,
+};
+use crate::metrics::generation_of;
 use genroute_core::request::Request;
 use genroute_exec::jobs::runner::{public, Cancelled, NewJob, SubmitError};
 use genroute_exec::jobs::Job;
-use genroute_exec::{Generation, Router, LEDGER_ERROR};
+use genroute_exec::{Router, LEDGER_ERROR};
 use genroute_store::Store;
 
 /// How long `/v1/generate` waits for its job (the job itself is bounded by its backends'
@@ -27,14 +30,14 @@ use genroute_store::Store;
 const WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// A job request: the generation request, and where its end state goes.
-pub(super) struct Submission {
+pub(crate) struct Submission {
     pub request: Request,
     pub webhook: Option<String>,
 }
 
 /// Parses a job request body: the request's fields, plus `webhook_url`; the request is the
 /// caller's.
-pub(super) fn parse(
+pub(crate) fn parse(
     app: &App,
     router: &Router,
     caller: &Caller,
@@ -73,7 +76,7 @@ pub(super) fn parse(
 }
 
 /// Submits a parsed job request.
-pub(super) async fn submit(app: &App, s: &Submission) -> Result<Job, Early> {
+pub(crate) async fn submit(app: &App, s: &Submission) -> Result<Job, Early> {
     submit_new(
         app,
         NewJob {
@@ -87,7 +90,7 @@ pub(super) async fn submit(app: &App, s: &Submission) -> Result<Job, Early> {
 }
 
 /// Submits a job; its errors as HTTP answers.
-pub(super) async fn submit_new(app: &App, new: NewJob) -> Result<Job, Early> {
+pub(crate) async fn submit_new(app: &App, new: NewJob) -> Result<Job, Early> {
     app.runner.submit(new).await.map_err(|e| {
         Box::new(match e {
             SubmitError::ShuttingDown => {
@@ -104,18 +107,11 @@ pub(super) async fn submit_new(app: &App, new: NewJob) -> Result<Job, Early> {
             // As OpenAI answers an unknown model: the resource does not exist.
             SubmitError::UnknownTarget(m) => error(StatusCode::NOT_FOUND, Some("model"), &m),
             SubmitError::TooManyJobs { retry_after_ms, .. } => {
-                super::too_many(&e.to_string(), retry_after_ms)
+                too_many(&e.to_string(), retry_after_ms)
             }
             SubmitError::Store(e) => ledger_unavailable(e),
         })
     })
-}
-
-/// The generation a job's record holds.
-fn generation_of(job: &Job) -> Option<Generation> {
-    job.outcome
-        .as_ref()
-        .and_then(|o| serde_json::from_value(o.body.clone()).ok())
 }
 
 /// What `/v1/generate` answers for an ended job.
@@ -152,28 +148,6 @@ async fn answer(router: &Router, request: &Request, job: &Job) -> (StatusCode, V
     } else {
         (StatusCode::BAD_GATEWAY, body)
     }
-}
-
-/// Records an ended job in the metrics (once, by the replica that ended it).
-pub(super) fn record_metrics(metrics: &Metrics, router: &Router, job: &Job, team: Option<String>) {
-    let Some(g) = generation_of(job) else { return };
-    if let Some(team) = team {
-        metrics.team(&team, &g);
-    }
-    let priority = job
-        .request
-        .get("priority")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            router
-                .policy()
-                .enum_values(genroute_core::check::expr::EnumId::PRIORITY)
-                .get(router.policy().defaults.priority as usize)
-                .cloned()
-                .unwrap_or_default()
-        });
-    metrics.record(&g, &priority);
 }
 
 /// `POST /v1/generate`: a job, waited for.
@@ -234,7 +208,7 @@ pub async fn show(
 
 /// Job `id` if the caller may see it (another team's job reads as absent: its existence is
 /// not told).
-pub(super) async fn visible(
+pub(crate) async fn visible(
     app: &App,
     caller: &Caller,
     id: &str,
@@ -244,7 +218,7 @@ pub(super) async fn visible(
 
 /// Pages the caller may see, newest first after `after`: up to `limit` jobs and whether more
 /// follow. Other teams' jobs are skipped, reading at most 20 store pages per answer.
-pub(super) async fn visible_page(
+pub(crate) async fn visible_page(
     app: &App,
     caller: &Caller,
     after: Option<&str>,
@@ -283,7 +257,7 @@ pub struct Page {
 }
 
 /// A page's size: 1 to 100, default 20.
-pub(super) fn page_size(limit: Option<usize>) -> Result<usize, Early> {
+pub(crate) fn page_size(limit: Option<usize>) -> Result<usize, Early> {
     match limit.unwrap_or(20) {
         n @ 1..=100 => Ok(n),
         n => Err(Box::new(error(
@@ -292,17 +266,6 @@ pub(super) fn page_size(limit: Option<usize>) -> Result<usize, Early> {
             &format!("`limit` is {n}; give 1 to 100"),
         ))),
     }
-}
-
-/// A query string, or a JSON 400 naming what is wrong with it.
-pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Early> {
-    q.map(|Query(t)| t).map_err(|e| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            Some("(query)"),
-            &format!("the query string cannot be read: {}", e.body_text()),
-        ))
-    })
 }
 
 /// `GET /v1/jobs?after=ID&limit=N`: newest first.

@@ -14,7 +14,17 @@ use prometheus::{
 
 use genroute_core::breaker::BreakerState;
 use genroute_core::num::Fixed;
+use genroute_core::policy::Policy;
+use genroute_exec::jobs::Job;
 use genroute_exec::Generation;
+
+/// The generation an ended job's record holds (its outcome's body): what the metrics record,
+/// and what `/v1/generate` answers.
+pub(crate) fn generation_of(job: &Job) -> Option<Generation> {
+    job.outcome
+        .as_ref()
+        .and_then(|o| serde_json::from_value(o.body.clone()).ok())
+}
 
 /// How many recent calls per backend `/v1/backends` summarises.
 pub const WINDOW: usize = 100;
@@ -286,6 +296,28 @@ impl Metrics {
     /// Counts a request refused for its key's rate limit.
     pub fn rate_limited(&self, team: &str) {
         self.rate_limited.with_label_values(&[team]).inc();
+    }
+
+    /// Records an ended job (once, by the replica that ended it): its generation, by priority
+    /// (the request's, else the policy's default), and by `team` when it has one.
+    pub fn record_job(&self, policy: &Policy, job: &Job, team: Option<String>) {
+        let Some(g) = generation_of(job) else { return };
+        if let Some(team) = team {
+            self.team(&team, &g);
+        }
+        let priority = job
+            .request
+            .get("priority")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                policy
+                    .enum_values(genroute_core::check::expr::EnumId::PRIORITY)
+                    .get(policy.defaults.priority as usize)
+                    .cloned()
+                    .unwrap_or_default()
+            });
+        self.record(&g, &priority);
     }
 
     /// Records a finished generation.

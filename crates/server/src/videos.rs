@@ -27,9 +27,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::auth::Caller;
-use super::jobs::{page_size, query, submit_new, visible, visible_page};
-use super::{error, ledger_unavailable, App};
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::{error, ledger_unavailable, query};
+use crate::jobs::{page_size, submit_new, visible, visible_page};
 use genroute_core::check::expr::EnumId;
 use genroute_core::policy::Policy;
 use genroute_core::request::Request;

@@ -54,7 +54,7 @@ impl Digest {
 
     /// Whether the two digests are equal, in time that does not depend on where they differ.
     pub fn ct_eq(&self, other: &Digest) -> bool {
-        self.0.ct_eq(&other.0).into()
+        constant_time_eq(&self.0, &other.0)
     }
 }
 
@@ -70,6 +70,13 @@ impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// Whether `a` and `b` are equal, in time that depends on their lengths only, never on where
+/// they differ: every comparison of a secret with what a caller sent goes through here (token
+/// digests, and the server's admin token, which is not an API key and so has no digest).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
 }
 
 /// The `sha256:` hash of a token, as the tenants file stores it.
@@ -205,5 +212,14 @@ mod tests {
         assert_eq!(Digest::parse(&h["sha256:".len()..]), None);
         assert!(Digest::of("abc").ct_eq(&Digest::of("abc")));
         assert!(!Digest::of("abc").ct_eq(&Digest::of("abd")));
+    }
+
+    #[test]
+    fn constant_time_eq_is_byte_equality() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+        assert!(!constant_time_eq(b"", b"s3cret"));
     }
 }
