@@ -16,29 +16,23 @@ use std::io::BufReader;
 use criterion::{criterion_group, criterion_main, Criterion};
 use genroute::output::{container, judge, Expect, Limits, Verdict};
 
+// The tests' clip helper: every MP4 the project makes for itself comes from one place.
+#[path = "../tests/common/clips.rs"]
+mod clips;
+
 fn make_clip(dir: &std::path::Path) -> Option<std::path::PathBuf> {
-    let ffmpeg = genroute::output::frames::find_ffmpeg()?;
-    let out = dir.join("ten-mb.mp4");
-    let status = std::process::Command::new(ffmpeg)
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg("testsrc2=size=1280x720:rate=24")
-        .args(["-t", "8", "-c:v", "libx264", "-preset", "ultrafast"])
-        .args([
-            "-b:v", "12M", "-minrate", "12M", "-maxrate", "12M", "-bufsize", "2M",
-        ])
-        .args(["-pix_fmt", "yuv420p"])
-        .arg(&out)
-        .status()
-        .ok()?;
-    status.success().then_some(out)
+    genroute::output::frames::find_ffmpeg()?;
+    let rate = [
+        "-b:v", "12M", "-minrate", "12M", "-maxrate", "12M", "-bufsize", "2M",
+    ];
+    let mut extra = vec!["-t", "8", "-preset", "ultrafast"];
+    extra.extend_from_slice(&rate);
+    Some(clips::clip(
+        dir,
+        "ten-mb.mp4",
+        "testsrc2=size=1280x720:rate=24",
+        &extra,
+    ))
 }
 
 fn bench(c: &mut Criterion) {
