@@ -1,11 +1,13 @@
 //! The figures of a request's budget levels, for its decision, and the levels its
-//! reservations are made on.
+//! reservations are made on; and the budget figures as `genroute budget show` and
+//! `GET /v1/budget` print them (the month's, [`budget_summary`], and each level's,
+//! [`summaries`]).
 //!
-//! **Why a cache of its own.** The state snapshot ([`super::snapshot`]) holds what every
+//! **Why a cache of its own.** The state snapshot ([`crate::snapshot`]) holds what every
 //! decision reads; levels belong to callers (a team's, a key's), so their totals are read by
 //! level key, for the levels a request has, and kept for the state cache's TTL. As with the
 //! snapshot, only the *decision* may see figures a TTL old: reserve checks every level in
-//! the store, atomically, every time. A store that does not answer within [`super::snapshot::FRESH_WAIT`]
+//! the store, atomically, every time. A store that does not answer within [`crate::snapshot::FRESH_WAIT`]
 //! leaves the decision on the last figures no older than `max_stale`.
 
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use chrono::{DateTime, Utc};
 use genroute_core::levels::LevelFigures;
 use genroute_core::levels::{LevelBudget, Period};
 use genroute_core::policy::Policy;
-use genroute_store::{LedgerError, LevelLimit, Store, Totals};
+use genroute_store::{LedgerError, LevelLimit, Month, Store, Summary, Totals};
 
 /// The most level keys kept; past it, entries older than `max_stale` are dropped.
 const KEEP: usize = 10_000;
@@ -72,7 +74,7 @@ impl LevelCache {
             return Ok(out.into_iter().flatten().collect());
         }
         let read = self.store.level_totals(&missing, now);
-        let fresh = match tokio::time::timeout(super::snapshot::FRESH_WAIT, read).await {
+        let fresh = match tokio::time::timeout(crate::snapshot::FRESH_WAIT, read).await {
             Ok(r) => r,
             Err(_) => Err(LedgerError::Store(
                 "the ledger store did not answer in time for the budget levels".into(),
@@ -252,4 +254,20 @@ pub async fn summaries(
                 .unwrap_or(genroute_core::num::Fixed::ZERO),
         })
         .collect())
+}
+
+/// The same figures as `genroute budget show --format json`.
+pub async fn budget_summary(
+    store: &dyn Store,
+    policy: &Policy,
+    month: Month,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Summary, LedgerError> {
+    let t = store.totals(month, now).await?;
+    Ok(Summary::new(
+        month,
+        &t,
+        policy.budget.monthly,
+        policy.budget.threshold,
+    ))
 }

@@ -72,8 +72,8 @@ pub struct Attempt {
     /// Model asked for.
     pub model: Option<String>,
     /// `success`, a failure class (`retryable`, `terminal`, `content_rejected`, `no_video`,
-    /// `bad_output`: delivered, but the video failed its checks), or why it was not called: `breaker_open`, `over_budget`, `not_configured`,
-    /// `ledger_error` (the store failed before the call, so the walk stopped).
+    /// `bad_output`: delivered, but the video failed its checks), or why it was not called
+    /// (a [`NotCalled`], as written: see [`Attempt::not_called`]).
     pub outcome: String,
     /// Wall-clock milliseconds spent on the call (0 when not called).
     pub latency_ms: u64,
@@ -97,6 +97,63 @@ pub struct Attempt {
     /// while the request was retried: returned if every retry is poor or fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_video: Option<String>,
+}
+
+impl Attempt {
+    /// Why this attempt did not call its backend, when it did not.
+    pub fn not_called(&self) -> Option<NotCalled> {
+        NotCalled::parse(&self.outcome)
+    }
+}
+
+/// Why an attempt did not call its backend: the [`Attempt::outcome`] of an attempt that never
+/// reached the provider. Such an attempt says nothing of the backend (it is no sample of its
+/// latency or quality, no figure of an experiment's arm) and cost nothing.
+///
+/// **Why an enum beside a string field.** The record keeps the outcome as written (`success`
+/// and the adapters' failure classes share the field), so the stored and JSON form stays a
+/// string; this names the strings that mean "not called", once, for whoever writes or reads
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotCalled {
+    /// The backend has no working adapter (a key is missing, or it left the policy).
+    NotConfigured,
+    /// Its circuit breaker refused the call (open, or its half-open probes taken).
+    BreakerOpen,
+    /// A budget refused the reservation.
+    OverBudget,
+    /// The store failed before the call (permit, reservation or sent mark), so the walk
+    /// stopped there: fail closed.
+    LedgerError,
+    /// A dry run: it would have been called.
+    DryRun,
+}
+
+impl NotCalled {
+    /// Every reason.
+    pub const ALL: [NotCalled; 5] = [
+        NotCalled::NotConfigured,
+        NotCalled::BreakerOpen,
+        NotCalled::OverBudget,
+        NotCalled::LedgerError,
+        NotCalled::DryRun,
+    ];
+
+    /// As written in [`Attempt::outcome`].
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotCalled::NotConfigured => "not_configured",
+            NotCalled::BreakerOpen => "breaker_open",
+            NotCalled::OverBudget => "over_budget",
+            NotCalled::LedgerError => "ledger_error",
+            NotCalled::DryRun => "not_called",
+        }
+    }
+
+    /// From an outcome as written; `None` for an attempt that called its backend.
+    pub fn parse(outcome: &str) -> Option<NotCalled> {
+        NotCalled::ALL.into_iter().find(|n| n.as_str() == outcome)
+    }
 }
 
 /// The provider's name for a created job: enough to poll it, download its video and cancel it,
@@ -278,3 +335,17 @@ pub fn in_flight_set(key: &str) -> String {
 
 /// The longest a job id may be (ids are ours; a longer one is not a job).
 pub const MAX_ID: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::NotCalled;
+
+    #[test]
+    fn not_called_reads_back_what_it_writes() {
+        for n in NotCalled::ALL {
+            assert_eq!(NotCalled::parse(n.as_str()), Some(n));
+        }
+        assert_eq!(NotCalled::parse("success"), None);
+        assert_eq!(NotCalled::parse("retryable"), None);
+    }
+}

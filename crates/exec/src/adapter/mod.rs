@@ -130,7 +130,7 @@ pub enum FailureClass {
 
 impl FailureClass {
     /// As written in outputs and the ledger.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             FailureClass::Retryable => "retryable",
             FailureClass::Terminal => "terminal",

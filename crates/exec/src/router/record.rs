@@ -5,21 +5,13 @@
 //! attempt is already written when they are recorded. A store that refuses them costs the
 //! routing some history (logged), never the caller's video.
 
-use super::{Attempt, Request, Router, BAD_OUTPUT};
+use super::{Router, BAD_OUTPUT};
 use genroute_core::decide::Decision;
 use genroute_core::experiment::{arm_key, mark_key, verdict, ArmFigures, ArmSample};
 use genroute_core::measure::{sample_key, Sample, VideoFigures, WINDOW};
-use genroute_store::job::Step;
+use genroute_core::request::Request;
+use genroute_store::job::{Attempt, Step};
 use genroute_store::millis;
-
-/// Outcomes of attempts that never reached the backend: not a sample of it.
-const NOT_CALLED: [&str; 5] = [
-    "not_configured",
-    "breaker_open",
-    "over_budget",
-    super::LEDGER_ERROR,
-    "not_called",
-];
 
 impl Router {
     /// The experiment whose split drew the decision's first step, if any.
@@ -35,7 +27,8 @@ impl Router {
 
     /// Records an ended attempt's figures (see the module docs).
     pub(super) async fn record(&self, step: &Step, attempt: &Attempt, delivered: bool) {
-        if NOT_CALLED.contains(&attempt.outcome.as_str()) {
+        // An attempt that never reached the backend is not a sample of it.
+        if attempt.not_called().is_some() {
             return;
         }
         let bad = attempt.outcome == BAD_OUTPUT;
