@@ -14,6 +14,9 @@
 //! into an [`Unserved`] answer; `text.rs` lays an explanation out as the text report. This
 //! file holds the explanation's types, the serialized shape that the CLI's JSON, the service
 //! and the Python package share.
+//!
+//! [`decide_into`]: crate::decide::decide_into
+//! [`RouteTrace`]: crate::decide::RouteTrace
 
 mod reasons;
 mod record;

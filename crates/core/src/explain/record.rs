@@ -14,7 +14,7 @@ use crate::state::State;
 
 /// The full record of one decision, as the router made it: every rule's outcome, every
 /// clause's value, every name read with its value, and every backend's eligibility. An
-/// [`Explanation`] is this record rendered with names and messages.
+/// [`Explanation`](super::Explanation) is this record rendered with names and messages.
 ///
 /// Recording costs a few times a plain decision; reuse one `Trace` across decisions (see
 /// [`Policy::trace_into`]) and, once its buffers have grown, recording allocates nothing.
