@@ -169,10 +169,6 @@ pub fn refusal(
     else {
         return e.to_string();
     };
-    let left = budget
-        .checked_sub(*counted)
-        .filter(|r| !r.is_negative())
-        .unwrap_or(genroute_core::num::Fixed::ZERO);
     let who = match level {
         None => "the monthly budget".to_string(),
         Some(key) => levels
@@ -181,12 +177,12 @@ pub fn refusal(
             .map(LevelBudget::describe)
             .unwrap_or_else(|| format!("`{key}`")),
     };
-    use genroute_core::num::Usd;
-    format!(
-        "{who} has {} left of {}; {backend} costs {}",
-        Usd(left),
-        Usd(*budget),
-        Usd(*amount)
+    genroute_core::levels::refusal(
+        &who,
+        genroute_core::levels::remaining(*budget, *counted),
+        *budget,
+        backend,
+        *amount,
     )
 }
 
@@ -247,11 +243,7 @@ pub async fn summaries(
             committed_usd: t.committed,
             in_doubt_usd: t.in_doubt,
             reserved_usd: t.reserved,
-            remaining_usd: l
-                .budget
-                .checked_sub(t.counted())
-                .filter(|r| !r.is_negative())
-                .unwrap_or(genroute_core::num::Fixed::ZERO),
+            remaining_usd: genroute_core::levels::remaining(l.budget, t.counted()),
         })
         .collect())
 }

@@ -141,7 +141,11 @@ async fn answer(router: &Router, request: &Request, job: &Job) -> (StatusCode, V
             status,
             json!({"error": {"field": null, "message": g.error}, "generation": body, "explanation": explanation}),
         )
-    } else if g.attempts.iter().all(|a| a.outcome == "over_budget") {
+    } else if g
+        .attempts
+        .iter()
+        .all(|a| a.not_called() == Some(genroute_store::job::NotCalled::OverBudget))
+    {
         // Decided on figures a moment old, then refused at reserve by a budget another
         // request had just filled: the same answer as when the decision sees it.
         (StatusCode::PAYMENT_REQUIRED, body)

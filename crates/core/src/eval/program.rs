@@ -16,7 +16,7 @@
 //! walker, so the program never has to be complete to be correct.
 //!
 //! With the `jit` feature (on by default) a program is also turned into machine code
-//! (`program/jit.rs`, Cranelift). A policy's rules are generated together, into one block of
+//! (`program/jit/`, Cranelift). A policy's rules are generated together, into one block of
 //! memory, on the policy's first decision or through [`crate::Policy::compile_native`]; a
 //! program on its own (a standalone condition) on its first evaluation. The machine code
 //! answers the common case and defers anything unusual (an error, arithmetic past 64 bits)

@@ -7,8 +7,8 @@
 //! recognises it change together. Planning a request pinned to one backend (in the exec crate)
 //! words its refusal with [`reasons`] too.
 
-use crate::expr::EnumId;
 use crate::decide::Ineligible;
+use crate::expr::EnumId;
 use crate::num::Fixed;
 use crate::policy::{Backend, Policy};
 use crate::state::State;
@@ -70,12 +70,7 @@ pub const BUDGET_REASON: &str = "(selection_criteria.budget_available)";
 /// Which budget refuses `cost` on `b`, in its own figures: the monthly budget, or the
 /// tightest level that caps `b` ("team `growth` has $0.03 left of $50.00; veo costs $0.15").
 fn budget_refusal(b: &Backend, cost: Fixed, policy: &Policy, state: &State) -> String {
-    let month_left = policy
-        .budget
-        .monthly
-        .checked_sub(state.spend)
-        .filter(|r| !r.is_negative())
-        .unwrap_or(Fixed::ZERO);
+    use crate::levels::{refusal, remaining};
     let fits_month = state
         .spend
         .checked_add(cost)
@@ -89,28 +84,22 @@ fn budget_refusal(b: &Backend, cost: Fixed, policy: &Policy, state: &State) -> S
             .filter(|l| l.applies_to(i) && !l.fits(cost))
             .min_by_key(|l| l.remaining())
     });
-    use crate::num::Usd;
-    match (fits_month, level) {
-        (false, _) => format!(
-            "the monthly budget has {} left of {}; {} costs {} {BUDGET_REASON}",
-            Usd(month_left),
-            Usd(policy.budget.monthly),
-            b.name,
-            Usd(cost)
+    let monthly = policy.budget.monthly;
+    let why = match (fits_month, level) {
+        (false, _) => refusal(
+            "the monthly budget",
+            remaining(monthly, state.spend),
+            monthly,
+            &b.name,
+            cost,
         ),
-        (true, Some(l)) => format!(
-            "{} has {} left of {}; {} costs {} {BUDGET_REASON}",
-            l.label,
-            Usd(l.remaining()),
-            Usd(l.budget),
-            b.name,
-            Usd(cost)
-        ),
+        (true, Some(l)) => refusal(&l.label, l.remaining(), l.budget, &b.name, cost),
         (true, None) => format!(
-            "cost {} does not fit the remaining budget {BUDGET_REASON}",
-            Usd(cost)
+            "cost {} does not fit the remaining budget",
+            crate::num::Usd(cost)
         ),
-    }
+    };
+    format!("{why} {BUDGET_REASON}")
 }
 
 /// Why no backend could serve a request, from an explanation's reasons: what a front door

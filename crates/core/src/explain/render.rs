@@ -5,9 +5,9 @@
 //! Why apart from the recording: everything that costs (strings, JSON values, walking the
 //! checked tree for a read's type) happens here, once, for the one decision being shown.
 
-use crate::expr::{CExpr, EnumId, Type};
 use crate::decide::{context, Decision, Ineligible};
 use crate::eval::{EvalError, Value};
+use crate::expr::{CExpr, EnumId, Type};
 use crate::lang::ast::Span;
 use crate::num::Fixed;
 use crate::policy::{Policy, Rule};

@@ -8,8 +8,8 @@
 
 use std::mem::offset_of;
 
-use crate::expr::Slot;
 use crate::eval::{Context, FieldValue};
+use crate::expr::Slot;
 use crate::measure::MeasuredProp;
 
 /// Where the emitter reads the context's scalars that have no numeric [`Slot`] of their own

@@ -19,8 +19,8 @@ use super::abi::{
     self, measured_code, num_offset, read_field, read_measured, BOOL, ENUM, NUM, STR,
 };
 use super::{DEFER, FALSE, TRUE};
-use crate::expr::{Arith, Cmp, Slot};
 use crate::eval::program::{Node, NumNode};
+use crate::expr::{Arith, Cmp, Slot};
 use crate::num::SCALE;
 
 /// Literals longer than this are compared by the interpreter (the comparison is unrolled).
