@@ -15,7 +15,7 @@ use genroute::jobs::{Job, JobState};
 use genroute::store::memory::MemoryStore;
 use genroute::store::redis::RedisStore;
 use genroute::store::sqlite::SqliteStore;
-use genroute::store::{EntryState, LedgerError, LevelLimit, Month, NewReservation, Payer, Store};
+use genroute::store::{EntryState, LevelLimit, Month, NewReservation, Payer, Store, StoreError};
 use genroute::{BreakerState, Fixed};
 
 fn t(day: u32, sec: u32) -> DateTime<Utc> {
@@ -80,7 +80,7 @@ async fn levels_are_reserved_and_settled_together(s: &dyn Store) {
         .await
         .unwrap_err();
     match &over {
-        LedgerError::OverBudget {
+        StoreError::OverBudget {
             level,
             counted,
             budget,
@@ -109,7 +109,7 @@ async fn levels_are_reserved_and_settled_together(s: &dyn Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(month, LedgerError::OverBudget { level: None, .. }),
+        matches!(month, StoreError::OverBudget { level: None, .. }),
         "{month}"
     );
     // Each finish moves every level with the month.
@@ -258,7 +258,7 @@ async fn reserve_commit_release_and_in_doubt(s: &dyn Store) {
     let a = s.reserve(&res("0.40"), budget, t(1, 0)).await.unwrap();
     let b = s.reserve(&res("0.40"), budget, t(1, 1)).await.unwrap();
     let over = s.reserve(&res("0.21"), budget, t(1, 2)).await.unwrap_err();
-    assert!(matches!(over, LedgerError::OverBudget { .. }), "{over}");
+    assert!(matches!(over, StoreError::OverBudget { .. }), "{over}");
     let c = s.reserve(&res("0.20"), budget, t(1, 3)).await.unwrap();
     let totals = s.totals(nov(), t(1, 4)).await.unwrap();
     assert_eq!(
@@ -276,15 +276,15 @@ async fn reserve_commit_release_and_in_doubt(s: &dyn Store) {
     // A finished reservation cannot be finished again.
     assert!(matches!(
         s.commit(&a, t(1, 9)).await,
-        Err(LedgerError::UnknownReservation(_))
+        Err(StoreError::UnknownReservation(_))
     ));
     assert!(matches!(
         s.release(&a, "x", t(1, 9)).await,
-        Err(LedgerError::UnknownReservation(_))
+        Err(StoreError::UnknownReservation(_))
     ));
     assert!(matches!(
         s.commit("nope", t(1, 9)).await,
-        Err(LedgerError::UnknownReservation(_))
+        Err(StoreError::UnknownReservation(_))
     ));
 }
 
@@ -450,7 +450,7 @@ async fn expired_after_send_stays_counted(s: &dyn Store) {
     );
     assert!(matches!(
         s.mark_sent(&unsent, later).await,
-        Err(LedgerError::UnknownReservation(_))
+        Err(StoreError::UnknownReservation(_))
     ));
 }
 
@@ -748,7 +748,7 @@ async fn redis_down_fails_closed() {
         .reserve(&res("0.01"), usd("1"), t(6, 0))
         .await
         .unwrap_err();
-    assert!(matches!(err, LedgerError::Store(_)), "{err}");
+    assert!(matches!(err, StoreError::Store(_)), "{err}");
     assert!(store.totals(nov(), t(6, 0)).await.is_err());
 }
 

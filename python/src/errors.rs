@@ -8,7 +8,7 @@
 //!  ├── NoBackendAvailable  .explanation: Explanation         (nothing is eligible)
 //!  │    └── BudgetExceeded                                   (... because of the budget)
 //!  ├── GenerationFailed    .generation: Generation           (every backend in the chain failed)
-//!  └── StoreError          .generation: Generation | None    (the ledger store failed)
+//!  └── StoreError          .generation: Generation | None    (the store failed)
 //! ```
 //!
 //! Each exception's message is the one line the CLI prints for the same error; the fields
@@ -164,7 +164,7 @@ pub fn policy_error(py: Python<'_>, e: &genroute_core::LoadError, what: &str) ->
     with_fields::<PolicyError>(py, message, &[("diagnostics", diagnostics.into_any())])
 }
 
-/// A ledger store failure.
+/// A store failure.
 pub fn store_error(py: Python<'_>, message: String, generation: Option<Bound<'_, PyAny>>) -> PyErr {
     let generation = generation.unwrap_or_else(|| py.None().into_bound(py));
     with_fields::<StoreError>(py, message, &[("generation", generation)])

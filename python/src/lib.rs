@@ -11,7 +11,7 @@
 //!   (`gil_used = false`: the module declares itself safe for free-threaded Python).
 //! - Money crosses the boundary as `decimal.Decimal` only: a float is refused with a
 //!   `TypeError`, because `0.1 + 0.2 != 0.3` in floats and a budget check must not drift.
-//! - Waiting (a backend call, a ledger store) happens with the GIL released (`py.detach`),
+//! - Waiting (a backend call, a store) happens with the GIL released (`py.detach`),
 //!   and `await router.generate(...)` runs on the Rust tokio runtime: cancelling the asyncio
 //!   task drops the Rust future.
 //! - Errors are exception classes with fields (`diagnostics`, `field`, `explanation`),

@@ -80,7 +80,7 @@ fn default_videos_dir() -> PathBuf {
         .join("videos")
 }
 
-/// Runs requests for real: a policy, a ledger store, API keys and a place for videos.
+/// Runs requests for real: a policy, a store, API keys and a place for videos.
 #[pyclass(frozen, module = "genroute")]
 pub struct Router {
     policy: Arc<genroute_core::Policy>,

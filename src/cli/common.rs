@@ -61,7 +61,7 @@ pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
 /// `--store-timeout`, shared by the commands that read or write the ledger.
 #[derive(clap::Args, Clone)]
 pub struct StoreArgs {
-    /// Ledger store: sqlite:PATH, redis://HOST:PORT/DB or
+    /// Store: sqlite:PATH, redis://HOST:PORT/DB or
     /// redis-cluster://HOST:PORT[,HOST:PORT...] (default: SQLite in the data directory).
     #[arg(long)]
     pub store: Option<String>,
@@ -69,7 +69,7 @@ pub struct StoreArgs {
     /// $GENROUTE_DATA_DIR, else the user's data directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Deadline of each ledger store call, e.g. 2s or 500ms; past it the call fails (closed:
+    /// Deadline of each store call, e.g. 2s or 500ms; past it the call fails (closed:
     /// nothing is spent).
     #[arg(long, default_value = "2s", value_parser = duration)]
     pub store_timeout: Duration,

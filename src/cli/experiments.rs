@@ -1,5 +1,5 @@
 //! `genroute experiments show`: each experiment of a policy with its arms' figures and its
-//! rollback, read from the ledger store every replica writes (the same view as
+//! rollback, read from the store every replica writes (the same view as
 //! `GET /v1/experiments`).
 
 use std::process::ExitCode;

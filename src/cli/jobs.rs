@@ -1,5 +1,5 @@
 //! `genroute jobs list` and `genroute jobs show ID`: the durable job records, read from the
-//! ledger store (the same records every replica reads).
+//! store (the same records every replica reads).
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `genroute ledger`: operator actions on the ledger store itself.
+//! `genroute ledger`: operator actions on the store itself.
 //!
 //! `accept-empty` is the way back after a Redis lost its data: every replica fails closed
 //! rather than start the month again at zero (see the Redis store's docs), until an operator

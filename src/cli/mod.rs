@@ -56,7 +56,7 @@ enum Command {
     Generate(generate::Args),
     /// The month's budget and the ledger's entries.
     Budget(budget::Args),
-    /// Operator actions on the ledger store (accept a Redis that lost its data).
+    /// Operator actions on the store (accept a Redis that lost its data).
     Ledger(ledger::Args),
     /// The durable job records (the same any replica reads).
     Jobs(jobs::Args),

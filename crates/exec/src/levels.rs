@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use genroute_core::levels::LevelFigures;
 use genroute_core::levels::{LevelBudget, Period};
 use genroute_core::policy::Policy;
-use genroute_store::{LedgerError, LevelLimit, Month, Store, Summary, Totals};
+use genroute_store::{LevelLimit, Month, Store, StoreError, Summary, Totals};
 
 /// The most level keys kept; past it, entries older than `max_stale` are dropped.
 const KEEP: usize = 10_000;
@@ -53,7 +53,7 @@ impl LevelCache {
         &self,
         keys: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Totals>, LedgerError> {
+    ) -> Result<Vec<Totals>, StoreError> {
         let mut out: Vec<Option<Totals>> = {
             let seen = self.lock();
             keys.iter()
@@ -76,7 +76,7 @@ impl LevelCache {
         let read = self.store.level_totals(&missing, now);
         let fresh = match tokio::time::timeout(crate::snapshot::FRESH_WAIT, read).await {
             Ok(r) => r,
-            Err(_) => Err(LedgerError::Store(
+            Err(_) => Err(StoreError::Store(
                 "the ledger store did not answer in time for the budget levels".into(),
             )),
         };
@@ -155,12 +155,12 @@ pub fn limits(levels: &[LevelBudget], backend: &str, now: DateTime<Utc>) -> Vec<
 /// What an over-budget refusal of a spend on `backend` says, in the refusing level's words:
 /// "team `growth` has $0.03 left of $50.00; veo costs $0.15".
 pub fn refusal(
-    e: &LedgerError,
+    e: &StoreError,
     levels: &[LevelBudget],
     backend: &str,
     now: DateTime<Utc>,
 ) -> String {
-    let LedgerError::OverBudget {
+    let StoreError::OverBudget {
         amount,
         counted,
         budget,
@@ -221,7 +221,7 @@ pub async fn summaries(
     store: &dyn Store,
     levels: &[LevelBudget],
     at: DateTime<Utc>,
-) -> Result<Vec<LevelSummary>, LedgerError> {
+) -> Result<Vec<LevelSummary>, StoreError> {
     let keys: Vec<String> = levels.iter().map(|l| l.key(at)).collect();
     let totals = store.level_totals(&keys, at).await?;
     Ok(levels
@@ -254,7 +254,7 @@ pub async fn budget_summary(
     policy: &Policy,
     month: Month,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Summary, LedgerError> {
+) -> Result<Summary, StoreError> {
     let t = store.totals(month, now).await?;
     Ok(Summary::new(
         month,

@@ -23,7 +23,7 @@ use super::Clock;
 use genroute_core::breaker::Breaker;
 use genroute_core::policy::Policy;
 use genroute_core::state::State;
-use genroute_store::{millis, LedgerError, Month, Store, Totals};
+use genroute_store::{millis, Month, Store, StoreError, Totals};
 
 /// How long a request waits for a refresh when it holds a usable snapshot.
 pub const FRESH_WAIT: Duration = Duration::from_millis(100);
@@ -57,7 +57,7 @@ pub struct Freshness {
     pub state_stale: bool,
 }
 
-type Flight = Shared<BoxFuture<'static, Result<Arc<Snapshot>, LedgerError>>>;
+type Flight = Shared<BoxFuture<'static, Result<Arc<Snapshot>, StoreError>>>;
 
 /// The cache.
 pub struct StateCache {
@@ -126,7 +126,7 @@ impl StateCache {
         names: Vec<String>,
         experiments: Vec<String>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Arc<Snapshot>, LedgerError> {
+    ) -> Result<Arc<Snapshot>, StoreError> {
         use genroute_core::measure::{sample_key, summarize_stored, WINDOW};
         let at = clock.now();
         let sample_keys: Vec<String> = names.iter().map(|n| sample_key(n)).collect();
@@ -171,9 +171,7 @@ impl StateCache {
         });
         let f = async move {
             task.await.unwrap_or_else(|e| {
-                Err(LedgerError::Store(format!(
-                    "the state refresh stopped: {e}"
-                )))
+                Err(StoreError::Store(format!("the state refresh stopped: {e}")))
             })
         }
         .boxed()
@@ -183,7 +181,7 @@ impl StateCache {
     }
 
     /// A snapshot to decide on, and how fresh it is.
-    pub async fn get(self: &Arc<Self>) -> Result<(Arc<Snapshot>, Freshness), LedgerError> {
+    pub async fn get(self: &Arc<Self>) -> Result<(Arc<Snapshot>, Freshness), StoreError> {
         let now = self.clock.now();
         let current = self
             .snap

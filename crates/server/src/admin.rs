@@ -156,7 +156,7 @@ pub async fn accept_empty(
             tracing::warn!(epoch = %epoch, "the ledger was accepted as it is through the admin endpoint");
             Json(json!({"accepted": true, "epoch": epoch})).into_response()
         }
-        Err(e @ genroute_store::LedgerError::Store(_))
+        Err(e @ genroute_store::StoreError::Store(_))
             if app.store().kind() != "redis" && app.store().kind() != "redis-cluster" =>
         {
             error(StatusCode::CONFLICT, None, &e.to_string())

@@ -12,7 +12,7 @@
 //!   unknown and wrong-secret are not told apart ([`genroute_core::tenant`]).
 //! - 403 for a key without the scope the endpoint needs; the answer names both.
 //! - 429 with `Retry-After` past the key's `requests_per_minute`: a sliding window of one
-//!   minute, kept in the ledger store ([`Store::take_slot`]) so that every replica counts
+//!   minute, kept in the store ([`Store::take_slot`]) so that every replica counts
 //!   against the same window. A store that fails lets the request through (and logs it): the
 //!   limit is about fairness, while money stays guarded by reserve, which fails closed.
 //! - The admin endpoints take a key with the `admin` scope, or the admin token as before.

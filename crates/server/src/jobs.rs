@@ -216,7 +216,7 @@ pub(crate) async fn visible(
     app: &App,
     caller: &Caller,
     id: &str,
-) -> Result<Option<Job>, genroute_store::LedgerError> {
+) -> Result<Option<Job>, genroute_store::StoreError> {
     Ok(app.store.job(id).await?.filter(|j| caller.sees(j)))
 }
 
@@ -227,7 +227,7 @@ pub(crate) async fn visible_page(
     caller: &Caller,
     after: Option<&str>,
     limit: usize,
-) -> Result<(Vec<Job>, bool), genroute_store::LedgerError> {
+) -> Result<(Vec<Job>, bool), genroute_store::StoreError> {
     let mut out = Vec::new();
     let mut cursor = after.map(str::to_string);
     for _ in 0..20 {

@@ -163,11 +163,11 @@ impl Metrics {
         policy_ok.set(1.0);
         let store_up = Gauge::with_opts(Opts::new(
             name("ledger_store_up"),
-            "1 if the ledger store's last call succeeded and calls are not failing fast, else 0",
+            "1 if the store's last call succeeded and calls are not failing fast, else 0",
         ))?;
         let store_latency = Gauge::with_opts(Opts::new(
             name("ledger_store_latency_seconds"),
-            "Time of the ledger store's last call that reached it",
+            "Time of the store's last call that reached it",
         ))?;
         let measured_pass_rate = GaugeVec::new(
             Opts::new(
@@ -428,7 +428,7 @@ impl Metrics {
             .set(if rolled_back { 1.0 } else { 0.0 });
     }
 
-    /// Updates the ledger store's gauges.
+    /// Updates the store's gauges.
     pub fn store(&self, h: &genroute_store::guard::Health) {
         self.store_up.set(if h.ok { 1.0 } else { 0.0 });
         if let Some(ms) = h.latency_ms {

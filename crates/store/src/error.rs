@@ -7,9 +7,9 @@
 
 use genroute_core::num::Fixed;
 
-/// Why a ledger operation failed.
+/// Why a store operation failed (the ledger's refusals among them).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LedgerError {
+pub enum StoreError {
     /// The reservation would pass a budget: the policy's monthly one, or a level's.
     #[error("reserving {amount} would pass {} of {budget}: {counted} is already spent or reserved", level_phrase(.level))]
     OverBudget {
@@ -35,11 +35,11 @@ pub enum LedgerError {
     EpochLost(String),
 }
 
-impl LedgerError {
+impl StoreError {
     /// Whether this says the store is unhealthy (as opposed to a definite answer from a
     /// healthy store, such as "over budget").
     pub fn is_store_failure(&self) -> bool {
-        matches!(self, LedgerError::Store(_) | LedgerError::EpochLost(_))
+        matches!(self, StoreError::Store(_) | StoreError::EpochLost(_))
     }
 }
 

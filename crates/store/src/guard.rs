@@ -10,7 +10,7 @@
 //! through as a probe; its success closes the breaker.
 //!
 //! A definite answer from a healthy store (over budget, unknown reservation) is a success
-//! here. A lost ledger ([`LedgerError::EpochLost`]) is reported in the health, but does not
+//! here. A lost ledger ([`StoreError::EpochLost`]) is reported in the health, but does not
 //! open the breaker: the store already refuses at once, and the operator's acceptance must
 //! reach it.
 //!
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::job::Job;
 use crate::ledger::{Entry, Month, NewReservation, Totals};
 use crate::store::{Counters, Store};
@@ -156,15 +156,15 @@ impl Guarded {
     async fn call<T>(
         &self,
         gated: bool,
-        fut: impl std::future::Future<Output = Result<T, LedgerError>>,
-    ) -> Result<T, LedgerError> {
+        fut: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         if gated {
             let now = self.now_ms();
             let mut inner = self.lock();
             let Inner { breaker, health } = &mut *inner;
             if let Err(refused) = breaker.try_acquire(now, &self.cfg) {
                 let last = health.last_error.as_deref().unwrap_or("none recorded");
-                return Err(LedgerError::Store(format!(
+                return Err(StoreError::Store(format!(
                     "the {} store failed {} times in a row, so calls fail at once for the next {} ms (last error: {last})",
                     health.store, FAIL_FAST_AFTER, refused.retry_in_ms
                 )));
@@ -173,7 +173,7 @@ impl Guarded {
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(LedgerError::Store(format!(
+            Err(_) => Err(StoreError::Store(format!(
                 "the {} store did not answer within {} ms",
                 self.store.kind(),
                 self.timeout.as_millis()
@@ -185,13 +185,13 @@ impl Guarded {
         let Inner { breaker, health } = &mut *inner;
         health.latency_ms = Some((latency * 1000.0).round() / 1000.0);
         match &result {
-            Err(LedgerError::EpochLost(m)) => {
+            Err(StoreError::EpochLost(m)) => {
                 health.ok = false;
                 health.last_error = Some(m.clone());
                 health.last_error_at = Some(now_rfc3339());
                 breaker.on_neutral();
             }
-            Err(e @ LedgerError::Store(_)) => {
+            Err(e @ StoreError::Store(_)) => {
                 if gated {
                     breaker.on_failure(now, &self.cfg);
                 }
@@ -234,7 +234,7 @@ impl Guarded {
 
 /// Writes out `impl Store for Guarded`: each method listed by its signature forwards to the
 /// wrapped store through [`Guarded::call`], gated (so it fails fast while the store is down)
-/// and under the deadline; `-> T` in the list stands for `-> Result<T, LedgerError>`. The
+/// and under the deadline; `-> T` in the list stands for `-> Result<T, StoreError>`. The
 /// methods after `@rest` behave otherwise and are written out.
 ///
 /// **Why a macro.** The forwarding is the same for every method; written out, a method added
@@ -248,7 +248,7 @@ macro_rules! forward_gated {
         #[async_trait::async_trait]
         impl Store for Guarded {
             $(
-                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, LedgerError> {
+                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
                     self.call(true, self.store.$name($($arg),*)).await
                 }
             )*
@@ -304,7 +304,7 @@ forward_gated! {
     @rest
 
     /// Never failed fast: the acceptance must reach a store that refuses everything else.
-    async fn accept_empty(&self, note: &str) -> Result<String, LedgerError> {
+    async fn accept_empty(&self, note: &str) -> Result<String, StoreError> {
         self.call(false, self.store.accept_empty(note)).await
     }
 

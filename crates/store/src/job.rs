@@ -124,7 +124,7 @@ pub enum NotCalled {
     OverBudget,
     /// The store failed before the call (permit, reservation or sent mark), so the walk
     /// stopped there: fail closed.
-    LedgerError,
+    StoreError,
     /// A dry run: it would have been called.
     DryRun,
 }
@@ -135,7 +135,7 @@ impl NotCalled {
         NotCalled::NotConfigured,
         NotCalled::BreakerOpen,
         NotCalled::OverBudget,
-        NotCalled::LedgerError,
+        NotCalled::StoreError,
         NotCalled::DryRun,
     ];
 
@@ -145,7 +145,7 @@ impl NotCalled {
             NotCalled::NotConfigured => "not_configured",
             NotCalled::BreakerOpen => "breaker_open",
             NotCalled::OverBudget => "over_budget",
-            NotCalled::LedgerError => "ledger_error",
+            NotCalled::StoreError => "ledger_error",
             NotCalled::DryRun => "not_called",
         }
     }

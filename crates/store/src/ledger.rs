@@ -47,7 +47,7 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Utc};
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use genroute_core::num::Fixed;
 
 /// A calendar month in UTC.
@@ -193,9 +193,9 @@ pub use genroute_core::levels::level_key;
 
 /// Checks the levels of a reservation made in `month`: at most [`MAX_LEVELS`], each key a
 /// level of that month (or one of its days) with no spaces, none twice.
-pub fn check_levels(levels: &[LevelLimit], month: Month) -> Result<(), LedgerError> {
+pub fn check_levels(levels: &[LevelLimit], month: Month) -> Result<(), StoreError> {
     if levels.len() > MAX_LEVELS {
-        return Err(LedgerError::Store(format!(
+        return Err(StoreError::Store(format!(
             "a reservation names {} budget levels; at most {MAX_LEVELS} are allowed",
             levels.len()
         )));
@@ -210,7 +210,7 @@ pub fn check_levels(levels: &[LevelLimit], month: Month) -> Result<(), LedgerErr
             })
             && !levels[..i].iter().any(|o| o.key == l.key);
         if !ok {
-            return Err(LedgerError::Store(format!(
+            return Err(StoreError::Store(format!(
                 "budget level `{}` is not a level of {month} (or is named twice)",
                 l.key
             )));
@@ -311,10 +311,10 @@ impl Summary {
 }
 
 /// The check at the heart of reserve: does `amount` fit on top of what is counted?
-pub fn admits(counted: Fixed, amount: Fixed, budget: Fixed) -> Result<(), LedgerError> {
+pub fn admits(counted: Fixed, amount: Fixed, budget: Fixed) -> Result<(), StoreError> {
     match counted.checked_add(amount) {
         Some(total) if total <= budget && !amount.is_negative() => Ok(()),
-        _ => Err(LedgerError::OverBudget {
+        _ => Err(StoreError::OverBudget {
             amount,
             counted,
             budget,
@@ -331,16 +331,16 @@ pub fn admits_all(
     amount: Fixed,
     levels: &[LevelLimit],
     counted: &[Fixed],
-) -> Result<(), LedgerError> {
+) -> Result<(), StoreError> {
     admits(month, amount, budget)?;
     for (l, &c) in levels.iter().zip(counted) {
         admits(c, amount, l.budget).map_err(|e| match e {
-            LedgerError::OverBudget {
+            StoreError::OverBudget {
                 amount,
                 counted,
                 budget,
                 ..
-            } => LedgerError::OverBudget {
+            } => StoreError::OverBudget {
                 amount,
                 counted,
                 budget,

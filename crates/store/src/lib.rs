@@ -31,7 +31,7 @@ pub mod redis;
 pub mod sqlite;
 pub mod store;
 
-pub use error::LedgerError;
+pub use error::StoreError;
 pub use ledger::{
     admits, admits_all, check_levels, finish_move, level_key, millis, month_of_id, new_id, rfc3339,
     settle, Entry, EntryState, LevelLimit, Month, NewReservation, Payer, Summary, Totals,

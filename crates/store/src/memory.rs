@@ -1,4 +1,4 @@
-//! An in-memory ledger store, for embedding and tests. One mutex guards everything, so every
+//! An in-memory store, for embedding and tests. One mutex guards everything, so every
 //! operation is atomic within the process; it is held for a few map operations and never
 //! across IO or an await, so the async methods never wait. Totals are kept per month and open
 //! reservations are indexed by expiry, so no operation scans the history. A budget level's
@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::job::Job;
 use crate::ledger::{
     admits_all, check_levels, finish_move, millis, new_id, rfc3339, Entry, EntryState, Month,
@@ -66,10 +66,10 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, LedgerError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
         self.inner
             .lock()
-            .map_err(|_| LedgerError::Store("a thread panicked while holding the ledger".into()))
+            .map_err(|_| StoreError::Store("a thread panicked while holding the ledger".into()))
     }
 }
 
@@ -99,11 +99,11 @@ impl Inner {
         }
     }
 
-    fn index(&self, id: &str) -> Result<usize, LedgerError> {
+    fn index(&self, id: &str) -> Result<usize, StoreError> {
         self.by_id
             .get(id)
             .copied()
-            .ok_or_else(|| LedgerError::UnknownReservation(id.to_string()))
+            .ok_or_else(|| StoreError::UnknownReservation(id.to_string()))
     }
 
     fn finish(
@@ -112,13 +112,13 @@ impl Inner {
         to: EntryState,
         note: Option<&str>,
         now_ms: i64,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         // Settle expiries first, so that a late finish meets the entry as expiry left it.
         self.expire(now_ms);
         let i = self.index(id)?;
         let e = &self.entries[i];
         let (state, moves) = finish_move(e.state, e.note.as_deref(), to)
-            .ok_or_else(|| LedgerError::UnknownReservation(id.to_string()))?;
+            .ok_or_else(|| StoreError::UnknownReservation(id.to_string()))?;
         if let Some(at) = self.expires.remove(&i) {
             self.open.remove(&(at, i));
         }
@@ -151,7 +151,7 @@ impl Store for MemoryStore {
         r: &NewReservation,
         budget: Fixed,
         now: DateTime<Utc>,
-    ) -> Result<String, LedgerError> {
+    ) -> Result<String, StoreError> {
         let mut inner = self.lock()?;
         let now_ms = millis(now);
         inner.expire(now_ms);
@@ -193,18 +193,18 @@ impl Store for MemoryStore {
         Ok(id)
     }
 
-    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         let i = inner.index(id)?;
         let e = &mut inner.entries[i];
         if e.state != EntryState::Reserved {
-            return Err(LedgerError::UnknownReservation(id.to_string()));
+            return Err(StoreError::UnknownReservation(id.to_string()));
         }
         e.sent = Some(rfc3339(millis(now)));
         Ok(())
     }
 
-    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.lock()?
             .finish(id, EntryState::Committed, None, millis(now))
     }
@@ -214,12 +214,12 @@ impl Store for MemoryStore {
         id: &str,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         self.lock()?
             .finish(id, EntryState::Committed, Some(note), millis(now))
     }
 
-    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.lock()?
             .finish(id, EntryState::Released, Some(note), millis(now))
     }
@@ -229,12 +229,12 @@ impl Store for MemoryStore {
         id: &str,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         self.lock()?
             .finish(id, EntryState::InDoubt, Some(note), millis(now))
     }
 
-    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
+    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, StoreError> {
         let mut inner = self.lock()?;
         inner.expire(millis(now));
         Ok(inner
@@ -248,7 +248,7 @@ impl Store for MemoryStore {
         &self,
         levels: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Totals>, LedgerError> {
+    ) -> Result<Vec<Totals>, StoreError> {
         let mut inner = self.lock()?;
         inner.expire(millis(now));
         Ok(levels
@@ -264,7 +264,7 @@ impl Store for MemoryStore {
         limit: u32,
         until_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<i64>, LedgerError> {
+    ) -> Result<Option<i64>, StoreError> {
         let mut inner = self.lock()?;
         let places = inner.slots.entry(set.to_string()).or_default();
         places.retain(|_, until| *until > now_ms);
@@ -275,7 +275,7 @@ impl Store for MemoryStore {
         Ok(Some(places.values().copied().min().unwrap_or(now_ms)))
     }
 
-    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), StoreError> {
         if let Some(places) = self.lock()?.slots.get_mut(set) {
             places.remove(member);
         }
@@ -286,7 +286,7 @@ impl Store for MemoryStore {
         &self,
         month: Option<Month>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Entry>, LedgerError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut inner = self.lock()?;
         inner.expire(millis(now));
         let month = month.map(|m| m.to_string());
@@ -298,7 +298,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, LedgerError> {
+    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, StoreError> {
         let inner = self.lock()?;
         Ok(backends
             .iter()
@@ -312,14 +312,14 @@ impl Store for MemoryStore {
         change: BreakerChange,
         now_ms: i64,
         cfg: BreakerConfig,
-    ) -> Result<(Breaker, bool), LedgerError> {
+    ) -> Result<(Breaker, bool), StoreError> {
         let mut inner = self.lock()?;
         let b = inner.breakers.entry(backend.to_string()).or_default();
         let admitted = b.apply(change, now_ms, &cfg);
         Ok((*b, admitted))
     }
 
-    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         let list = inner.samples.entry(key.to_string()).or_default();
         list.push_front(sample.to_string());
@@ -327,11 +327,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn samples(
-        &self,
-        keys: &[String],
-        limit: usize,
-    ) -> Result<Vec<Vec<String>>, LedgerError> {
+    async fn samples(&self, keys: &[String], limit: usize) -> Result<Vec<Vec<String>>, StoreError> {
         let inner = self.lock()?;
         Ok(keys
             .iter()
@@ -345,7 +341,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, LedgerError> {
+    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, StoreError> {
         let mut inner = self.lock()?;
         let c = inner.counters.entry(key.to_string()).or_default();
         for (field, n) in by {
@@ -355,7 +351,7 @@ impl Store for MemoryStore {
         Ok(c.clone())
     }
 
-    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, LedgerError> {
+    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, StoreError> {
         let inner = self.lock()?;
         Ok(keys
             .iter()
@@ -363,7 +359,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
         if inner.marks.contains_key(key) {
             return Ok(false);
@@ -372,12 +368,12 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         let inner = self.lock()?;
         Ok(keys.iter().map(|k| inner.marks.get(k).cloned()).collect())
     }
 
-    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         for c in counters {
             inner.counters.remove(c);
@@ -386,21 +382,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         if inner.jobs.contains_key(&job.id) {
-            return Err(LedgerError::Store(format!("job `{}` exists", job.id)));
+            return Err(StoreError::Store(format!("job `{}` exists", job.id)));
         }
         inner.job_order.insert((job.created_ms, job.id.clone()));
         inner.jobs.insert(job.id.clone(), job.clone());
         Ok(())
     }
 
-    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         Ok(self.lock()?.jobs.get(id).cloned())
     }
 
-    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
+    async fn save_job(&self, job: &Job) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
         match inner.jobs.get_mut(&job.id) {
             Some(stored) if stored.owner == job.owner => {
@@ -417,7 +413,7 @@ impl Store for MemoryStore {
         now_ms: i64,
         until_ms: i64,
         limit: usize,
-    ) -> Result<Vec<Job>, LedgerError> {
+    ) -> Result<Vec<Job>, StoreError> {
         let mut inner = self.lock()?;
         let mut claimed: Vec<Job> = Vec::new();
         for job in inner.jobs.values_mut() {
@@ -439,7 +435,7 @@ impl Store for MemoryStore {
         id: &str,
         owner: &str,
         until_ms: i64,
-    ) -> Result<Option<Job>, LedgerError> {
+    ) -> Result<Option<Job>, StoreError> {
         let mut inner = self.lock()?;
         Ok(inner.jobs.get_mut(id).map(|job| {
             job.owner = Some(owner.to_string());
@@ -453,7 +449,7 @@ impl Store for MemoryStore {
         owner: &str,
         ids: &[String],
         until_ms: i64,
-    ) -> Result<Vec<String>, LedgerError> {
+    ) -> Result<Vec<String>, StoreError> {
         let mut inner = self.lock()?;
         let mut lost = Vec::new();
         for id in ids {
@@ -465,7 +461,7 @@ impl Store for MemoryStore {
         Ok(lost)
     }
 
-    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, StoreError> {
         let inner = self.lock()?;
         let start = after.and_then(|a| inner.jobs.get(a).map(|j| (j.created_ms, a.to_string())));
         Ok(inner
@@ -478,7 +474,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, StoreError> {
         let mut inner = self.lock()?;
         let old: Vec<(i64, String)> = inner
             .jobs
@@ -493,7 +489,7 @@ impl Store for MemoryStore {
         Ok(old.len())
     }
 
-    async fn ping(&self) -> Result<(), LedgerError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
     }
 

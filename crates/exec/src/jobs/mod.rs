@@ -1,4 +1,4 @@
-//! Video jobs that outlive their replica: records in the ledger store, owned under a lease,
+//! Video jobs that outlive their replica: records in the store, owned under a lease,
 //! resumed from the provider's handle by any replica.
 //!
 //! **Why a record, not a task.** A video job lasts minutes and costs money the moment the

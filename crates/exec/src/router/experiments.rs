@@ -8,7 +8,7 @@ use super::record::figures;
 use super::Router;
 use genroute_core::experiment::{arm_key, mark_key, ArmFigures, Rollback};
 use genroute_core::num::Fixed;
-use genroute_store::LedgerError;
+use genroute_store::StoreError;
 
 /// One experiment.
 #[derive(Debug, Clone, Serialize)]
@@ -51,7 +51,7 @@ pub struct ArmView {
 
 impl Router {
     /// Every experiment of the policy, with its figures from the store.
-    pub async fn experiments(&self) -> Result<Vec<ExperimentView>, LedgerError> {
+    pub async fn experiments(&self) -> Result<Vec<ExperimentView>, StoreError> {
         let policy = &self.policy;
         let marks: Vec<String> = policy
             .experiments
@@ -109,7 +109,7 @@ impl Router {
     /// Resumes an experiment by hand: its rollback is removed and its figures start afresh
     /// (so that the old samples cannot roll it back again at once). `Ok(false)` for an
     /// experiment the policy does not have.
-    pub async fn resume_experiment(&self, name: &str) -> Result<bool, LedgerError> {
+    pub async fn resume_experiment(&self, name: &str) -> Result<bool, StoreError> {
         let Some(e) = self.policy.experiments.iter().find(|e| e.name == name) else {
             return Ok(false);
         };

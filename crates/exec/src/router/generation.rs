@@ -10,9 +10,9 @@ use crate::adapter::FailureClass;
 use genroute_core::num::Fixed;
 use genroute_store::job::{Attempt, NotCalled};
 
-/// The outcome of an attempt that stopped because the ledger store failed before the call
-/// ([`NotCalled::LedgerError`], as written): callers answer 503 for it.
-pub const LEDGER_ERROR: &str = NotCalled::LedgerError.as_str();
+/// The outcome of an attempt that stopped because the store failed before the call
+/// ([`NotCalled::StoreError`], as written): callers answer 503 for it.
+pub const LEDGER_ERROR: &str = NotCalled::StoreError.as_str();
 
 /// The outcome (and ledger note) of an attempt whose delivered video failed its output
 /// checks ([`FailureClass::BadOutput`], as written): the provider finished the job, so its

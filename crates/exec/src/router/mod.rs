@@ -50,7 +50,7 @@ use genroute_core::policy::Policy;
 use genroute_core::request::Request;
 use genroute_core::state::State;
 use genroute_store::job::Step;
-use genroute_store::{millis, LedgerError, Store};
+use genroute_store::{millis, Store, StoreError};
 pub use plan::PlanError;
 use walk::{NoProgress, Position, Walked};
 
@@ -160,7 +160,7 @@ impl Router {
 
     /// The live state: the month's spend and reservations from the ledger, and breaker
     /// states, possibly from the cache, with how fresh they are.
-    pub async fn state(&self, failures: u32) -> Result<(State, Freshness), LedgerError> {
+    pub async fn state(&self, failures: u32) -> Result<(State, Freshness), StoreError> {
         let (snap, fresh) = self.cache.get().await?;
         Ok((self.cache.state(&self.policy, &snap, failures), fresh))
     }
@@ -180,7 +180,7 @@ impl Router {
         &self,
         request: &Request,
         failures: u32,
-    ) -> Result<(State, Freshness), LedgerError> {
+    ) -> Result<(State, Freshness), StoreError> {
         let (mut state, fresh) = self.state(failures).await?;
         let budgets = self.budgets(request);
         if !budgets.is_empty() {
@@ -193,10 +193,7 @@ impl Router {
     }
 
     /// Explains what would happen now.
-    pub async fn explain(
-        &self,
-        request: &Request,
-    ) -> Result<(Explanation, Freshness), LedgerError> {
+    pub async fn explain(&self, request: &Request) -> Result<(Explanation, Freshness), StoreError> {
         let (state, fresh) = self.state_for(request, 0).await?;
         Ok((self.policy.explain(request, &state), fresh))
     }
@@ -204,7 +201,7 @@ impl Router {
     /// Runs the request: decide, then walk the chain until a backend succeeds. Traced as a
     /// `generate_video` span with the seed's attributes (backend, cost_usd, latency_seconds,
     /// quality_score; the prompt only when enabled), and a child span per attempt.
-    pub async fn generate(&self, request: &Request) -> Result<Generation, LedgerError> {
+    pub async fn generate(&self, request: &Request) -> Result<Generation, StoreError> {
         let priority = self
             .policy
             .enum_values(genroute_core::check::expr::EnumId::PRIORITY)
@@ -238,7 +235,7 @@ impl Router {
         result
     }
 
-    async fn run(&self, request: &Request) -> Result<Generation, LedgerError> {
+    async fn run(&self, request: &Request) -> Result<Generation, StoreError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let steps = self.plan(request, &request_id).await?;
         Ok(self.run_planned(request, &request_id, &steps).await)
@@ -270,7 +267,7 @@ impl Router {
     }
 
     /// Resets a backend's breaker to closed (an operator action).
-    pub async fn reset_breaker(&self, backend: &str) -> Result<(), LedgerError> {
+    pub async fn reset_breaker(&self, backend: &str) -> Result<(), StoreError> {
         let cfg = self
             .policy
             .backend_index(backend)

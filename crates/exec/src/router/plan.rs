@@ -12,14 +12,14 @@ use genroute_core::decide::{decide, Decision};
 use genroute_core::num::Fixed;
 use genroute_core::request::Request;
 use genroute_store::job::{Attempt, NotCalled, Step};
-use genroute_store::LedgerError;
+use genroute_store::StoreError;
 
 /// Why an explicit target could not be planned.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PlanError {
     /// The store failed (the decision needs its figures).
     #[error(transparent)]
-    Store(LedgerError),
+    Store(StoreError),
     /// No backend or model has that name.
     #[error("{0}")]
     UnknownTarget(String),
@@ -30,7 +30,7 @@ pub enum PlanError {
 
 impl Router {
     /// Decides, and lists what would be called, without calling or spending anything.
-    pub async fn dry_run(&self, request: &Request) -> Result<Generation, LedgerError> {
+    pub async fn dry_run(&self, request: &Request) -> Result<Generation, StoreError> {
         let (state, _) = self.state_for(request, 0).await?;
         let decision = self.policy.decide(request, &state);
         let attempts = self
@@ -88,11 +88,7 @@ impl Router {
     }
 
     /// Decides, and plans the chain to walk. `None` steps when nothing is eligible.
-    pub async fn plan(
-        &self,
-        request: &Request,
-        request_id: &str,
-    ) -> Result<Vec<Step>, LedgerError> {
+    pub async fn plan(&self, request: &Request, request_id: &str) -> Result<Vec<Step>, StoreError> {
         let (state, _) = self.state_for(request, 0).await?;
         let keyed;
         let request = if request.id.is_none() && self.policy.rules.iter().any(|r| r.split.is_some())

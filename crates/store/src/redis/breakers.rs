@@ -5,14 +5,14 @@
 //! no other replica wrote in between (compare-and-set), else read again.
 
 use super::{store_err, RedisStore};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use genroute_core::breaker::{Breaker, BreakerChange, BreakerConfig};
 
 impl RedisStore {
     pub(super) async fn read_breakers(
         &self,
         backends: &[String],
-    ) -> Result<Vec<Breaker>, LedgerError> {
+    ) -> Result<Vec<Breaker>, StoreError> {
         if backends.is_empty() {
             return Ok(Vec::new());
         }
@@ -38,7 +38,7 @@ impl RedisStore {
         change: BreakerChange,
         now_ms: i64,
         cfg: BreakerConfig,
-    ) -> Result<(Breaker, bool), LedgerError> {
+    ) -> Result<(Breaker, bool), StoreError> {
         let key = self.keys.breaker(backend);
         let mut c = self.conn.clone();
         for _ in 0..16 {

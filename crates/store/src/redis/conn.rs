@@ -7,7 +7,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 
 /// A cheap-to-clone connection: clones share the one multiplexed socket (per node).
 #[derive(Clone)]
@@ -41,8 +41,8 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn bad_url(url: &str, e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Store(format!(
+fn bad_url(url: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Store(format!(
         "`{}` is not a Redis URL ({e}); give redis://HOST:PORT/DB or redis-cluster://HOST:PORT[,HOST:PORT...]",
         redact(url)
     ))
@@ -50,9 +50,9 @@ fn bad_url(url: &str, e: impl std::fmt::Display) -> LedgerError {
 
 impl Conn {
     /// Connects (see [`super::RedisStore::open`] for the URL forms).
-    pub async fn open(url: &str, timeout: Duration) -> Result<Conn, LedgerError> {
+    pub async fn open(url: &str, timeout: Duration) -> Result<Conn, StoreError> {
         let unreachable = |e: redis::RedisError| {
-            LedgerError::Store(format!("cannot reach Redis at `{}`: {e}", redact(url)))
+            StoreError::Store(format!("cannot reach Redis at `{}`: {e}", redact(url)))
         };
         if let Some(rest) = url.strip_prefix("redis-cluster://") {
             let (auth, hosts) = match rest.rsplit_once('@') {

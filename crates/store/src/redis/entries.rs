@@ -10,17 +10,15 @@
 use chrono::{DateTime, Utc};
 
 use super::{store_err, RedisStore};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::ledger::{
     admits, check_levels, finish_move, millis, month_of_id, new_id, rfc3339, settle, Entry,
     EntryState, Month, NewReservation, Totals, EXPIRED_AFTER_SEND,
 };
 use genroute_core::num::Fixed;
 
-fn too_late() -> LedgerError {
-    LedgerError::Store(
-        "redis: the call reached Redis after its deadline and was not applied".into(),
-    )
+fn too_late() -> StoreError {
+    StoreError::Store("redis: the call reached Redis after its deadline and was not applied".into())
 }
 
 const ALL_STATES: [EntryState; 5] = [
@@ -84,7 +82,7 @@ impl RedisStore {
         r: &NewReservation,
         budget: Fixed,
         now: DateTime<Utc>,
-    ) -> Result<String, LedgerError> {
+    ) -> Result<String, StoreError> {
         let month = Month::of(now);
         check_levels(&r.levels, month)?;
         let id = new_id(month);
@@ -127,7 +125,7 @@ impl RedisStore {
                     .ok()
                     .and_then(|i| r.levels.get(i))
                     .ok_or_else(|| store_err("reserve named a level it was not given"))?;
-                Err(LedgerError::OverBudget {
+                Err(StoreError::OverBudget {
                     amount: r.amount,
                     counted: Fixed::from_micros(*counted),
                     budget: l.budget,
@@ -142,8 +140,8 @@ impl RedisStore {
         &self,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        let month = month_of_id(id).ok_or_else(|| LedgerError::UnknownReservation(id.into()))?;
+    ) -> Result<(), StoreError> {
+        let month = month_of_id(id).ok_or_else(|| StoreError::UnknownReservation(id.into()))?;
         let answer: Vec<i64> = self
             .month_script(
                 &self.scripts.mark_sent,
@@ -156,7 +154,7 @@ impl RedisStore {
         match answer.first() {
             Some(1) => Ok(()),
             Some(-2) => Err(too_late()),
-            _ => Err(LedgerError::UnknownReservation(id.to_string())),
+            _ => Err(StoreError::UnknownReservation(id.to_string())),
         }
     }
 
@@ -167,8 +165,8 @@ impl RedisStore {
         to: EntryState,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        let month = month_of_id(id).ok_or_else(|| LedgerError::UnknownReservation(id.into()))?;
+    ) -> Result<(), StoreError> {
+        let month = month_of_id(id).ok_or_else(|| StoreError::UnknownReservation(id.into()))?;
         let mut rows: Vec<String> = Vec::new();
         for from in ALL_STATES {
             for (flag, note) in [("-", None), ("x", Some(EXPIRED_AFTER_SEND))] {
@@ -186,7 +184,7 @@ impl RedisStore {
             .await?;
         match answer.first() {
             Some(1) => Ok(()),
-            _ => Err(LedgerError::UnknownReservation(id.to_string())),
+            _ => Err(StoreError::UnknownReservation(id.to_string())),
         }
     }
 
@@ -194,7 +192,7 @@ impl RedisStore {
         &self,
         month: Month,
         now: DateTime<Utc>,
-    ) -> Result<Totals, LedgerError> {
+    ) -> Result<Totals, StoreError> {
         let answer: Vec<i64> = self
             .month_script(&self.scripts.totals, month, millis(now), &[], true)
             .await?;
@@ -212,7 +210,7 @@ impl RedisStore {
         &self,
         month: Option<Month>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Entry>, LedgerError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut c = self.conn.retrying();
         let months: Vec<Month> = match month {
             Some(m) => vec![m],

@@ -2,7 +2,7 @@
 //!
 //! **Why apart.** Every call that moves money passes through here first: a month script runs
 //! only once its month carries this process's epoch ([`RedisStore::month_script`]), and a
-//! ledger found gone or changed fails closed ([`LedgerError::EpochLost`]) until an operator
+//! ledger found gone or changed fails closed ([`StoreError::EpochLost`]) until an operator
 //! accepts it as it now is. The rules of that state (what is seen, what is lost, which
 //! acceptance a replica may adopt) are kept together so they can be read as one.
 //!
@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use redis::Script;
 
 use super::{store_err, RedisStore};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::ledger::Month;
 
 /// What this process knows of the ledger's epoch.
@@ -44,7 +44,7 @@ impl RedisStore {
         &self,
         fresh: &str,
         create: bool,
-    ) -> Result<(Option<String>, Option<i64>, i64), LedgerError> {
+    ) -> Result<(Option<String>, Option<i64>, i64), StoreError> {
         let mut c = self.conn.retrying();
         let (id, accepted, now): (Option<String>, Option<i64>, i64) = self
             .scripts
@@ -59,34 +59,34 @@ impl RedisStore {
     }
 
     /// Refuses at once while the ledger counts as lost.
-    fn not_lost(&self) -> Result<String, LedgerError> {
+    fn not_lost(&self) -> Result<String, StoreError> {
         let e = self.lock();
         match &e.lost {
-            Some(why) => Err(LedgerError::EpochLost(why.clone())),
+            Some(why) => Err(StoreError::EpochLost(why.clone())),
             None => Ok(e.seen.clone()),
         }
     }
 
-    fn lose(&self, why: String) -> LedgerError {
+    fn lose(&self, why: String) -> StoreError {
         let message = format!("{why}; {LOST_HELP}");
         let mut e = self.lock();
         if e.lost.is_none() {
             tracing::error!("the Redis ledger was lost: {message}");
             e.lost = Some(message.clone());
         }
-        LedgerError::EpochLost(e.lost.clone().unwrap_or(message))
+        StoreError::EpochLost(e.lost.clone().unwrap_or(message))
     }
 
     /// Makes sure `month` carries this process's epoch (once per month and process), and
     /// returns the epoch to pass to the month scripts.
-    async fn verified(&self, month: Month) -> Result<String, LedgerError> {
+    async fn verified(&self, month: Month) -> Result<String, StoreError> {
         let seen = self.not_lost()?;
         if self.lock().verified.contains(&month) {
             return Ok(seen);
         }
         let keys = self.keys.month(month);
         let mut c = self.conn.retrying();
-        let check = |id: Option<String>| -> Result<(), LedgerError> {
+        let check = |id: Option<String>| -> Result<(), StoreError> {
             match id {
                 Some(id) if id == seen => Ok(()),
                 Some(id) => Err(self.lose(format!(
@@ -138,7 +138,7 @@ impl RedisStore {
         now_ms: i64,
         args: &[String],
         repeatable: bool,
-    ) -> Result<Vec<T>, LedgerError> {
+    ) -> Result<Vec<T>, StoreError> {
         let epoch = self.verified(month).await?;
         let keys = self.keys.month(month);
         let mut inv = script.prepare_invoke();
@@ -169,7 +169,7 @@ impl RedisStore {
     /// Confirms that Redis still holds the ledger this process has seen (the store's
     /// [`ping`](crate::store::Store::ping)); while the ledger is lost, adopts a marker that an
     /// operator accepted after this process last confirmed its own.
-    pub(super) async fn confirm_epoch(&self) -> Result<(), LedgerError> {
+    pub(super) async fn confirm_epoch(&self) -> Result<(), StoreError> {
         let (id, accepted, now) = self.marker("", false).await?;
         let mut e = self.lock();
         if e.lost.is_none() {
@@ -198,13 +198,13 @@ impl RedisStore {
                 e.last_valid_ms = now;
                 Ok(())
             }
-            _ => Err(LedgerError::EpochLost(e.lost.clone().unwrap_or_default())),
+            _ => Err(StoreError::EpochLost(e.lost.clone().unwrap_or_default())),
         }
     }
 
     /// Writes a new marker stamped with Redis' clock and records the acceptance
     /// ([`accept_empty`](crate::store::Store::accept_empty)).
-    pub(super) async fn accept(&self, note: &str) -> Result<String, LedgerError> {
+    pub(super) async fn accept(&self, note: &str) -> Result<String, StoreError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut c = self.conn.clone();
         let now: i64 = self
@@ -228,7 +228,7 @@ impl RedisStore {
 }
 
 /// The operator acceptances recorded so far, oldest first (JSON records).
-pub async fn acceptances(store: &RedisStore) -> Result<Vec<serde_json::Value>, LedgerError> {
+pub async fn acceptances(store: &RedisStore) -> Result<Vec<serde_json::Value>, StoreError> {
     let mut c = store.conn.clone();
     let raw: Vec<String> = redis::cmd("LRANGE")
         .arg(store.keys.meta("epoch_log"))

@@ -14,7 +14,7 @@
 use redis::Script;
 
 use super::{store_err, RedisStore};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::job::{Job, MAX_ID};
 
 /// Writes a job. KEYS: job, active, created, finished. ARGV: json, owner, lease, active (0/1),
@@ -106,7 +106,7 @@ fn valid(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn parse(json: &str, owner: &str, lease: i64) -> Result<Job, LedgerError> {
+fn parse(json: &str, owner: &str, lease: i64) -> Result<Job, StoreError> {
     let mut job: Job = serde_json::from_str(json).map_err(store_err)?;
     job.owner = (!owner.is_empty()).then(|| owner.to_string());
     job.lease_until_ms = lease;
@@ -122,9 +122,9 @@ impl RedisStore {
         format!("{}:{{jobs}}:{what}", self.keys.prefix)
     }
 
-    pub(super) async fn write_job(&self, job: &Job, mode: &str) -> Result<bool, LedgerError> {
+    pub(super) async fn write_job(&self, job: &Job, mode: &str) -> Result<bool, StoreError> {
         if !valid(&job.id) {
-            return Err(LedgerError::Store(format!("`{}` is not a job id", job.id)));
+            return Err(StoreError::Store(format!("`{}` is not a job id", job.id)));
         }
         let json = serde_json::to_string(job).map_err(store_err)?;
         let mut c = self.conn.clone();
@@ -149,7 +149,7 @@ impl RedisStore {
         Ok(n == 1)
     }
 
-    pub(super) async fn get_job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+    pub(super) async fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         if !valid(id) {
             return Ok(None);
         }
@@ -175,7 +175,7 @@ impl RedisStore {
         owner: &str,
         until_ms: i64,
         now: Option<i64>,
-    ) -> Result<Vec<Job>, LedgerError> {
+    ) -> Result<Vec<Job>, StoreError> {
         let ids: Vec<&String> = ids.iter().filter(|i| valid(i)).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -202,7 +202,7 @@ impl RedisStore {
         now_ms: i64,
         until_ms: i64,
         limit: usize,
-    ) -> Result<Vec<Job>, LedgerError> {
+    ) -> Result<Vec<Job>, StoreError> {
         let mut c = self.conn.retrying();
         let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.jobs_key("active"))
@@ -222,7 +222,7 @@ impl RedisStore {
         owner: &str,
         ids: &[String],
         until_ms: i64,
-    ) -> Result<Vec<String>, LedgerError> {
+    ) -> Result<Vec<String>, StoreError> {
         let (good, mut lost): (Vec<&String>, Vec<String>) = (
             ids.iter().filter(|i| valid(i)).collect(),
             ids.iter().filter(|i| !valid(i)).cloned().collect(),
@@ -249,7 +249,7 @@ impl RedisStore {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<Job>, LedgerError> {
+    ) -> Result<Vec<Job>, StoreError> {
         let mut c = self.conn.retrying();
         let created = self.jobs_key("created");
         let start = match after {
@@ -283,7 +283,7 @@ impl RedisStore {
         Ok(out)
     }
 
-    pub(super) async fn purge(&self, before_ms: i64) -> Result<usize, LedgerError> {
+    pub(super) async fn purge(&self, before_ms: i64) -> Result<usize, StoreError> {
         let mut c = self.conn.retrying();
         let finished = self.jobs_key("finished");
         let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")

@@ -25,7 +25,7 @@
 //! `genroute` is the default prefix; a `prefix=NAME` query parameter on the store URL puts
 //! several ledgers on one Redis (`redis://host:6379/0?prefix=staging`).
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::ledger::Month;
 
 /// The five keys of one month, in the order the month scripts take them.
@@ -71,7 +71,7 @@ impl Keys {
 }
 
 /// Splits our own `prefix=NAME` query parameter off a Redis URL.
-pub(super) fn split_prefix(url: &str) -> Result<(String, String), LedgerError> {
+pub(super) fn split_prefix(url: &str) -> Result<(String, String), StoreError> {
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_string(), "genroute".to_string()));
     };
@@ -89,7 +89,7 @@ pub(super) fn split_prefix(url: &str) -> Result<(String, String), LedgerError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
-        return Err(LedgerError::Store(format!(
+        return Err(StoreError::Store(format!(
             "`prefix={prefix}` in the Redis URL: a key prefix is 1 to 64 letters, digits, `-` or `_`"
         )));
     }

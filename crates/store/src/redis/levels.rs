@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{store_err, RedisStore};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::ledger::{millis, Month, Totals};
 use genroute_core::num::Fixed;
 
@@ -25,11 +25,11 @@ impl RedisStore {
         &self,
         levels: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Totals>, LedgerError> {
+    ) -> Result<Vec<Totals>, StoreError> {
         let mut by_month: BTreeMap<Month, Vec<usize>> = BTreeMap::new();
         for (i, l) in levels.iter().enumerate() {
             let m = month_of_level(l)
-                .ok_or_else(|| LedgerError::Store(format!("`{l}` is not a budget level key")))?;
+                .ok_or_else(|| StoreError::Store(format!("`{l}` is not a budget level key")))?;
             by_month.entry(m).or_default().push(i);
         }
         let mut out = vec![Totals::default(); levels.len()];
@@ -63,7 +63,7 @@ impl RedisStore {
         limit: u32,
         until_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<i64>, LedgerError> {
+    ) -> Result<Option<i64>, StoreError> {
         let mut c = self.conn.retrying();
         let answer: Vec<i64> = self
             .scripts
@@ -83,7 +83,7 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn drop_slot_in(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+    pub(super) async fn drop_slot_in(&self, set: &str, member: &str) -> Result<(), StoreError> {
         let mut c = self.conn.retrying();
         let _: i64 = redis::cmd("ZREM")
             .arg(self.slot_key(set))

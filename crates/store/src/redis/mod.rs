@@ -1,4 +1,4 @@
-//! The Redis ledger store: one budget and one set of breakers shared by every replica, on a
+//! The Redis store: one budget and one set of breakers shared by every replica, on a
 //! single Redis (or Valkey) or on a Redis Cluster.
 //!
 //! **Atomic reserve.** Reserve is a Lua script, which Redis runs without interleaving any
@@ -18,7 +18,7 @@
 //! nothing spent, and the budget could be spent twice. The `{meta}:epoch` marker holds a
 //! random id, created once with the ledger; each month carries a copy, and every month script
 //! first checks that copy against the id this process has seen. A process that has seen the
-//! ledger and then finds the marker gone or changed fails closed ([`LedgerError::EpochLost`])
+//! ledger and then finds the marker gone or changed fails closed ([`StoreError::EpochLost`])
 //! for every call that moves money (`epoch.rs`), until an operator accepts the ledger as it now is
 //! ([`Store::accept_empty`]: `POST /v1/admin/ledger/accept-empty`, or `genroute ledger
 //! accept-empty`), which writes a new marker stamped with Redis' own clock and appends a
@@ -64,7 +64,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use redis::Script;
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::job::Job;
 use crate::ledger::{Entry, EntryState, Month, NewReservation, Totals};
 use crate::store::{Counters, Store};
@@ -105,21 +105,21 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-fn store_err(e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Store(format!("redis: {e}"))
+fn store_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Store(format!("redis: {e}"))
 }
 
 impl RedisStore {
     /// Connects to `redis://HOST:PORT/DB` (or `rediss://`), or to a cluster given as
     /// `redis-cluster://HOST:PORT[,HOST:PORT...]`, checks the connection within `timeout`, and
     /// reads (or, for a new ledger, creates) the epoch marker.
-    pub async fn open(url: &str, timeout: Duration) -> Result<RedisStore, LedgerError> {
+    pub async fn open(url: &str, timeout: Duration) -> Result<RedisStore, StoreError> {
         let (url, prefix) = split_prefix(url)?;
         let url = url.as_str();
         let conn = tokio::time::timeout(timeout, Conn::open(url, timeout))
             .await
             .map_err(|_| {
-                LedgerError::Store(format!(
+                StoreError::Store(format!(
                     "cannot reach Redis at `{}` within {} ms",
                     conn::redact(url),
                     timeout.as_millis()
@@ -180,15 +180,15 @@ impl Store for RedisStore {
         r: &NewReservation,
         budget: Fixed,
         now: DateTime<Utc>,
-    ) -> Result<String, LedgerError> {
+    ) -> Result<String, StoreError> {
         self.reserve_entry(r, budget, now).await
     }
 
-    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.mark_entry_sent(id, now).await
     }
 
-    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.finish(id, EntryState::Committed, "", now).await
     }
 
@@ -197,11 +197,11 @@ impl Store for RedisStore {
         id: &str,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         self.finish(id, EntryState::Committed, note, now).await
     }
 
-    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.finish(id, EntryState::Released, note, now).await
     }
 
@@ -210,11 +210,11 @@ impl Store for RedisStore {
         id: &str,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         self.finish(id, EntryState::InDoubt, note, now).await
     }
 
-    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
+    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, StoreError> {
         self.month_totals(month, now).await
     }
 
@@ -222,7 +222,7 @@ impl Store for RedisStore {
         &self,
         levels: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Totals>, LedgerError> {
+    ) -> Result<Vec<Totals>, StoreError> {
         self.level_totals_of(levels, now).await
     }
 
@@ -233,12 +233,12 @@ impl Store for RedisStore {
         limit: u32,
         until_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<i64>, LedgerError> {
+    ) -> Result<Option<i64>, StoreError> {
         self.take_slot_in(set, member, limit, until_ms, now_ms)
             .await
     }
 
-    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), StoreError> {
         self.drop_slot_in(set, member).await
     }
 
@@ -246,11 +246,11 @@ impl Store for RedisStore {
         &self,
         month: Option<Month>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Entry>, LedgerError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         self.month_entries(month, now).await
     }
 
-    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, LedgerError> {
+    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, StoreError> {
         self.read_breakers(backends).await
     }
 
@@ -260,55 +260,51 @@ impl Store for RedisStore {
         change: BreakerChange,
         now_ms: i64,
         cfg: BreakerConfig,
-    ) -> Result<(Breaker, bool), LedgerError> {
+    ) -> Result<(Breaker, bool), StoreError> {
         self.cas_breaker(backend, change, now_ms, cfg).await
     }
 
-    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), StoreError> {
         self.push_sample_list(key, sample, keep).await
     }
 
-    async fn samples(
-        &self,
-        keys: &[String],
-        limit: usize,
-    ) -> Result<Vec<Vec<String>>, LedgerError> {
+    async fn samples(&self, keys: &[String], limit: usize) -> Result<Vec<Vec<String>>, StoreError> {
         self.sample_lists(keys, limit).await
     }
 
-    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, LedgerError> {
+    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, StoreError> {
         self.add_hash(key, by).await
     }
 
-    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, LedgerError> {
+    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, StoreError> {
         self.hashes(keys).await
     }
 
-    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, StoreError> {
         self.set_mark(key, value).await
     }
 
-    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         self.get_marks(keys).await
     }
 
-    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), StoreError> {
         self.del_mark(key, counters).await
     }
 
-    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         if self.write_job(job, "create").await? {
             Ok(())
         } else {
-            Err(LedgerError::Store(format!("job `{}` exists", job.id)))
+            Err(StoreError::Store(format!("job `{}` exists", job.id)))
         }
     }
 
-    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         self.get_job(id).await
     }
 
-    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
+    async fn save_job(&self, job: &Job) -> Result<bool, StoreError> {
         self.write_job(job, "save").await
     }
 
@@ -318,7 +314,7 @@ impl Store for RedisStore {
         now_ms: i64,
         until_ms: i64,
         limit: usize,
-    ) -> Result<Vec<Job>, LedgerError> {
+    ) -> Result<Vec<Job>, StoreError> {
         self.claim(owner, now_ms, until_ms, limit).await
     }
 
@@ -327,7 +323,7 @@ impl Store for RedisStore {
         id: &str,
         owner: &str,
         until_ms: i64,
-    ) -> Result<Option<Job>, LedgerError> {
+    ) -> Result<Option<Job>, StoreError> {
         Ok(self
             .take_jobs(&[id.to_string()], owner, until_ms, None)
             .await?
@@ -339,23 +335,23 @@ impl Store for RedisStore {
         owner: &str,
         ids: &[String],
         until_ms: i64,
-    ) -> Result<Vec<String>, LedgerError> {
+    ) -> Result<Vec<String>, StoreError> {
         self.renew(owner, ids, until_ms).await
     }
 
-    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, StoreError> {
         self.list(after, limit).await
     }
 
-    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, StoreError> {
         self.purge(before_ms).await
     }
 
-    async fn ping(&self) -> Result<(), LedgerError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         self.confirm_epoch().await
     }
 
-    async fn accept_empty(&self, note: &str) -> Result<String, LedgerError> {
+    async fn accept_empty(&self, note: &str) -> Result<String, StoreError> {
         self.accept(note).await
     }
 

@@ -6,7 +6,7 @@
 //! multi-key read or clear stays one command.
 
 use super::{store_err, RedisStore};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::store::Counters;
 
 impl RedisStore {
@@ -19,7 +19,7 @@ impl RedisStore {
         key: &str,
         sample: &str,
         keep: usize,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         let k = self.stats_key("s", key);
         let mut c = self.conn.retrying();
         let _: () = redis::pipe()
@@ -43,7 +43,7 @@ impl RedisStore {
         &self,
         keys: &[String],
         limit: usize,
-    ) -> Result<Vec<Vec<String>>, LedgerError> {
+    ) -> Result<Vec<Vec<String>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -62,7 +62,7 @@ impl RedisStore {
         &self,
         key: &str,
         by: &[(&str, i64)],
-    ) -> Result<Counters, LedgerError> {
+    ) -> Result<Counters, StoreError> {
         let k = self.stats_key("c", key);
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -75,7 +75,7 @@ impl RedisStore {
         Ok(all)
     }
 
-    pub(super) async fn hashes(&self, keys: &[String]) -> Result<Vec<Counters>, LedgerError> {
+    pub(super) async fn hashes(&self, keys: &[String]) -> Result<Vec<Counters>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -87,7 +87,7 @@ impl RedisStore {
         pipe.query_async(&mut c).await.map_err(store_err)
     }
 
-    pub(super) async fn set_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+    pub(super) async fn set_mark(&self, key: &str, value: &str) -> Result<bool, StoreError> {
         let mut c = self.conn.retrying();
         let set: Option<String> = redis::cmd("SET")
             .arg(self.stats_key("m", key))
@@ -102,7 +102,7 @@ impl RedisStore {
     pub(super) async fn get_marks(
         &self,
         keys: &[String],
-    ) -> Result<Vec<Option<String>>, LedgerError> {
+    ) -> Result<Vec<Option<String>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -115,7 +115,7 @@ impl RedisStore {
             .map_err(store_err)
     }
 
-    pub(super) async fn del_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+    pub(super) async fn del_mark(&self, key: &str, counters: &[String]) -> Result<(), StoreError> {
         let mut ks: Vec<String> = counters.iter().map(|k| self.stats_key("c", k)).collect();
         ks.push(self.stats_key("m", key));
         let mut c = self.conn.retrying();

@@ -7,11 +7,11 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, row, store_err};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use genroute_core::breaker::{Breaker, BreakerChange, BreakerConfig};
 
 /// A backend's breaker (closed if never written).
-pub(super) fn read(tx: &Transaction<'_>, backend: &str) -> Result<Breaker, LedgerError> {
+pub(super) fn read(tx: &Transaction<'_>, backend: &str) -> Result<Breaker, StoreError> {
     let json: Option<String> = row(
         tx,
         "SELECT state FROM breakers WHERE backend = ?1",
@@ -34,7 +34,7 @@ pub(super) fn update(
     change: BreakerChange,
     now_ms: i64,
     cfg: &BreakerConfig,
-) -> Result<(Breaker, bool), LedgerError> {
+) -> Result<(Breaker, bool), StoreError> {
     let before = read(tx, backend)?;
     let mut b = before;
     let admitted = b.apply(change, now_ms, cfg);

@@ -10,7 +10,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, levels, row, store_err};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::ledger::{
     admits_all, check_levels, finish_move, new_id, rfc3339, settle, Entry, EntryState, Month,
     NewReservation, Totals, EXPIRED_AFTER_SEND,
@@ -24,7 +24,7 @@ pub(super) fn reserve(
     budget: Fixed,
     month: Month,
     now_ms: i64,
-) -> Result<String, LedgerError> {
+) -> Result<String, StoreError> {
     check_levels(&r.levels, month)?;
     expire(tx, now_ms)?;
     let key = month.to_string();
@@ -32,7 +32,7 @@ pub(super) fn reserve(
         .levels
         .iter()
         .map(|l| Ok(levels::totals(tx, &l.key, now_ms)?.counted()))
-        .collect::<Result<Vec<_>, LedgerError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
     admits_all(
         totals(tx, &key, now_ms)?.counted(),
         budget,
@@ -61,7 +61,7 @@ pub(super) fn reserve(
 }
 
 /// Records that a reservation's create call is about to be sent.
-pub(super) fn mark_sent(tx: &Transaction<'_>, id: String, now_ms: i64) -> Result<(), LedgerError> {
+pub(super) fn mark_sent(tx: &Transaction<'_>, id: String, now_ms: i64) -> Result<(), StoreError> {
     let n = tx
         .execute(
             "UPDATE entries SET sent_ms = ?1 WHERE id = ?2 AND state = 'reserved'",
@@ -71,12 +71,12 @@ pub(super) fn mark_sent(tx: &Transaction<'_>, id: String, now_ms: i64) -> Result
     if n == 1 {
         Ok(())
     } else {
-        Err(LedgerError::UnknownReservation(id))
+        Err(StoreError::UnknownReservation(id))
     }
 }
 
 /// Settles reservations past their expiry: released if never sent, in doubt if sent.
-pub(super) fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
+pub(super) fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), StoreError> {
     let due: Option<i64> = row(
         tx,
         "SELECT 1 FROM entries WHERE state = 'reserved' AND expires_ms <= ?1 LIMIT 1",
@@ -117,11 +117,7 @@ pub(super) fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerErro
 
 /// A month's totals as stored, with reservations past their expiry settled as [`expire`]
 /// would settle them, without writing.
-pub(super) fn totals(
-    tx: &Transaction<'_>,
-    month: &str,
-    now_ms: i64,
-) -> Result<Totals, LedgerError> {
+pub(super) fn totals(tx: &Transaction<'_>, month: &str, now_ms: i64) -> Result<Totals, StoreError> {
     let (c, d, r) = levels::stored(tx, month)?;
     let (unsent, sent): (i64, i64) = row(
         tx,
@@ -152,7 +148,7 @@ pub(super) fn finish(
     to: EntryState,
     note: Option<&str>,
     now_ms: i64,
-) -> Result<(), LedgerError> {
+) -> Result<(), StoreError> {
     // Settle expiries first, so that a late finish meets the entry as expiry left it.
     expire(tx, now_ms)?;
     let found: Option<(String, String, i64, Option<String>)> = row(
@@ -163,7 +159,7 @@ pub(super) fn finish(
     )
     .optional()
     .map_err(store_err)?;
-    let unknown = || LedgerError::UnknownReservation(id.to_string());
+    let unknown = || StoreError::UnknownReservation(id.to_string());
     let Some((from, month, amount, old_note)) = found else {
         return Err(unknown());
     };
@@ -193,7 +189,7 @@ pub(super) fn list(
     tx: &Transaction<'_>,
     month: Option<&str>,
     now_ms: i64,
-) -> Result<Vec<Entry>, LedgerError> {
+) -> Result<Vec<Entry>, StoreError> {
     let mut stmt = tx
         .prepare(
             "SELECT id, month, request_id, backend, model, amount, state, created_ms, updated_ms, note, sent_ms, expires_ms,

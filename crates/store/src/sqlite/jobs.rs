@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, store_err};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::job::Job;
 
 pub(super) const SCHEMA: &str = "
@@ -23,19 +23,19 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_ms, id);
 CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs(finished_ms) WHERE active = 0;
 ";
 
-fn json(job: &Job) -> Result<String, LedgerError> {
+fn json(job: &Job) -> Result<String, StoreError> {
     serde_json::to_string(job).map_err(store_err)
 }
 
 /// A job from its row.
-fn parse(json: &str, owner: Option<String>, lease: i64) -> Result<Job, LedgerError> {
+fn parse(json: &str, owner: Option<String>, lease: i64) -> Result<Job, StoreError> {
     let mut job: Job = serde_json::from_str(json).map_err(store_err)?;
     job.owner = owner;
     job.lease_until_ms = lease;
     Ok(job)
 }
 
-pub(super) fn create(tx: &Transaction<'_>, job: &Job) -> Result<(), LedgerError> {
+pub(super) fn create(tx: &Transaction<'_>, job: &Job) -> Result<(), StoreError> {
     let n = exec(
         tx,
         "INSERT INTO jobs (id, json, owner, lease_until_ms, active, created_ms, finished_ms)
@@ -54,11 +54,11 @@ pub(super) fn create(tx: &Transaction<'_>, job: &Job) -> Result<(), LedgerError>
     if n == 1 {
         Ok(())
     } else {
-        Err(LedgerError::Store(format!("job `{}` exists", job.id)))
+        Err(StoreError::Store(format!("job `{}` exists", job.id)))
     }
 }
 
-pub(super) fn get(tx: &Transaction<'_>, id: &str) -> Result<Option<Job>, LedgerError> {
+pub(super) fn get(tx: &Transaction<'_>, id: &str) -> Result<Option<Job>, StoreError> {
     let row: Option<(String, Option<String>, i64)> = tx
         .prepare_cached("SELECT json, owner, lease_until_ms FROM jobs WHERE id = ?1")
         .and_then(|mut s| {
@@ -69,7 +69,7 @@ pub(super) fn get(tx: &Transaction<'_>, id: &str) -> Result<Option<Job>, LedgerE
     row.map(|(j, o, l)| parse(&j, o, l)).transpose()
 }
 
-pub(super) fn save(tx: &Transaction<'_>, job: &Job) -> Result<bool, LedgerError> {
+pub(super) fn save(tx: &Transaction<'_>, job: &Job) -> Result<bool, StoreError> {
     let n = exec(
         tx,
         "UPDATE jobs SET json = ?2, lease_until_ms = ?3, active = ?4, finished_ms = ?5
@@ -93,7 +93,7 @@ pub(super) fn claim(
     now_ms: i64,
     until_ms: i64,
     limit: usize,
-) -> Result<Vec<Job>, LedgerError> {
+) -> Result<Vec<Job>, StoreError> {
     let ids: Vec<String> = tx
         .prepare_cached(
             "SELECT id FROM jobs INDEXED BY jobs_by_lease
@@ -118,7 +118,7 @@ pub(super) fn take(
     id: &str,
     owner: &str,
     until_ms: i64,
-) -> Result<Option<Job>, LedgerError> {
+) -> Result<Option<Job>, StoreError> {
     exec(
         tx,
         "UPDATE jobs SET owner = ?2, lease_until_ms = ?3 WHERE id = ?1",
@@ -133,7 +133,7 @@ pub(super) fn renew(
     owner: &str,
     ids: &[String],
     until_ms: i64,
-) -> Result<Vec<String>, LedgerError> {
+) -> Result<Vec<String>, StoreError> {
     let mut lost = Vec::new();
     for id in ids {
         let n = exec(
@@ -153,7 +153,7 @@ pub(super) fn list(
     tx: &Transaction<'_>,
     after: Option<&str>,
     limit: usize,
-) -> Result<Vec<Job>, LedgerError> {
+) -> Result<Vec<Job>, StoreError> {
     let cursor: Option<(i64, String)> = match after {
         Some(a) => tx
             .prepare_cached("SELECT created_ms, id FROM jobs WHERE id = ?1")
@@ -182,7 +182,7 @@ pub(super) fn list(
     .collect()
 }
 
-pub(super) fn purge(tx: &Transaction<'_>, before_ms: i64) -> Result<usize, LedgerError> {
+pub(super) fn purge(tx: &Transaction<'_>, before_ms: i64) -> Result<usize, StoreError> {
     exec(
         tx,
         "DELETE FROM jobs WHERE active = 0 AND finished_ms < ?1",

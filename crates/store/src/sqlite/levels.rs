@@ -10,7 +10,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, row, store_err};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::ledger::Totals;
 
 pub const SCHEMA: &str = "
@@ -33,7 +33,7 @@ pub fn reserve(
     id: &str,
     levels: &[String],
     amount: i64,
-) -> Result<(), LedgerError> {
+) -> Result<(), StoreError> {
     for level in levels {
         exec(
             tx,
@@ -53,7 +53,7 @@ pub fn reserve(
 }
 
 /// Moves every level of entry `id` by the signed amounts (reserved, committed, in doubt).
-pub fn finish(tx: &Transaction<'_>, id: &str, by: [i64; 3]) -> Result<(), LedgerError> {
+pub fn finish(tx: &Transaction<'_>, id: &str, by: [i64; 3]) -> Result<(), StoreError> {
     exec(
         tx,
         "UPDATE totals SET reserved = reserved + ?1, committed = committed + ?2, in_doubt = in_doubt + ?3
@@ -66,7 +66,7 @@ pub fn finish(tx: &Transaction<'_>, id: &str, by: [i64; 3]) -> Result<(), Ledger
 
 /// Settles, on their levels, the reservations that [`super::entries::expire`] is about to settle
 /// (run before it changes their state).
-pub fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
+pub fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), StoreError> {
     exec(
         tx,
         "UPDATE totals SET
@@ -88,7 +88,7 @@ pub fn expire(tx: &Transaction<'_>, now_ms: i64) -> Result<(), LedgerError> {
 
 /// A level's totals as stored, with reservations past their expiry settled as [`expire`]
 /// would settle them, without writing.
-pub fn totals(tx: &Transaction<'_>, level: &str, now_ms: i64) -> Result<Totals, LedgerError> {
+pub fn totals(tx: &Transaction<'_>, level: &str, now_ms: i64) -> Result<Totals, StoreError> {
     let (c, d, r) = stored(tx, level)?;
     let (unsent, sent): (i64, i64) = row(
         tx,
@@ -104,7 +104,7 @@ pub fn totals(tx: &Transaction<'_>, level: &str, now_ms: i64) -> Result<Totals, 
 }
 
 /// A totals row as stored (zero when absent).
-pub fn stored(tx: &Transaction<'_>, key: &str) -> Result<(i64, i64, i64), LedgerError> {
+pub fn stored(tx: &Transaction<'_>, key: &str) -> Result<(i64, i64, i64), StoreError> {
     Ok(row(
         tx,
         "SELECT committed, in_doubt, reserved FROM totals WHERE month = ?1",
@@ -124,7 +124,7 @@ pub fn take_slot(
     limit: u32,
     until_ms: i64,
     now_ms: i64,
-) -> Result<Option<i64>, LedgerError> {
+) -> Result<Option<i64>, StoreError> {
     exec(
         tx,
         "DELETE FROM slots WHERE name = ?1 AND until_ms <= ?2",
@@ -152,7 +152,7 @@ pub fn take_slot(
 }
 
 /// [`crate::Store::drop_slot`].
-pub fn drop_slot(tx: &Transaction<'_>, set: &str, member: &str) -> Result<(), LedgerError> {
+pub fn drop_slot(tx: &Transaction<'_>, set: &str, member: &str) -> Result<(), StoreError> {
     exec(
         tx,
         "DELETE FROM slots WHERE name = ?1 AND member = ?2",

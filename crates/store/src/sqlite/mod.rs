@@ -1,4 +1,4 @@
-//! The SQLite ledger store: the single-host default.
+//! The SQLite store: the single-host default.
 //!
 //! **Durability.** The database runs in WAL mode with `synchronous=FULL`, so a transaction
 //! that returned is on disk and survives `kill -9` (and a power cut).
@@ -38,7 +38,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Transaction;
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::job::Job;
 use crate::ledger::{millis, Entry, EntryState, Month, NewReservation, Totals};
 use crate::store::{Counters, Store};
@@ -52,8 +52,8 @@ pub struct SqliteStore {
     threads: Threads,
 }
 
-fn store_err(e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Store(format!("sqlite: {e}"))
+fn store_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Store(format!("sqlite: {e}"))
 }
 
 /// Runs a statement through the connection's statement cache (each is parsed once).
@@ -74,7 +74,7 @@ fn row<T>(
 impl SqliteStore {
     /// Opens (creating if needed) the ledger at `path`. `timeout` bounds every operation,
     /// including the wait for a write lock held by another process.
-    pub fn open(path: &Path, timeout: Duration) -> Result<SqliteStore, LedgerError> {
+    pub fn open(path: &Path, timeout: Duration) -> Result<SqliteStore, StoreError> {
         let writer = schema::connect(path, timeout)?;
         schema::create(&writer)?;
         let readers = (0..threads::READERS)
@@ -91,7 +91,7 @@ impl SqliteStore {
         to: EntryState,
         note: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         let (id, note, now_ms) = (id.to_string(), note.map(str::to_string), millis(now));
         self.threads
             .write(move |tx| entries::finish(tx, &id, to, note.as_deref(), now_ms))
@@ -106,7 +106,7 @@ impl Store for SqliteStore {
         r: &NewReservation,
         budget: Fixed,
         now: DateTime<Utc>,
-    ) -> Result<String, LedgerError> {
+    ) -> Result<String, StoreError> {
         let now_ms = millis(now);
         let month = Month::of(now);
         let r = r.clone();
@@ -115,14 +115,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let (id, now_ms) = (id.to_string(), millis(now));
         self.threads
             .write(move |tx| entries::mark_sent(tx, id, now_ms))
             .await
     }
 
-    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn commit(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.finish(id, EntryState::Committed, None, now).await
     }
 
@@ -131,12 +131,12 @@ impl Store for SqliteStore {
         id: &str,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         self.finish(id, EntryState::Committed, Some(note), now)
             .await
     }
 
-    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    async fn release(&self, id: &str, note: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.finish(id, EntryState::Released, Some(note), now).await
     }
 
@@ -145,11 +145,11 @@ impl Store for SqliteStore {
         id: &str,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StoreError> {
         self.finish(id, EntryState::InDoubt, Some(note), now).await
     }
 
-    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, LedgerError> {
+    async fn totals(&self, month: Month, now: DateTime<Utc>) -> Result<Totals, StoreError> {
         let now_ms = millis(now);
         self.threads
             .read(move |tx| entries::totals(tx, &month.to_string(), now_ms))
@@ -160,7 +160,7 @@ impl Store for SqliteStore {
         &self,
         levels: &[String],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Totals>, LedgerError> {
+    ) -> Result<Vec<Totals>, StoreError> {
         let (levels, now_ms) = (levels.to_vec(), millis(now));
         self.threads
             .read(move |tx| {
@@ -179,14 +179,14 @@ impl Store for SqliteStore {
         limit: u32,
         until_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<i64>, LedgerError> {
+    ) -> Result<Option<i64>, StoreError> {
         let (set, member) = (set.to_string(), member.to_string());
         self.threads
             .write(move |tx| levels::take_slot(tx, &set, &member, limit, until_ms, now_ms))
             .await
     }
 
-    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), LedgerError> {
+    async fn drop_slot(&self, set: &str, member: &str) -> Result<(), StoreError> {
         let (set, member) = (set.to_string(), member.to_string());
         self.threads
             .write(move |tx| levels::drop_slot(tx, &set, &member))
@@ -197,7 +197,7 @@ impl Store for SqliteStore {
         &self,
         month: Option<Month>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Entry>, LedgerError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let month = month.map(|m| m.to_string());
         let now_ms = millis(now);
         self.threads
@@ -205,7 +205,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, LedgerError> {
+    async fn breakers(&self, backends: &[String]) -> Result<Vec<Breaker>, StoreError> {
         let backends = backends.to_vec();
         self.threads
             .read(move |tx| backends.iter().map(|b| breakers::read(tx, b)).collect())
@@ -218,7 +218,7 @@ impl Store for SqliteStore {
         change: BreakerChange,
         now_ms: i64,
         cfg: BreakerConfig,
-    ) -> Result<(Breaker, bool), LedgerError> {
+    ) -> Result<(Breaker, bool), StoreError> {
         // Most changes change nothing (a call admitted or a success while closed): decide
         // that on a reader, and take the write lock only for a change, re-reading under it.
         let name = backend.to_string();
@@ -237,25 +237,21 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), LedgerError> {
+    async fn push_sample(&self, key: &str, sample: &str, keep: usize) -> Result<(), StoreError> {
         let (key, sample) = (key.to_string(), sample.to_string());
         self.threads
             .write(move |tx| stats::push(tx, &key, &sample, keep))
             .await
     }
 
-    async fn samples(
-        &self,
-        keys: &[String],
-        limit: usize,
-    ) -> Result<Vec<Vec<String>>, LedgerError> {
+    async fn samples(&self, keys: &[String], limit: usize) -> Result<Vec<Vec<String>>, StoreError> {
         let keys = keys.to_vec();
         self.threads
             .read(move |tx| keys.iter().map(|k| stats::list(tx, k, limit)).collect())
             .await
     }
 
-    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, LedgerError> {
+    async fn add_counters(&self, key: &str, by: &[(&str, i64)]) -> Result<Counters, StoreError> {
         let key = key.to_string();
         let by: Vec<(String, i64)> = by.iter().map(|(f, n)| ((*f).to_string(), *n)).collect();
         self.threads
@@ -263,45 +259,45 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, LedgerError> {
+    async fn counters(&self, keys: &[String]) -> Result<Vec<Counters>, StoreError> {
         let keys = keys.to_vec();
         self.threads
             .read(move |tx| keys.iter().map(|k| stats::get(tx, k)).collect())
             .await
     }
 
-    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, LedgerError> {
+    async fn put_mark(&self, key: &str, value: &str) -> Result<bool, StoreError> {
         let (key, value) = (key.to_string(), value.to_string());
         self.threads
             .write(move |tx| stats::put_mark(tx, &key, &value))
             .await
     }
 
-    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, LedgerError> {
+    async fn marks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
         let keys = keys.to_vec();
         self.threads
             .read(move |tx| keys.iter().map(|k| stats::mark(tx, k)).collect())
             .await
     }
 
-    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), LedgerError> {
+    async fn clear_mark(&self, key: &str, counters: &[String]) -> Result<(), StoreError> {
         let (key, counters) = (key.to_string(), counters.to_vec());
         self.threads
             .write(move |tx| stats::clear(tx, &key, &counters))
             .await
     }
 
-    async fn create_job(&self, job: &Job) -> Result<(), LedgerError> {
+    async fn create_job(&self, job: &Job) -> Result<(), StoreError> {
         let job = job.clone();
         self.threads.write(move |tx| jobs::create(tx, &job)).await
     }
 
-    async fn job(&self, id: &str) -> Result<Option<Job>, LedgerError> {
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         let id = id.to_string();
         self.threads.read(move |tx| jobs::get(tx, &id)).await
     }
 
-    async fn save_job(&self, job: &Job) -> Result<bool, LedgerError> {
+    async fn save_job(&self, job: &Job) -> Result<bool, StoreError> {
         let job = job.clone();
         self.threads.write(move |tx| jobs::save(tx, &job)).await
     }
@@ -312,7 +308,7 @@ impl Store for SqliteStore {
         now_ms: i64,
         until_ms: i64,
         limit: usize,
-    ) -> Result<Vec<Job>, LedgerError> {
+    ) -> Result<Vec<Job>, StoreError> {
         let owner = owner.to_string();
         self.threads
             .write(move |tx| jobs::claim(tx, &owner, now_ms, until_ms, limit))
@@ -324,7 +320,7 @@ impl Store for SqliteStore {
         id: &str,
         owner: &str,
         until_ms: i64,
-    ) -> Result<Option<Job>, LedgerError> {
+    ) -> Result<Option<Job>, StoreError> {
         let (id, owner) = (id.to_string(), owner.to_string());
         self.threads
             .write(move |tx| jobs::take(tx, &id, &owner, until_ms))
@@ -336,27 +332,27 @@ impl Store for SqliteStore {
         owner: &str,
         ids: &[String],
         until_ms: i64,
-    ) -> Result<Vec<String>, LedgerError> {
+    ) -> Result<Vec<String>, StoreError> {
         let (owner, ids) = (owner.to_string(), ids.to_vec());
         self.threads
             .write(move |tx| jobs::renew(tx, &owner, &ids, until_ms))
             .await
     }
 
-    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, LedgerError> {
+    async fn list_jobs(&self, after: Option<&str>, limit: usize) -> Result<Vec<Job>, StoreError> {
         let after = after.map(str::to_string);
         self.threads
             .read(move |tx| jobs::list(tx, after.as_deref(), limit))
             .await
     }
 
-    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, LedgerError> {
+    async fn purge_jobs(&self, before_ms: i64) -> Result<usize, StoreError> {
         self.threads
             .write(move |tx| jobs::purge(tx, before_ms))
             .await
     }
 
-    async fn ping(&self) -> Result<(), LedgerError> {
+    async fn ping(&self) -> Result<(), StoreError> {
         // Through the writer: proves the write lock can be taken now, not just that the file
         // can be read.
         self.threads.write(|_| Ok(())).await

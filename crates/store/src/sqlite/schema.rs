@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::{jobs, levels, stats, store_err};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entries (
@@ -50,9 +50,9 @@ CREATE TABLE IF NOT EXISTS breakers (
 
 /// Opens a connection to the ledger at `path`: WAL, `synchronous=FULL`, and a busy timeout
 /// of the store's deadline.
-pub(super) fn connect(path: &Path, timeout: Duration) -> Result<Connection, LedgerError> {
+pub(super) fn connect(path: &Path, timeout: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)
-        .map_err(|e| LedgerError::Store(format!("cannot open `{}`: {e}", path.display())))?;
+        .map_err(|e| StoreError::Store(format!("cannot open `{}`: {e}", path.display())))?;
     conn.busy_timeout(timeout).map_err(store_err)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(store_err)?;
@@ -62,7 +62,7 @@ pub(super) fn connect(path: &Path, timeout: Duration) -> Result<Connection, Ledg
 }
 
 /// Creates the tables that do not exist yet, on the writer's connection.
-pub(super) fn create(writer: &Connection) -> Result<(), LedgerError> {
+pub(super) fn create(writer: &Connection) -> Result<(), StoreError> {
     writer.execute_batch(SCHEMA).map_err(store_err)?;
     writer.execute_batch(jobs::SCHEMA).map_err(store_err)?;
     writer.execute_batch(stats::SCHEMA).map_err(store_err)?;
@@ -72,7 +72,7 @@ pub(super) fn create(writer: &Connection) -> Result<(), LedgerError> {
 }
 
 /// Ledgers written before a column existed gain it (NULL: never sent, no key, as before).
-fn migrate(conn: &Connection) -> Result<(), LedgerError> {
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (column, ty) in [("sent_ms", "INTEGER"), ("key_id", "TEXT"), ("team", "TEXT")] {
         let has: bool = conn
             .prepare("SELECT 1 FROM pragma_table_info('entries') WHERE name = ?1")

@@ -6,7 +6,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{exec, store_err};
-use crate::error::LedgerError;
+use crate::error::StoreError;
 use crate::store::Counters;
 
 pub(super) const SCHEMA: &str = "
@@ -33,7 +33,7 @@ pub(super) fn push(
     key: &str,
     body: &str,
     keep: usize,
-) -> Result<(), LedgerError> {
+) -> Result<(), StoreError> {
     exec(
         tx,
         "INSERT INTO samples (key, body) VALUES (?1, ?2)",
@@ -55,7 +55,7 @@ pub(super) fn list(
     tx: &Transaction<'_>,
     key: &str,
     limit: usize,
-) -> Result<Vec<String>, LedgerError> {
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx
         .prepare_cached("SELECT body FROM samples WHERE key = ?1 ORDER BY seq DESC LIMIT ?2")
         .map_err(store_err)?;
@@ -69,7 +69,7 @@ pub(super) fn add(
     tx: &Transaction<'_>,
     key: &str,
     by: &[(String, i64)],
-) -> Result<Counters, LedgerError> {
+) -> Result<Counters, StoreError> {
     for (field, n) in by {
         exec(
             tx,
@@ -82,7 +82,7 @@ pub(super) fn add(
     get(tx, key)
 }
 
-pub(super) fn get(tx: &Transaction<'_>, key: &str) -> Result<Counters, LedgerError> {
+pub(super) fn get(tx: &Transaction<'_>, key: &str) -> Result<Counters, StoreError> {
     let mut stmt = tx
         .prepare_cached("SELECT field, value FROM counters WHERE key = ?1")
         .map_err(store_err)?;
@@ -94,7 +94,7 @@ pub(super) fn get(tx: &Transaction<'_>, key: &str) -> Result<Counters, LedgerErr
     rows.collect::<Result<Counters, _>>().map_err(store_err)
 }
 
-pub(super) fn put_mark(tx: &Transaction<'_>, key: &str, value: &str) -> Result<bool, LedgerError> {
+pub(super) fn put_mark(tx: &Transaction<'_>, key: &str, value: &str) -> Result<bool, StoreError> {
     let n = exec(
         tx,
         "INSERT INTO marks (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
@@ -104,7 +104,7 @@ pub(super) fn put_mark(tx: &Transaction<'_>, key: &str, value: &str) -> Result<b
     Ok(n == 1)
 }
 
-pub(super) fn mark(tx: &Transaction<'_>, key: &str) -> Result<Option<String>, LedgerError> {
+pub(super) fn mark(tx: &Transaction<'_>, key: &str) -> Result<Option<String>, StoreError> {
     tx.prepare_cached("SELECT value FROM marks WHERE key = ?1")
         .map_err(store_err)?
         .query_row(params![key], |r| r.get::<_, String>(0))
@@ -116,7 +116,7 @@ pub(super) fn clear(
     tx: &Transaction<'_>,
     key: &str,
     counters: &[String],
-) -> Result<(), LedgerError> {
+) -> Result<(), StoreError> {
     for c in counters {
         exec(tx, "DELETE FROM counters WHERE key = ?1", params![c]).map_err(store_err)?;
     }

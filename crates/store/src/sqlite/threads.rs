@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::error::LedgerError;
+use crate::error::StoreError;
 
 /// Operations waiting for the writer, at most.
 pub const WRITE_QUEUE: usize = 65_536;
@@ -41,20 +41,20 @@ trait WriteOp: Send {
     /// Runs the operation inside the batch's transaction and keeps its result.
     fn apply(&mut self, tx: &Transaction<'_>) -> bool;
     /// Answers the caller: its own result if the batch committed, else `failed`.
-    fn answer(self: Box<Self>, failed: Option<LedgerError>);
+    fn answer(self: Box<Self>, failed: Option<StoreError>);
 }
 
 struct Op<T, F> {
     run: Option<F>,
-    out: Option<Result<T, LedgerError>>,
-    reply: oneshot::Sender<Result<T, LedgerError>>,
+    out: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
     deadline: Instant,
 }
 
 impl<T, F> WriteOp for Op<T, F>
 where
     T: Send,
-    F: FnOnce(&Transaction<'_>) -> Result<T, LedgerError> + Send,
+    F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send,
 {
     fn deadline(&self) -> Instant {
         self.deadline
@@ -70,7 +70,7 @@ where
         ok
     }
 
-    fn answer(self: Box<Self>, failed: Option<LedgerError>) {
+    fn answer(self: Box<Self>, failed: Option<StoreError>) {
         let result = match (failed, self.out) {
             (Some(e), _) => Err(e),
             (None, Some(r)) => r,
@@ -80,12 +80,12 @@ where
     }
 }
 
-fn timed_out() -> LedgerError {
-    LedgerError::Store("sqlite: the operation waited past its deadline and was not applied".into())
+fn timed_out() -> StoreError {
+    StoreError::Store("sqlite: the operation waited past its deadline and was not applied".into())
 }
 
-fn store_err(e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Store(format!("sqlite: {e}"))
+fn store_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Store(format!("sqlite: {e}"))
 }
 
 type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -112,7 +112,7 @@ impl Threads {
         writer: Connection,
         readers: Vec<Connection>,
         timeout: Duration,
-    ) -> Result<Threads, LedgerError> {
+    ) -> Result<Threads, StoreError> {
         let (writes, write_rx) = sync_channel::<Box<dyn WriteOp>>(WRITE_QUEUE);
         std::thread::Builder::new()
             .name("genroute-sqlite-writer".into())
@@ -142,10 +142,10 @@ impl Threads {
 
     /// Runs `f` in the writer's next batch transaction and waits (asynchronously) for the
     /// batch to commit.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, LedgerError>
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, LedgerError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let op = Box::new(Op {
@@ -157,18 +157,18 @@ impl Threads {
         match self.writes.try_send(op) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                return Err(LedgerError::Store(format!(
+                return Err(StoreError::Store(format!(
                     "sqlite: {WRITE_QUEUE} writes are already waiting; refused at once"
                 )))
             }
             Err(TrySendError::Disconnected(_)) => {
-                return Err(LedgerError::Store(
+                return Err(StoreError::Store(
                     "sqlite: the writer thread stopped".into(),
                 ))
             }
         }
         rx.await.unwrap_or_else(|_| {
-            Err(LedgerError::Store(
+            Err(StoreError::Store(
                 "sqlite: the writer thread stopped".into(),
             ))
         })
@@ -176,10 +176,10 @@ impl Threads {
 
     /// Runs `f` on a reader's connection, inside one read transaction (a consistent
     /// snapshot), and waits (asynchronously) for its answer.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, LedgerError>
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, LedgerError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let deadline = Instant::now() + self.start_by();
@@ -196,18 +196,18 @@ impl Threads {
         match self.reads.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                return Err(LedgerError::Store(format!(
+                return Err(StoreError::Store(format!(
                     "sqlite: {READ_QUEUE} reads are already waiting; refused at once"
                 )))
             }
             Err(TrySendError::Disconnected(_)) => {
-                return Err(LedgerError::Store(
+                return Err(StoreError::Store(
                     "sqlite: the reader threads stopped".into(),
                 ))
             }
         }
         rx.await
-            .unwrap_or_else(|_| Err(LedgerError::Store("sqlite: a reader thread stopped".into())))
+            .unwrap_or_else(|_| Err(StoreError::Store("sqlite: a reader thread stopped".into())))
     }
 }
 

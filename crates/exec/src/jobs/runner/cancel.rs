@@ -13,7 +13,7 @@ use crate::adapter::Cancel;
 use crate::jobs::{Job, JobState, Outcome};
 use genroute_core::num::Fixed;
 use genroute_store::job::{Attempt, Phase};
-use genroute_store::LedgerError;
+use genroute_store::StoreError;
 
 /// What a cancel did.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,7 @@ pub enum Cancelled {
 impl Runner {
     /// Cancels job `id`, wherever it runs: takes it, stops it at the provider where the
     /// protocol allows, and settles its reservation by the provider's answer.
-    pub async fn cancel(self: &Arc<Self>, id: &str) -> Result<Cancelled, LedgerError> {
+    pub async fn cancel(self: &Arc<Self>, id: &str) -> Result<Cancelled, StoreError> {
         let Some(mut job) = self
             .store
             .take_job(id, &self.me, self.lease_until())

@@ -36,7 +36,7 @@ use crate::router::walk::{Position, Walked};
 use crate::router::{not_eligible, Router};
 pub use cancel::Cancelled;
 use genroute_core::request::Request;
-use genroute_store::{LedgerError, Store};
+use genroute_store::{Store, StoreError};
 use outcome::end;
 pub use outcome::{http_status, public};
 use progress::Recorder;
@@ -378,7 +378,7 @@ impl Runner {
     /// Waits until job `id` has ended (whichever replica drives it), for at most `limit`.
     /// A job driven here wakes its waiter when it ends; one driven elsewhere is read again
     /// at growing intervals (from a second, to thirty).
-    pub async fn wait(&self, id: &str, limit: Duration) -> Result<Option<Job>, LedgerError> {
+    pub async fn wait(&self, id: &str, limit: Duration) -> Result<Option<Job>, StoreError> {
         let result = self.wait_inner(id, limit).await;
         // The last waiter of a job that ended elsewhere takes its notice away.
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
@@ -388,7 +388,7 @@ impl Runner {
         result
     }
 
-    async fn wait_inner(&self, id: &str, limit: Duration) -> Result<Option<Job>, LedgerError> {
+    async fn wait_inner(&self, id: &str, limit: Duration) -> Result<Option<Job>, StoreError> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut every = Duration::from_secs(1);
         loop {

@@ -18,7 +18,7 @@ pub fn http_status(g: &Generation) -> u16 {
     if g.video.is_some() {
         200
     } else if g.attempts.is_empty()
-        || g.attempts.last().and_then(Attempt::not_called) == Some(NotCalled::LedgerError)
+        || g.attempts.last().and_then(Attempt::not_called) == Some(NotCalled::StoreError)
     {
         503
     } else {

@@ -14,7 +14,7 @@ use crate::jobs::{in_flight_set, DeliveryState, Job, JobState, Webhook};
 use crate::router::{not_eligible, PlanError};
 use genroute_core::num::Fixed;
 use genroute_core::request::Request;
-use genroute_store::LedgerError;
+use genroute_store::StoreError;
 
 /// A job to submit.
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ pub enum SubmitError {
     },
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] LedgerError),
+    Store(#[from] StoreError),
 }
 
 impl Runner {

@@ -4,7 +4,7 @@
 //!
 //! **Why the order.** Money first: nothing is called unless its cost is reserved, and the
 //! reservation is marked sent before the call is, because the call may be billed from the
-//! moment it is sent. A store failure on the way stops the walk there ([`NotCalled::LedgerError`]).
+//! moment it is sent. A store failure on the way stops the walk there ([`NotCalled::StoreError`]).
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use crate::router::Router;
 use genroute_core::breaker::{BreakerChange, BreakerState};
 use genroute_core::request::Request;
 use genroute_store::job::{Current, NotCalled, Phase, Step};
-use genroute_store::{millis, LedgerError, NewReservation};
+use genroute_store::{millis, NewReservation, StoreError};
 
 impl Router {
     /// The adapter of a backend, by name.
@@ -136,7 +136,7 @@ impl Router {
         let now = self.clock.now();
         let (breaker, admitted) = match self.breaker(b, BreakerChange::Acquire, millis(now)).await {
             Ok(r) => r,
-            Err(e) => return done(skipped(attempt, NotCalled::LedgerError, e.to_string())),
+            Err(e) => return done(skipped(attempt, NotCalled::StoreError, e.to_string())),
         };
         if !admitted {
             let why = if breaker.state_at(millis(now), &cfg) == BreakerState::Open {
@@ -173,12 +173,12 @@ impl Router {
             .await
         {
             Ok(id) => id,
-            Err(e @ LedgerError::OverBudget { .. }) => {
+            Err(e @ StoreError::OverBudget { .. }) => {
                 self.record_breaker(b, BreakerChange::Neutral).await;
                 let why = levels::refusal(&e, &budgets, &step.backend, now);
                 return done(skipped(attempt, NotCalled::OverBudget, why));
             }
-            Err(e) => return done(skipped(attempt, NotCalled::LedgerError, e.to_string())),
+            Err(e) => return done(skipped(attempt, NotCalled::StoreError, e.to_string())),
         };
         let mut current = Current {
             step: index,
@@ -197,7 +197,7 @@ impl Router {
         // The create call may be billed from the moment it is sent: say so first.
         if let Err(e) = self.store.mark_sent(&id, self.clock.now()).await {
             tracing::warn!(reservation = %id, "a reservation whose call was never sent stays open until its expiry releases it: {e}");
-            return done(skipped(attempt, NotCalled::LedgerError, e.to_string()));
+            return done(skipped(attempt, NotCalled::StoreError, e.to_string()));
         }
         current.phase = Phase::Sent;
         current.started_ms = wall_ms();

@@ -229,7 +229,7 @@ impl Router {
                 .checked_add(attempt.cost_usd)
                 .unwrap_or(out.cost_usd);
             let rejected = attempt.outcome == FailureClass::ContentRejected.as_str();
-            let store_failed = attempt.not_called() == Some(NotCalled::LedgerError);
+            let store_failed = attempt.not_called() == Some(NotCalled::StoreError);
             // Quality retry: a delivered video that `when` judges poor is kept (the first
             // one) and the request goes on down its chain, while retries are left.
             // `when` is judged once per video: to retry it while retries and steps are left,

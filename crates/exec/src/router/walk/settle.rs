@@ -15,7 +15,7 @@ use crate::router::{Router, BAD_OUTPUT};
 use genroute_core::breaker::{Breaker, BreakerChange};
 use genroute_core::policy::FrameChecks;
 use genroute_store::job::{Attempt, Current};
-use genroute_store::{millis, LedgerError};
+use genroute_store::{millis, StoreError};
 
 /// What a backend's video is checked against: what genroute asked the server for. The
 /// request's duration and aspect ratio, unless the backend's `api.parameters` fix them
@@ -220,7 +220,7 @@ impl Router {
         b: u16,
         change: BreakerChange,
         now_ms: i64,
-    ) -> Result<(Breaker, bool), LedgerError> {
+    ) -> Result<(Breaker, bool), StoreError> {
         let backend = &self.policy.backends[b as usize];
         if let Some(known) = self
             .cache
@@ -254,7 +254,7 @@ impl Router {
         &self,
         mut attempt: Attempt,
         id: &str,
-        recorded: Result<(), LedgerError>,
+        recorded: Result<(), StoreError>,
     ) -> Attempt {
         if let Err(e) = recorded {
             tracing::error!(reservation = %id, "the ledger did not record a call's outcome: {e}");
