@@ -5,6 +5,7 @@
 
 pub mod err;
 pub use crate::expr;
+mod names;
 pub mod scope;
 
 use crate::expr::{Arith, CExpr, CKind, Cmp, EnumId, Lit, Type};
