@@ -151,10 +151,19 @@ fn kill_dash_nine_loses_no_committed_spend_and_its_reservation_expires() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while totals(&data).reserved == Fixed::ZERO {
+    // Killed once its create call is marked sent (a kill between the reservation and that
+    // mark is a call never sent, which expiry rightly releases: not what this test is about).
+    let sent = |data: &Path| {
+        let now = chrono::Utc::now();
+        block_on(open(data).entries(None, now))
+            .unwrap()
+            .iter()
+            .any(|e| e.state == EntryState::Reserved && e.sent.is_some())
+    };
+    while !sent(&data) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "the slow call never reserved"
+            "the slow call never reserved and sent"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
