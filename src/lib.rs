@@ -13,6 +13,10 @@
 //!   jobs, webhooks and the simulator.
 //! - [`genroute_server`] ([`server`]): the HTTP service.
 //!
+//! This crate may depend on all of them; none depends on it. It must hold no logic of its
+//! own: the binary's subcommands (`src/cli/`) parse flags and print, and what they compute
+//! comes from the crates below, where the service and the Python package share it.
+//!
 //! ```
 //! use genroute::{Policy, RequestBuilder, State};
 //!
