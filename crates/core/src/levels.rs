@@ -4,7 +4,7 @@
 //! optionally one backend it caps, and a period (a UTC month or day). The policy declares its
 //! own (`budget.daily_budget_usd`, `budget.backends`); a tenants file declares the others
 //! ([`crate::tenant`]). The stores each level's totals under the key [`LevelBudget::key`]
-//! builds, and reserves on all of a request's levels at once ([`genroute_store`]); decisions
+//! builds, and reserves on all of a request's levels at once (`genroute_store`); decisions
 //! read them as [`crate::levels::LevelFigures`]. This module is pure: names and periods only.
 
 use chrono::{DateTime, Utc};

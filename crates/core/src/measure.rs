@@ -13,7 +13,7 @@
 //! an unset request field (the rule does not match, and explain says why), so a backend with
 //! no history is never mistaken for a perfect or a broken one. `samples` is always set.
 //! The pure arithmetic lives here; recording and reading are the store's
-//! ([`genroute_store::Store::push_sample`]).
+//! (`genroute_store::Store::push_sample`).
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! vocabulary, indexed for the router.
 //!
 //! Loading happens in two steps, in the manner of ripgrep's low-level and high-level
-//! arguments: [`raw`] mirrors the file, and [`load`] resolves and validates it into a
+//! arguments: [`raw`] mirrors the file, and [`load`](mod@load) resolves and validates it into a
 //! [`Policy`] while collecting every diagnostic it can find.
 
 pub mod api;

@@ -2,7 +2,7 @@
 //!
 //! The policy loader's machinery does the reading: [`crate::policy::yaml`] builds the located
 //! tree (and bounds nesting before serde_yaml sees the text), and
-//! [`crate::policy::read::deserialize_yaml`] and [`crate::policy::read::unknown_key`] turn
+//! `crate::policy::read::deserialize_yaml` and `crate::policy::read::unknown_key` turn
 //! serde's errors and ignored keys into located diagnostics. What is here is the meaning:
 //! ids that follow the rule, references that resolve, amounts that are not negative, scopes
 //! and limits that exist.

@@ -217,7 +217,7 @@ impl Videos {
 
     /// Sends the create call; the handle is the video id. A 429 (a full queue) made no job,
     /// so the call is sent again after the server's `Retry-After`, up to
-    /// [`QUEUE_FULL_RETRIES`] times, while the wait and another call fit in `within` (a
+    /// `QUEUE_FULL_RETRIES` times, while the wait and another call fit in `within` (a
     /// create cut off by the deadline would be in doubt; a refused one is not).
     pub async fn create(
         &self,

@@ -5,7 +5,7 @@
 //! other command: it settles expired reservations, adds up the month, and inserts the new
 //! reservation only if it fits. However the replicas race, the budget cannot be overspent.
 //! Commit, release, in-doubt and "create sent" are scripts too, so an entry and the month's
-//! totals always change together ([`scripts`]).
+//! totals always change together (`scripts`).
 //!
 //! **Key layout**: see `keys.rs`; every key a script touches is in its `KEYS`, and the braces
 //! are hash tags, so each script touches one cluster slot.

@@ -6,7 +6,7 @@
 //! **Concurrency.** Every write is applied by one writer thread inside a `BEGIN IMMEDIATE`
 //! transaction, which takes SQLite's write lock before reading, so a reserve's check and its
 //! insert cannot interleave with another process's. Writes waiting together share one
-//! transaction and one fsync (group commit; see [`threads`]). Reads (totals, breakers,
+//! transaction and one fsync (group commit; see `threads`). Reads (totals, breakers,
 //! history) run on reader threads with connections of their own and settle expired
 //! reservations in the figures they return without writing, so a decision never waits for
 //! the write lock. Several genroute processes on one host can share the file safely.
@@ -16,7 +16,7 @@
 //! guard fails later calls fast ([`crate::guard`]). No async worker ever runs SQLite.
 //!
 //! Each month's totals live in their own row, updated in the same transaction as the
-//! entries, so no operation scans the history. So do each budget level's ([`levels`]).
+//! entries, so no operation scans the history. So do each budget level's (`levels`).
 //!
 //! **Where things are.** This file holds the store's handle and the `Store` contract, each
 //! method handing a closure to the writer or a reader (`threads`) that calls into the

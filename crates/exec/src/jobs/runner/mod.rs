@@ -3,7 +3,7 @@
 //! webhooks, and gives its jobs up on shutdown.
 //!
 //! Each job it drives is a task that walks the job's chain ([`crate::walk`]) with a
-//! [`Recorder`] as its progress: every step that matters is written to the store before the
+//! `Recorder` as its progress: every step that matters is written to the store before the
 //! walk goes on, and a write refused because another replica holds the job now stops the task
 //! at once (it settles nothing: the new owner does). A write that fails because the store is
 //! down stops the task before a create call (a create whose sending was not recorded could
