@@ -22,7 +22,7 @@ use crate::metrics::generation_of;
 use genroute_core::request::Request;
 use genroute_exec::jobs::runner::{public, Cancelled, NewJob, SubmitError};
 use genroute_exec::jobs::Job;
-use genroute_exec::{Router, LEDGER_ERROR};
+use genroute_exec::{NotCalled, Router};
 use genroute_store::Store;
 
 /// How long `/v1/generate` waits for its job (the job itself is bounded by its backends'
@@ -123,7 +123,8 @@ async fn answer(router: &Router, request: &Request, job: &Job) -> (StatusCode, V
         );
     };
     let body = serde_json::to_value(&g).unwrap_or_default();
-    let store_failed = g.attempts.last().is_some_and(|a| a.outcome == LEDGER_ERROR);
+    let store_failed =
+        g.attempts.last().and_then(|a| a.not_called()) == Some(NotCalled::StoreError);
     if g.video.is_some() {
         (StatusCode::OK, body)
     } else if store_failed {
@@ -144,7 +145,7 @@ async fn answer(router: &Router, request: &Request, job: &Job) -> (StatusCode, V
     } else if g
         .attempts
         .iter()
-        .all(|a| a.not_called() == Some(genroute_store::job::NotCalled::OverBudget))
+        .all(|a| a.not_called() == Some(NotCalled::OverBudget))
     {
         // Decided on figures a moment old, then refused at reserve by a budget another
         // request had just filled: the same answer as when the decision sees it.
