@@ -73,11 +73,7 @@ async fn open_store(url: &str, timeout: Duration) -> Result<Arc<dyn Store>, Stri
 /// Where videos go when `videos_dir` is not given: the CLI's data directory's `videos`
 /// (`$GENROUTE_DATA_DIR`, else the user's data directory).
 fn default_videos_dir() -> PathBuf {
-    std::env::var_os("GENROUTE_DATA_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::data_local_dir().map(|d| d.join("genroute")))
-        .unwrap_or_else(|| PathBuf::from(".genroute"))
-        .join("videos")
+    genroute_exec::data_dir(None).join("videos")
 }
 
 /// Runs requests for real: a policy, a store, API keys and a place for videos.

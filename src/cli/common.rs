@@ -52,9 +52,7 @@ pub fn load_valid(path: &str) -> Result<Policy, String> {
 /// Where the ledger lives: `--data-dir`, else `$GENROUTE_DATA_DIR`, else the user's data
 /// directory (`~/.local/share/genroute` on Linux), else `./.genroute`.
 pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("GENROUTE_DATA_DIR").map(PathBuf::from))
-        .or_else(|| dirs::data_local_dir().map(|d| d.join("genroute")))
-        .unwrap_or_else(|| PathBuf::from(".genroute"))
+    genroute::exec::data_dir(flag)
 }
 
 /// Where the ledger is and how long each of its calls may take: `--store`, `--data-dir` and

@@ -37,4 +37,4 @@ pub use router::walk::{NoProgress, Position, Progress, Walked};
 pub use router::{
     not_eligible, ArmView, ExperimentView, Generation, PlanError, Router, BAD_OUTPUT, LEDGER_ERROR,
 };
-pub use sink::{DirSink, VideoSink};
+pub use sink::{data_dir, DirSink, VideoSink};

@@ -25,3 +25,13 @@ impl VideoSink for DirSink {
         Ok(path.display().to_string())
     }
 }
+
+/// genroute's data directory, where the SQLite ledger and the CLI's videos live: `flag` (the
+/// CLI's `--data-dir`), else `$GENROUTE_DATA_DIR`, else the user's data directory
+/// (`~/.local/share/genroute` on Linux), else `./.genroute`. The CLI and the Python package
+/// both resolve it here, so they find the same ledger.
+pub fn data_dir(flag: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    flag.or_else(|| std::env::var_os("GENROUTE_DATA_DIR").map(Into::into))
+        .or_else(|| dirs::data_local_dir().map(|d| d.join("genroute")))
+        .unwrap_or_else(|| ".genroute".into())
+}
